@@ -1,0 +1,89 @@
+/* cli.c — option parsing and list arguments shared by the subcommands (see cli.h). */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../datasets/source.h"
+
+int qb_cli_next(qb_cli *cli, int argc, char **argv, const struct option *opts, const char *usage) {
+    opterr = 0;
+    for (;;) {
+        int prev = optind;
+        int c = getopt_long(argc, argv, ":h", opts, NULL);
+        switch (c) {
+        case -1: return QB_CLI_DONE;
+        case 'D': cli->db_path = optarg; continue;
+        case 'J': cli->json = 1; continue;
+        case 'h': fputs(usage, stdout); return QB_CLI_HELP;
+        case ':':
+            qb_fail(QB_EUSAGE, "option '%s' needs a value", argv[optind - 1]);
+            return QB_CLI_ERROR;
+        case '?':
+            qb_fail(QB_EUSAGE, "unknown option '%s'", optopt ? (char[]){'-', (char)optopt, 0} : argv[prev < argc ? prev : argc - 1]);
+            return QB_CLI_ERROR;
+        default: return c;
+        }
+    }
+}
+
+qb_status qb_cli_formats(const char *list, const qb_format ***out, int *n) {
+    *n = 0;
+    *out = NULL;
+    if (strcmp(list, "all") == 0) {
+        *out = qb_malloc(sizeof(**out) * (size_t)qb_format_count());
+        for (int i = 0; i < qb_format_count(); i++) (*out)[(*n)++] = qb_format_at(i);
+        return QB_OK;
+    }
+    char *copy = qb_strdup(list), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        const qb_format *f;
+        qb_status st = qb_format_require(tok, &f);
+        if (st) {
+            free(copy);
+            free(*out);
+            *out = NULL;
+            *n = 0;
+            return st;
+        }
+        *out = qb_realloc(*out, sizeof(**out) * (size_t)(*n + 1));
+        (*out)[(*n)++] = f;
+    }
+    free(copy);
+    if (*n == 0) return qb_fail(QB_EUSAGE, "--formats is empty; give names such as f16,bf16 or 'all'");
+    return QB_OK;
+}
+
+void qb_cli_add_sources(const char *list, char ***specs, int *n) {
+    char *copy = qb_strdup(list), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (strncmp(tok, "synthetic:all", 13) == 0 && (tok[13] == '\0' || tok[13] == ':')) {
+            for (int i = 0; qb_synthetic_names[i]; i++) {
+                *specs = qb_realloc(*specs, sizeof(char *) * (size_t)(*n + 1));
+                (*specs)[(*n)++] = qb_asprintf("synthetic:%s%s", qb_synthetic_names[i], tok + 13);
+            }
+            continue;
+        }
+        *specs = qb_realloc(*specs, sizeof(char *) * (size_t)(*n + 1));
+        (*specs)[(*n)++] = qb_strdup(tok);
+    }
+    free(copy);
+}
+
+void qb_cli_free_list(char **list, int n) {
+    for (int i = 0; i < n; i++) free(list[i]);
+    free(list);
+}
+
+qb_status qb_cli_int(const char *opt, const char *s, int64_t min, int64_t max, int64_t *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max)
+        return qb_fail(QB_EUSAGE, "--%s needs an integer from %lld to %lld, not '%s'", opt, (long long)min, (long long)max, s);
+    *out = v;
+    return QB_OK;
+}

@@ -1,0 +1,56 @@
+/* cli.h — what the subcommands share: global options (--db, --json, --help), option
+ * parsing with our own one-line messages, and list arguments (formats, weight sources). */
+#ifndef QB_CLI_H
+#define QB_CLI_H
+
+#include <getopt.h>
+
+#include "../common/qb.h"
+#include "../evals/quant_errors.h"
+#include "../formats/format.h"
+
+#define QB_DEFAULT_DB "results/quantbench.db"
+
+typedef struct qb_cli {
+    const char *db_path; /* --db, default QB_DEFAULT_DB */
+    int json;            /* --json: one JSON object on stdout instead of tables */
+    const char *cmd;     /* the subcommand, for messages */
+} qb_cli;
+
+/* Long options every subcommand accepts; put first in each command's option table. */
+#define QB_COMMON_OPTIONS                                                                  \
+    {"db", required_argument, NULL, 'D'}, {"json", no_argument, NULL, 'J'},              \
+        {"help", no_argument, NULL, 'h'}
+
+enum { QB_CLI_DONE = -1, QB_CLI_HELP = -2, QB_CLI_ERROR = -3 };
+
+/* getopt_long over a command's arguments that handles the common options itself. Returns
+ * the next command-specific option's val, QB_CLI_DONE at the end (positionals then start
+ * at optind), QB_CLI_HELP after printing `usage` to stdout, or QB_CLI_ERROR with the
+ * message recorded (unknown option, missing value). */
+int qb_cli_next(qb_cli *cli, int argc, char **argv, const struct option *opts, const char *usage);
+
+/* "f16,bf16" or "all" → registry entries (caller frees *out). */
+qb_status qb_cli_formats(const char *list, const qb_format ***out, int *n);
+/* Appends the comma-separated specs in `list` to *specs; "synthetic:all[:RxC]" expands to
+ * every generator. */
+void qb_cli_add_sources(const char *list, char ***specs, int *n);
+void qb_cli_free_list(char **list, int n);
+/* Parses a non-negative integer option value. */
+qb_status qb_cli_int(const char *opt, const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* The errors job as a run: opens the database, starts (or with resume, continues) a run of
+ * `command`, measures, prints the table or JSON, and finishes the run as complete,
+ * incomplete (interrupted) or failed. resume: 0 = new run; 1 = continue; resume_id = a run
+ * id (or NULL for the newest incomplete one with the same options). */
+qb_status qb_cli_errors_run(qb_cli *cli, const char *command, const char *suite, const qb_errors_job *job,
+                            int resume, const char *resume_id, int argc, char **argv);
+
+qb_status cmd_formats(qb_cli *cli, int argc, char **argv);
+qb_status cmd_encode(qb_cli *cli, int argc, char **argv);
+qb_status cmd_decode(qb_cli *cli, int argc, char **argv);
+qb_status cmd_errors(qb_cli *cli, int argc, char **argv);
+qb_status cmd_run(qb_cli *cli, int argc, char **argv);
+qb_status cmd_report(qb_cli *cli, int argc, char **argv);
+
+#endif

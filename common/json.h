@@ -1,0 +1,31 @@
+/* json.h — a streaming JSON writer for `--json` output: one object per call site, commas and
+ * escaping handled here. Non-finite numbers are written as null (JSON has no Inf/NaN). */
+#ifndef QB_JSON_H
+#define QB_JSON_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct qb_json {
+    FILE *f;
+    int depth;
+    unsigned need_comma; /* bit d: a value was already written at depth d */
+} qb_json;
+
+void qb_json_begin(qb_json *j, FILE *f);         /* opens the top-level object */
+void qb_json_end(qb_json *j);                    /* closes it and prints a newline */
+void qb_json_key(qb_json *j, const char *k);     /* inside an object: the next value's key */
+void qb_json_obj(qb_json *j);                    /* { */
+void qb_json_obj_end(qb_json *j);                /* } */
+void qb_json_arr(qb_json *j);                    /* [ */
+void qb_json_arr_end(qb_json *j);                /* ] */
+void qb_json_str(qb_json *j, const char *s);     /* NULL writes null */
+void qb_json_num(qb_json *j, double v);
+void qb_json_int(qb_json *j, int64_t v);
+void qb_json_null(qb_json *j);
+/* key + value shorthands */
+void qb_json_kstr(qb_json *j, const char *k, const char *s);
+void qb_json_knum(qb_json *j, const char *k, double v);
+void qb_json_kint(qb_json *j, const char *k, int64_t v);
+
+#endif

@@ -1,0 +1,116 @@
+/* float.c — IEEE-style scalar formats: f32, f16 (binary16) and bf16, with the reference
+ * conversions of ggml's file-writing path (FORMATS.md §1.2–1.3):
+ *   f32→f16  round to nearest even, correct rounding into subnormals, |x| ≥ 65520 → ±Inf,
+ *            any NaN → 0x7E00 with the input's sign (payload dropped);
+ *   f16→f32  exact; a NaN comes back quiet (bit 22 set), as ggml's and F16C's widening do;
+ *   f32→bf16 round to nearest even on the 16 dropped bits (±Inf stays, ≥ 0x7F7F8000 → Inf,
+ *            subnormals rounded, not flushed); NaN keeps sign and upper payload, quiet bit set;
+ *   bf16→f32 exact (bits << 16).
+ * Storage is little-endian, one element per 2 or 4 bytes, no scales. */
+#include <string.h>
+
+#include "format.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "storage is little-endian; add byte swaps for this host");
+
+static uint32_t f32_bits(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return u;
+}
+
+static float bits_f32(uint32_t u) {
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+uint16_t qb_f32_to_f16(float x) {
+    uint32_t u = f32_bits(x);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+    uint32_t a = u & 0x7fffffff;
+    if (a > 0x7f800000) return sign | 0x7e00;        /* NaN */
+    if (a >= 0x477ff000) return sign | 0x7c00;       /* ≥ 65520 (and Inf) */
+    if (a >= 0x38800000) {                           /* normal in f16: ≥ 2^-14 */
+        uint32_t m = a - 0x38000000;                 /* rebias exponent 127 → 15 */
+        m += 0xfff + ((m >> 13) & 1);                /* RNE on the 13 dropped bits */
+        return sign | (uint16_t)(m >> 13);
+    }
+    if (a <= 0x33000000) return sign;                /* ≤ 2^-25: rounds to ±0 (2^-25 is a tie to 0) */
+    /* subnormal in f16: value in units of 2^-24 is mant·2^(e−126) */
+    uint32_t e = a >> 23, mant = (a & 0x7fffff) | 0x800000;
+    uint32_t shift = 126 - e;                        /* 14 … 24 */
+    uint32_t q = mant >> shift, rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rem > half || (rem == half && (q & 1))) q++; /* may carry into the smallest normal: correct */
+    return sign | (uint16_t)q;
+}
+
+float qb_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    if (e == 0x1f) return bits_f32(sign | 0x7f800000 | (m ? 0x400000 : 0) | (m << 13));
+    if (e == 0) {
+        float v = (float)m * 0x1p-24f; /* exact: m < 2^10 */
+        return sign ? -v : v;
+    }
+    return bits_f32(sign | ((e + 112) << 23) | (m << 13));
+}
+
+uint16_t qb_f32_to_bf16(float x) {
+    uint32_t u = f32_bits(x);
+    if ((u & 0x7fffffff) > 0x7f800000) return (uint16_t)((u >> 16) | 0x40);
+    return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+}
+
+float qb_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
+
+/* ---- f32: the identity, kept as a format so the baseline sits in every table ---------- */
+
+static qb_status f32_quantize(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
+    (void)imp;
+    memcpy(q, x, (size_t)(rows * cols) * 4);
+    return QB_OK;
+}
+
+static void f32_dequantize(const void *q, float *y, int64_t rows, int64_t cols) {
+    memcpy(y, q, (size_t)(rows * cols) * 4);
+}
+
+/* ---- f16, bf16: one 16-bit code per element ------------------------------------------- */
+
+#define HALF_CODEC(NAME, ENC, DEC)                                                              \
+    static qb_status NAME##_quantize(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) { \
+        (void)imp;                                                                              \
+        uint16_t *h = q;                                                                        \
+        for (int64_t i = 0, n = rows * cols; i < n; i++) h[i] = ENC(x[i]);                      \
+        return QB_OK;                                                                           \
+    }                                                                                           \
+    static void NAME##_dequantize(const void *q, float *y, int64_t rows, int64_t cols) {         \
+        const uint16_t *h = q;                                                                  \
+        for (int64_t i = 0, n = rows * cols; i < n; i++) y[i] = DEC(h[i]);                      \
+    }
+HALF_CODEC(f16, qb_f32_to_f16, qb_f16_to_f32)
+HALF_CODEC(bf16, qb_f32_to_bf16, qb_bf16_to_f32)
+#undef HALF_CODEC
+
+qb_format qb_format_f32 = {
+    .name = "f32", .family = "ieee", .description = "IEEE binary32, the unquantized reference",
+    .block_elems = 1, .block_bytes = 4, .gguf_type = 0, .flags = QB_FMT_HAS_NAN,
+    .quantize_ref = f32_quantize, .dequantize_ref = f32_dequantize,
+};
+
+/* Relative error of RNE to 10 (7) mantissa bits is at most 2^-11 (2^-8) in the normal range;
+ * below it the absolute error is at most half the smallest subnormal. */
+qb_format qb_format_f16 = {
+    .name = "f16", .family = "ieee", .description = "IEEE binary16 (1/5/10), round to nearest even, max 65504",
+    .block_elems = 1, .block_bytes = 2, .gguf_type = 1, .flags = QB_FMT_HAS_NAN,
+    .err_rel = 0x1p-11, .err_abs = 0x1p-25,
+    .quantize_ref = f16_quantize, .dequantize_ref = f16_dequantize,
+};
+
+qb_format qb_format_bf16 = {
+    .name = "bf16", .family = "ieee", .description = "bfloat16 (1/8/7), upper half of f32, round to nearest even",
+    .block_elems = 1, .block_bytes = 2, .gguf_type = 30, .flags = QB_FMT_HAS_NAN,
+    .err_rel = 0x1p-8, .err_abs = 0x1p-134,
+    .quantize_ref = bf16_quantize, .dequantize_ref = bf16_dequantize,
+};

@@ -1,0 +1,90 @@
+/* registry.c — the one table of formats. Adding a format is one module file and one row
+ * here; tests, CLI and reports iterate the table. Rows are listed as families, then by
+ * increasing bits per weight. */
+#include "format.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define FORMATS(X)                                                                     \
+    X(qb_format_f32) X(qb_format_f16) X(qb_format_bf16) X(qb_format_int8_sym_row)
+
+#define DECLARE(sym) extern qb_format sym;
+FORMATS(DECLARE)
+#undef DECLARE
+
+#define ROW(sym) &sym,
+static qb_format *const table[] = {FORMATS(ROW)};
+#undef ROW
+
+enum { NFORMATS = (int)(sizeof table / sizeof table[0]) };
+
+void qb_formats_init(void) {
+    static int done;
+    if (done) return;
+    done = 1;
+    for (int i = 0; i < NFORMATS; i++) {
+        table[i]->quantize = table[i]->quantize_ref;
+        table[i]->dequantize = table[i]->dequantize_ref;
+        table[i]->impl = "ref";
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    qb_formats_init_x86(table, NFORMATS);
+#endif
+}
+
+int qb_format_count(void) { return NFORMATS; }
+
+const qb_format *qb_format_at(int i) { return i >= 0 && i < NFORMATS ? table[i] : NULL; }
+
+const qb_format *qb_format_find(const char *name) {
+    for (int i = 0; i < NFORMATS; i++)
+        if (strcmp(table[i]->name, name) == 0) return table[i];
+    return NULL;
+}
+
+qb_status qb_format_require(const char *name, const qb_format **out) {
+    *out = qb_format_find(name);
+    if (*out) return QB_OK;
+    char names[1024];
+    size_t k = 0;
+    names[0] = '\0';
+    for (int i = 0; i < NFORMATS && k < sizeof names; i++)
+        k += (size_t)snprintf(names + k, sizeof names - k, "%s%s", i ? ", " : "", table[i]->name);
+    return qb_fail(QB_EUSAGE, "unknown format '%s' (valid: %s; see 'quantbench formats')", name, names);
+}
+
+qb_status qb_format_bytes(const qb_format *f, int64_t rows, int64_t cols, size_t *out) {
+    if (rows < 0 || cols < 0) return qb_fail(QB_EINPUT, "negative shape %lldx%lld", (long long)rows, (long long)cols);
+    if (cols % f->block_elems != 0)
+        return qb_fail(QB_EINPUT, "%s stores blocks of %d values; a row of %lld values is not a multiple of %d",
+                       f->name, f->block_elems, (long long)cols, f->block_elems);
+    /* every factor ≤ 2^62 / next: keeps the product exact */
+    uint64_t row = (uint64_t)(cols / f->block_elems) * (uint64_t)f->block_bytes + (uint64_t)f->row_extra_bytes;
+    if (rows != 0 && row > (UINT64_MAX / 4) / (uint64_t)rows)
+        return qb_fail(QB_EINPUT, "a %lldx%lld %s tensor is too large", (long long)rows, (long long)cols, f->name);
+    uint64_t total = row * (uint64_t)rows + (uint64_t)f->tensor_extra_bytes;
+    if (total > (uint64_t)SIZE_MAX) return qb_fail(QB_EINPUT, "tensor too large for this machine");
+    *out = (size_t)total;
+    return QB_OK;
+}
+
+double qb_format_bpw(const qb_format *f, int64_t rows, int64_t cols) {
+    size_t n = 0;
+    if (rows <= 0 || cols <= 0 || qb_format_bytes(f, rows, cols, &n) != QB_OK) return 0.0;
+    return 8.0 * (double)n / ((double)rows * (double)cols);
+}
+
+qb_status qb_check_finite(const float *x, int64_t rows, int64_t cols, const char *fmt_name) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < cols; c++) {
+            float v = x[r * cols + c];
+            if (v != v || v - v != 0.0f) {
+                int64_t n = 0;
+                for (int64_t k = c; k < cols; k++) n += !(x[r * cols + k] - x[r * cols + k] == 0.0f);
+                return qb_fail(QB_EINPUT, "%s cannot represent %s: found %lld non-finite value(s) in row %lld (first at column %lld)",
+                               fmt_name, v != v ? "NaN" : "Inf", (long long)n, (long long)r, (long long)c);
+            }
+        }
+    return QB_OK;
+}

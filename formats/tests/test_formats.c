@@ -1,0 +1,137 @@
+/* test_formats.c — registry-driven checks of every format in the table (ggml's
+ * test-quantize-fns habit): sizes add up, round trips stay within the documented error bound
+ * (format.h, invariant 4) on seeded data of several distributions and odd shapes, and every
+ * fast path gives the reference path's bytes and bits, specials included. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/qbtest.h"
+#include "datasets/source.h"
+#include "formats/format.h"
+
+/* Shapes with odd row counts and columns that leave SIMD tails (block formats use multiples
+ * of their block). */
+static const int64_t shapes[][2] = {{1, 1}, {3, 7}, {2, 33}, {5, 64}, {4, 255}, {1, 4096}, {17, 257}};
+
+static void fill(qb_rng *r, float *x, int64_t n, int kind) {
+    for (int64_t i = 0; i < n; i++) {
+        double v = qb_rng_normal(r);
+        switch (kind) {
+        case 0: x[i] = (float)(0.02 * v); break;                                   /* LLM-like */
+        case 1: x[i] = (float)(v * exp2(qb_rng_uniform(r) * 30.0 - 20.0)); break; /* wide dynamic range */
+        case 2: x[i] = (float)(1000.0 * v); break;                                 /* large, inside f16 */
+        default: x[i] = (i % 5 == 0) ? 0.0f : (float)(1e-6 * v); break;            /* zeros, f16 subnormals */
+        }
+    }
+}
+
+static double block_amax(const qb_format *f, const float *x, int64_t cols, int64_t i) {
+    int64_t w = f->row_extra_bytes ? cols : f->block_elems; /* per-row scale: the row is the block */
+    int64_t start = (i % cols) / w * w + (i / cols) * cols;
+    double m = 0;
+    for (int64_t k = start; k < start + w; k++) m = fmax(m, fabs(x[k]));
+    return m;
+}
+
+static void test_sizes(const qb_format *f) {
+    size_t n;
+    int64_t cols = 256 * f->block_elems;
+    CHECK(qb_format_bytes(f, 3, cols, &n) == QB_OK, "%s", f->name);
+    CHECK(n == (size_t)(3 * (cols / f->block_elems * f->block_bytes + f->row_extra_bytes) + f->tensor_extra_bytes),
+          "%s: %zu bytes", f->name, n);
+    CHECK(fabs(qb_format_bpw(f, 3, cols) - 8.0 * (double)n / (3.0 * (double)cols)) < 1e-12, "%s bpw", f->name);
+    if (f->block_elems > 1)
+        CHECK(qb_format_bytes(f, 1, f->block_elems + 1, &n) == QB_EINPUT, "%s accepted a partial block", f->name);
+    CHECK(qb_format_find(f->name) == f, "%s not found by name", f->name);
+}
+
+static void test_roundtrip(const qb_format *f, qb_rng *r) {
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int kind = 0; kind < 4; kind++) {
+            int64_t rows = shapes[s][0], cols = (shapes[s][1] + f->block_elems - 1) / f->block_elems * f->block_elems;
+            int64_t n = rows * cols;
+            size_t nb;
+            if (qb_format_bytes(f, rows, cols, &nb) != QB_OK) {
+                CHECK(0, "%s: no size for %lldx%lld", f->name, (long long)rows, (long long)cols);
+                continue;
+            }
+            float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float)), *y2 = malloc(n * sizeof(float));
+            unsigned char *q = malloc(nb), *q2 = malloc(nb);
+            fill(r, x, n, kind);
+            CHECK(f->quantize_ref(x, q, rows, cols, NULL) == QB_OK, "%s quantize_ref: %s", f->name, qb_errmsg());
+            f->dequantize_ref(q, y, rows, cols);
+            int bad = 0;
+            for (int64_t i = 0; i < n && bad < 3; i++) {
+                double bound = f->err_rel * fabs(x[i]) + f->err_block * block_amax(f, x, cols, i) + f->err_abs;
+                double err = fabs((double)x[i] - (double)y[i]);
+                if (!(err <= bound * (1 + 1e-6) + 1e-30)) {
+                    bad++;
+                    CHECK(0, "%s kind %d %lldx%lld [%lld]: x=%.9g y=%.9g err=%.3g > bound %.3g", f->name, kind,
+                          (long long)rows, (long long)cols, (long long)i, x[i], y[i], err, bound);
+                }
+            }
+            if (!bad) qbt_pass_++;
+            /* fast path == reference path, bytes and bits */
+            memset(q2, 0xA5, nb);
+            CHECK(f->quantize(x, q2, rows, cols, NULL) == QB_OK, "%s quantize (%s)", f->name, f->impl);
+            CHECK(memcmp(q, q2, nb) == 0, "%s: %s quantize differs from ref (%lldx%lld kind %d)", f->name, f->impl,
+                  (long long)rows, (long long)cols, kind);
+            f->dequantize(q, y2, rows, cols);
+            CHECK(memcmp(y, y2, n * sizeof(float)) == 0, "%s: %s dequantize differs from ref", f->name, f->impl);
+            free(x), free(y), free(y2), free(q), free(q2);
+        }
+}
+
+/* Specials through both paths: formats with NaN keep NaN/±Inf/±0; the others must refuse a
+ * NaN naming its row and column. */
+static void test_specials(const qb_format *f) {
+    int64_t cols = 40 * f->block_elems; /* ≥ 40 values: the fast paths' vector bodies see them */
+    float *x = calloc(cols, sizeof(float)), *y = calloc(cols, sizeof(float));
+    size_t nb;
+    qb_format_bytes(f, 2, cols, &nb);
+    unsigned char *q = malloc(nb), *q2 = malloc(nb);
+    float *xx = calloc(2 * cols, sizeof(float));
+    for (int64_t i = 0; i < cols; i++) xx[i] = 0.01f * (float)(i % 7);
+    xx[cols + 3] = NAN;
+    if (f->flags & QB_FMT_HAS_NAN) {
+        xx[cols + 9] = INFINITY;
+        xx[cols + 10] = -INFINITY;
+        xx[cols + 11] = -0.0f;
+        uint32_t snan = 0xff800001u; /* negative signalling NaN with a payload */
+        memcpy(&xx[cols + 12], &snan, 4);
+        CHECK(f->quantize_ref(xx, q, 2, cols, NULL) == QB_OK, "%s", f->name);
+        CHECK(f->quantize(xx, q2, 2, cols, NULL) == QB_OK, "%s", f->name);
+        CHECK(memcmp(q, q2, nb) == 0, "%s: %s differs from ref on NaN/Inf", f->name, f->impl);
+        float *yy = calloc(2 * cols, sizeof(float));
+        f->dequantize(q, yy, 2, cols);
+        CHECK(isnan(yy[cols + 3]) && isnan(yy[cols + 12]), "%s lost a NaN", f->name);
+        CHECK(yy[cols + 9] == INFINITY && yy[cols + 10] == -INFINITY, "%s lost an Inf", f->name);
+        CHECK(yy[cols + 11] == 0.0f && signbit(yy[cols + 11]), "%s lost -0", f->name);
+        free(yy);
+    } else {
+        qb_status st = f->quantize(xx, q, 2, cols, NULL);
+        CHECK(st == QB_EINPUT && strstr(qb_errmsg(), "row 1") && strstr(qb_errmsg(), "column 3"),
+              "%s: NaN gave status %d, message '%s'", f->name, st, qb_errmsg());
+    }
+    free(x), free(y), free(q), free(q2), free(xx);
+}
+
+int main(void) {
+    qb_formats_init();
+    qb_rng r;
+    qb_rng_seed(&r, 42);
+    CHECK(qb_format_count() >= 4, "registry holds %d formats", qb_format_count());
+    for (int i = 0; i < qb_format_count(); i++) {
+        const qb_format *f = qb_format_at(i);
+        CHECK(f->quantize && f->dequantize && f->quantize_ref && f->dequantize_ref && f->impl, "%s has a NULL path", f->name);
+        for (int k = 0; k < i; k++) CHECK(strcmp(qb_format_at(k)->name, f->name) != 0, "duplicate name %s", f->name);
+        printf("%-14s impl=%s\n", f->name, f->impl);
+        test_sizes(f);
+        test_roundtrip(f, &r);
+        test_specials(f);
+    }
+    const qb_format *f;
+    CHECK(qb_format_require("no_such_fmt", &f) == QB_EUSAGE && strstr(qb_errmsg(), "f16"), "%s", qb_errmsg());
+    return qbt_finish();
+}

@@ -1,0 +1,93 @@
+/* schema.c — the results database schema as an ordered list of migrations.
+ *
+ * PRAGMA user_version holds the number of migrations applied; PRAGMA application_id marks
+ * the file as ours (0x51424442, "QBDB"). Migrations only ever append (SQLite's iVersion
+ * habit): a released step is never edited, so a database written by any version opens in
+ * any later one. Keys are UUIDs or content-derived names, so databases from many machines
+ * merge without collisions.
+ *
+ * Invariants:
+ *  1. A row of a child table (tensor_errors, bench_*, evals, limits) exists only after its
+ *     measurement completed; each is committed on its own, so a killed run keeps them all.
+ *  2. runs.status is 'running' only while its process lives; a run found 'running' whose
+ *     process is gone (same host) is marked 'incomplete' at the next open (db.c).
+ *  3. Every measured figure is stored in its SI unit named by the column (ns, bytes, dB). */
+#include "schema.h"
+
+static const char *const migrations[] = {
+    /* 1: first release */
+    "CREATE TABLE machines(\n"
+    "  id TEXT PRIMARY KEY,            -- hash of the fingerprint\n"
+    "  hostname TEXT NOT NULL, cpu_model TEXT NOT NULL, cpu_flags TEXT NOT NULL,\n"
+    "  cores INTEGER NOT NULL, l1d_bytes INTEGER, l2_bytes INTEGER, l3_bytes INTEGER,\n"
+    "  mem_bytes INTEGER NOT NULL, os TEXT NOT NULL, kernel TEXT NOT NULL,\n"
+    "  compiler TEXT NOT NULL, cflags TEXT NOT NULL, sqlite_version TEXT NOT NULL,\n"
+    "  openblas TEXT NOT NULL, onednn TEXT, cuda_driver TEXT, cuda_runtime TEXT, gpus TEXT,\n"
+    "  fingerprint TEXT NOT NULL       -- all of the above as one JSON object\n"
+    ");\n"
+    "CREATE TABLE runs(\n"
+    "  id TEXT PRIMARY KEY,            -- UUID v4\n"
+    "  machine_id TEXT NOT NULL REFERENCES machines(id),\n"
+    "  command TEXT NOT NULL,          -- the subcommand: errors, run, …\n"
+    "  suite TEXT,                     -- for `run --suite`\n"
+    "  config TEXT NOT NULL,           -- normalized options (JSON); --resume needs the same\n"
+    "  argv TEXT NOT NULL,\n"
+    "  version TEXT NOT NULL, git_commit TEXT NOT NULL, seed INTEGER,\n"
+    "  host TEXT NOT NULL, pid INTEGER NOT NULL,\n"
+    "  started_at TEXT NOT NULL, finished_at TEXT,\n"
+    "  status TEXT NOT NULL CHECK (status IN ('running','complete','failed','incomplete')),\n"
+    "  error TEXT\n"
+    ");\n"
+    "CREATE INDEX runs_started ON runs(started_at);\n"
+    "CREATE TABLE formats(\n"
+    "  name TEXT PRIMARY KEY, family TEXT NOT NULL, description TEXT NOT NULL,\n"
+    "  block_elems INTEGER NOT NULL, block_bytes INTEGER NOT NULL,\n"
+    "  row_extra_bytes INTEGER NOT NULL, tensor_extra_bytes INTEGER NOT NULL, gguf_type INTEGER\n"
+    ");\n"
+    "CREATE TABLE inputs(\n"
+    "  id TEXT PRIMARY KEY,            -- kind:name:shape:content-hash, equal data → equal id\n"
+    "  kind TEXT NOT NULL,             -- synthetic; later gguf, safetensors, text\n"
+    "  name TEXT NOT NULL,             -- generator or file name\n"
+    "  spec TEXT NOT NULL,             -- how to get it again, e.g. synthetic:gaussian:256x4096 seed=0\n"
+    "  rows INTEGER, cols INTEGER, content_hash TEXT NOT NULL\n"
+    ");\n"
+    "CREATE TABLE tensor_errors(\n"
+    "  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  input_id TEXT NOT NULL REFERENCES inputs(id),\n"
+    "  tensor TEXT NOT NULL,           -- tensor name inside the input; '' for a lone matrix\n"
+    "  format TEXT NOT NULL REFERENCES formats(name),\n"
+    "  rows INTEGER NOT NULL, cols INTEGER NOT NULL, bits_per_weight REAL NOT NULL,\n"
+    "  mse REAL, rmse REAL, max_abs REAL, sqnr_db REAL, cosine REAL,\n"
+    "  created_at TEXT NOT NULL,\n"
+    "  PRIMARY KEY (run_id, input_id, tensor, format)\n"
+    ");\n"
+    "CREATE TABLE bench_cases(\n"
+    "  id TEXT PRIMARY KEY,            -- UUID v4\n"
+    "  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  op TEXT NOT NULL, format TEXT, backend TEXT NOT NULL, device TEXT NOT NULL,\n"
+    "  shape TEXT NOT NULL, threads INTEGER NOT NULL, config TEXT, created_at TEXT NOT NULL\n"
+    ");\n"
+    "CREATE TABLE bench_samples(\n"
+    "  case_id TEXT NOT NULL REFERENCES bench_cases(id) ON DELETE CASCADE,\n"
+    "  idx INTEGER NOT NULL, ns INTEGER NOT NULL, iters INTEGER NOT NULL,\n"
+    "  bytes INTEGER, flops INTEGER, outlier INTEGER NOT NULL DEFAULT 0,\n"
+    "  PRIMARY KEY (case_id, idx)\n"
+    ");\n"
+    "CREATE TABLE evals(\n"
+    "  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  model_id TEXT NOT NULL REFERENCES inputs(id), text_id TEXT NOT NULL REFERENCES inputs(id),\n"
+    "  format TEXT NOT NULL, method TEXT NOT NULL, ctx INTEGER NOT NULL, chunks INTEGER NOT NULL,\n"
+    "  tokens INTEGER NOT NULL, ppl REAL, ppl_err REAL, kld_mean REAL, kld_p99 REAL, top1 REAL,\n"
+    "  created_at TEXT NOT NULL,\n"
+    "  PRIMARY KEY (run_id, model_id, text_id, format, method, ctx)\n"
+    ");\n"
+    "CREATE TABLE limits(\n"
+    "  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  kind TEXT NOT NULL, threads INTEGER NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL,\n"
+    "  PRIMARY KEY (run_id, kind, threads)\n"
+    ");\n",
+};
+
+int qb_schema_version(void) { return (int)(sizeof migrations / sizeof migrations[0]); }
+
+const char *qb_schema_migration(int i) { return i >= 0 && i < qb_schema_version() ? migrations[i] : 0; }
