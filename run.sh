@@ -74,10 +74,10 @@ args+=(${QB_CMAKE_ARGS:-})
 stamp="$build/.run.sh-configure"
 if [ ! -f "$build/CMakeCache.txt" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${args[*]}" ]; then
   say "configuring $build"
-  cmake -S . -B "$build" "${args[@]}"
+  cmake -S . -B "$build" "${args[@]}" >&2
   echo "${args[*]}" >"$stamp"
 fi
-cmake --build "$build" -j"$(nproc)"
+cmake --build "$build" -j"$(nproc)" >&2 # stdout is for results
 
 # ---- run ----------------------------------------------------------------------------------
 if [ "$mode" != run ]; then

@@ -59,7 +59,7 @@ static void on_row(void *ctx, const char *source, const qb_tensor_error *e, int 
         return;
     }
     const char *cells[] = {source, e->format, qb_fmt_f(e->bits_per_weight, 4), qb_fmt_g(e->mse, 4), qb_fmt_g(e->rmse, 4),
-                           qb_fmt_g(e->max_abs, 4), qb_fmt_f(e->sqnr_db, 2), qb_fmt_f(e->cosine, 7)};
+                           qb_fmt_g(e->max_abs, 4), qb_fmt_f(e->sqnr_db, 2), qb_fmt_cosine(e->cosine)};
     qb_table_row(&p->t, cells);
 }
 

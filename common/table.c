@@ -165,3 +165,14 @@ const char *qb_fmt_f(double v, int decimals) {
     snprintf(b, 48, "%.*f", decimals, v);
     return b;
 }
+
+/* Cosines of good formats are 0.99999…: 4 significant digits would print them all as "1" and
+ * hide the differences the column exists to show, so keep 4 digits of the distance from 1. */
+const char *qb_fmt_cosine(double v) {
+    double d = 1.0 - v;
+    if (isfinite(v) && d > 1e-12 && d < 1e-2) { /* below 1e-12: rounding in the sums, print 1 */
+        int decimals = (int)floor(-log10(d)) + 4;
+        return qb_fmt_f(v, decimals < 15 ? decimals : 15);
+    }
+    return qb_fmt_g(v, 4);
+}

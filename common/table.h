@@ -30,4 +30,7 @@ const char *qb_fmt_g(double v, int prec);
 /* Fixed decimals, same conventions. */
 const char *qb_fmt_f(double v, int decimals);
 
+/* A value near 1 (a cosine similarity) with 4 significant digits of its distance from 1. */
+const char *qb_fmt_cosine(double v);
+
 #endif

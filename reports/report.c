@@ -227,18 +227,6 @@ static const char *fmt_sqnr(double v) {
     return qb_fmt_g(v, 4);
 }
 
-/* Cosines of good formats are 0.99999…; 4 significant digits would print them all as "1" and
- * hide the differences the column exists to show, so keep 4 digits of the distance from 1. */
-static const char *fmt_cosine(double v) {
-    if (isnan(v)) return NULL;
-    double d = 1.0 - v;
-    if (isfinite(v) && d > 0 && d < 1e-2) {
-        int decimals = (int)floor(-log10(d)) + 4;
-        return qb_fmt_f(v, decimals < 15 ? decimals : 15);
-    }
-    return qb_fmt_g(v, 4);
-}
-
 /* CSV keeps full precision; %.9g prints "inf" for lossless SQNR, which strtod reads back. */
 static const char *fmt_full(double v) { return isnan(v) ? NULL : qb_fmt_g(v, 9); }
 
@@ -271,7 +259,7 @@ static void source_table(const report *r, int a, int b, qb_table *t) {
         cells[k++] = fmt_metric(e->rmse);
         cells[k++] = fmt_metric(e->max_abs);
         cells[k++] = fmt_sqnr(e->sqnr_db);
-        cells[k++] = fmt_cosine(e->cosine);
+        cells[k++] = (isnan(e->cosine) ? NULL : qb_fmt_cosine(e->cosine));
         qb_table_row(t, cells);
     }
 }
