@@ -12,7 +12,6 @@
 int qb_cli_next(qb_cli *cli, int argc, char **argv, const struct option *opts, const char *usage) {
     opterr = 0;
     for (;;) {
-        int prev = optind;
         int c = getopt_long(argc, argv, ":h", opts, NULL);
         switch (c) {
         case -1: return QB_CLI_DONE;
@@ -22,8 +21,8 @@ int qb_cli_next(qb_cli *cli, int argc, char **argv, const struct option *opts, c
         case ':':
             qb_fail(QB_EUSAGE, "option '%s' needs a value", argv[optind - 1]);
             return QB_CLI_ERROR;
-        case '?':
-            qb_fail(QB_EUSAGE, "unknown option '%s'", optopt ? (char[]){'-', (char)optopt, 0} : argv[prev < argc ? prev : argc - 1]);
+        case '?': /* getopt has moved past the bad word: it is argv[optind - 1] */
+            qb_fail(QB_EUSAGE, "unknown option '%s'", optopt ? (char[]){'-', (char)optopt, 0} : argv[optind - 1]);
             return QB_CLI_ERROR;
         default: return c;
         }

@@ -107,7 +107,7 @@ qb_status cmd_encode(qb_cli *cli, int argc, char **argv) {
     if (!st) {
         void *q = qb_malloc(nbytes);
         st = a.fmt->quantize(in.data, q, rows, cols, imp.data);
-        if (st) st = qb_fail(st, "%s: %s", a.in, qb_errmsg());
+        if (st) st = qb_fail_context(st, "%s", a.in);
         else st = write_file(a.out, q, nbytes);
         free(q);
     }

@@ -139,11 +139,12 @@ qb_status qb_cli_errors_run(qb_cli *cli, const char *command, const char *suite,
             qb_json_arr_end(&p.j);
             qb_json_end(&p.j);
         } else {
-            qb_table_print(&p.t, stdout, QB_TABLE_TEXT);
+            if (p.nrows) qb_table_print(&p.t, stdout, QB_TABLE_TEXT);
             qb_table_free(&p.t);
         }
-        fprintf(stderr, "%s run %s: %d rows in %s%s\n", command, run_id, p.nrows, cli->db_path,
-                st == QB_OK ? "; render it with 'quantbench report'" : "");
+        /* on failure main prints the one error line; rows already measured are on stdout */
+        if (st == QB_OK)
+            fprintf(stderr, "%s run %s: %d rows in %s; render it with 'quantbench report'\n", command, run_id, p.nrows, cli->db_path);
     }
     free(config);
     free(args);

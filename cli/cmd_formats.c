@@ -31,7 +31,13 @@ qb_status cmd_formats(qb_cli *cli, int argc, char **argv) {
     qb_table t;
     static const char *const cols[] = {"format", "family", ">block", ">bytes/block", ">row scale B", ">tensor scale B",
                                        ">bits/weight", ">gguf", "impl", "description", NULL};
-    if (cli->json) qb_json_begin(&j, stdout), qb_json_key(&j, "rows"), qb_json_arr(&j);
+    if (cli->json) {
+        qb_json_begin(&j, stdout);
+        qb_json_key(&j, "run"); /* nothing is stored: the architecture's shape with no run */
+        qb_json_null(&j);
+        qb_json_key(&j, "rows");
+        qb_json_arr(&j);
+    }
     else qb_table_init(&t, cols);
     for (int i = 0; i < qb_format_count(); i++) {
         const qb_format *f = qb_format_at(i);

@@ -41,13 +41,20 @@ qb_status cmd_report(qb_cli *cli, int argc, char **argv) {
             qb_json j;
             qb_json_begin(&j, stdout);
             qb_json_kstr(&j, "run", out.run_id);
-            qb_json_kint(&j, "rows", out.n_rows);
-            qb_json_kstr(&j, "index_html", out.index_html);
-            qb_json_kstr(&j, "index_md", out.index_md);
-            qb_json_kstr(&j, "csv", out.csv);
-            qb_json_kstr(&j, "plot_svg", out.plot_svg);
-            qb_json_kstr(&j, "plot_png", out.plot_png);
+            qb_json_kint(&j, "n_results", out.n_rows);
             qb_json_kstr(&j, "plot_error", out.plot_error);
+            qb_json_key(&j, "rows"); /* one row per file written */
+            qb_json_arr(&j);
+            const char *kinds[] = {"index_html", "index_md", "csv", "plot_svg", "plot_png"};
+            const char *paths[] = {out.index_html, out.index_md, out.csv, out.plot_svg, out.plot_png};
+            for (int k = 0; k < 5; k++) {
+                if (!paths[k]) continue;
+                qb_json_obj(&j);
+                qb_json_kstr(&j, "kind", kinds[k]);
+                qb_json_kstr(&j, "path", paths[k]);
+                qb_json_obj_end(&j);
+            }
+            qb_json_arr_end(&j);
             qb_json_end(&j);
         } else {
             printf("report of run %s (%d rows):\n  %s\n  %s\n  %s\n", out.run_id, out.n_rows, out.index_html, out.index_md, out.csv);

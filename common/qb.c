@@ -20,6 +20,22 @@ qb_status qb_fail(qb_status st, const char *fmt, ...) {
     return st;
 }
 
+qb_status qb_fail_context(qb_status st, const char *fmt, ...) {
+    char prefix[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    /* shift the message right and put "prefix: " in front (truncating at the end) */
+    size_t pl = strlen(prefix), ml = strlen(errbuf), room = sizeof errbuf - 1 - (pl + 2);
+    memmove(errbuf + pl + 2, errbuf, ml < room ? ml : room);
+    errbuf[pl + 2 + (ml < room ? ml : room)] = '\0';
+    memcpy(errbuf, prefix, pl);
+    errbuf[pl] = ':';
+    errbuf[pl + 1] = ' ';
+    return st;
+}
+
 const char *qb_errmsg(void) { return errbuf; }
 
 static void oom(size_t n) {

@@ -22,6 +22,8 @@ typedef enum qb_status {
 /* Records the message for the current thread (printf format, one line, no trailing period
  * needed) and returns `st`, so callers can write `return qb_fail(QB_EINPUT, "...")`. */
 qb_status qb_fail(qb_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes the recorded message with a context ("file.f32: "), keeping the original. */
+qb_status qb_fail_context(qb_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The last recorded message of this thread ("" when none). */
 const char *qb_errmsg(void);
 

@@ -48,13 +48,14 @@ static void put_csv(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-static void put_html(FILE *f, const char *s) {
+void qb_put_html(FILE *f, const char *s) {
     for (; *s; s++) {
         switch (*s) {
         case '<': fputs("&lt;", f); break;
         case '>': fputs("&gt;", f); break;
         case '&': fputs("&amp;", f); break;
         case '"': fputs("&quot;", f); break;
+        case '\'': fputs("&#39;", f); break;
         default: fputc(*s, f);
         }
     }
@@ -80,7 +81,7 @@ void qb_table_print(const qb_table *t, FILE *f, qb_table_style style) {
         fputs("<table>\n<thead><tr>", f);
         for (int c = 0; c < t->ncols; c++) {
             fputs("<th>", f);
-            put_html(f, t->head[c]);
+            qb_put_html(f, t->head[c]);
             fputs("</th>", f);
         }
         fputs("</tr></thead>\n<tbody>\n", f);
@@ -88,7 +89,7 @@ void qb_table_print(const qb_table *t, FILE *f, qb_table_style style) {
             fputs("<tr>", f);
             for (int c = 0; c < t->ncols; c++) {
                 fputs((t->align >> c) & 1 ? "<td class=\"num\">" : "<td>", f);
-                put_html(f, cell(t, r, c));
+                qb_put_html(f, cell(t, r, c));
                 fputs("</td>", f);
             }
             fputs("</tr>\n", f);

@@ -30,6 +30,9 @@ const char *qb_fmt_g(double v, int prec);
 /* Fixed decimals, same conventions. */
 const char *qb_fmt_f(double v, int decimals);
 
+/* Writes s with HTML's special characters escaped (text and attribute values). */
+void qb_put_html(FILE *f, const char *s);
+
 /* A value near 1 (a cosine similarity) with 4 significant digits of its distance from 1. */
 const char *qb_fmt_cosine(double v);
 

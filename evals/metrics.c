@@ -21,5 +21,6 @@ void qb_error_stats(const float *x, const float *y, int64_t n, qb_errstats *out)
     out->max_abs = maxe;
     if (see == 0.0) out->sqnr_db = sxx > 0.0 ? INFINITY : NAN;
     else out->sqnr_db = 10.0 * log10(sxx / see);
-    out->cosine = (sxx > 0.0 && syy > 0.0) ? sxy / (sqrt(sxx) * sqrt(syy)) : NAN;
+    /* one sqrt of the product: x̂ = x then gives exactly 1 */
+    out->cosine = (sxx > 0.0 && syy > 0.0) ? sxy / sqrt(sxx * syy) : NAN;
 }

@@ -7,7 +7,8 @@
 #include <string.h>
 
 #define FORMATS(X)                                                                     \
-    X(qb_format_f32) X(qb_format_f16) X(qb_format_bf16) X(qb_format_int8_sym_row)
+    X(qb_format_f32) X(qb_format_f16) X(qb_format_bf16) X(qb_format_int8_sym_row)       \
+    X(qb_format_q8_0) X(qb_format_q5_1) X(qb_format_q5_0) X(qb_format_q4_1) X(qb_format_q4_0)
 
 #define DECLARE(sym) extern qb_format sym;
 FORMATS(DECLARE)

@@ -354,19 +354,6 @@ static const char how_to_read[] =
 
 /* ---- escaping ----------------------------------------------------------------------------- */
 
-static void put_html(FILE *f, const char *s) {
-    for (; *s; s++) {
-        switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&#39;", f); break;
-        default: fputc(*s, f);
-        }
-    }
-}
-
 /* Markdown would read CPU names, errors and paths as emphasis, links or raw HTML. */
 static void put_md(FILE *f, const char *s) {
     for (; *s; s++) {
@@ -864,7 +851,7 @@ static void html_fields(FILE *f, const kv *fl, int n, int bad_status) {
     fputs("<table class=\"meta\">\n", f);
     for (int i = 0; i < n; i++) {
         fprintf(f, "<tr><th>%s</th><td%s>", fl[i].key, bad_status && strcmp(fl[i].key, "Status") == 0 ? " class=\"status-bad\"" : "");
-        put_html(f, fl[i].val);
+        qb_put_html(f, fl[i].val);
         fputs("</td></tr>\n", f);
     }
     fputs("</table>\n", f);
@@ -898,14 +885,14 @@ static qb_status write_html(const report *r, const plot_info *p, const char *out
 
     fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>quantbench report: run ", f);
-    put_html(f, r->run.id);
+    qb_put_html(f, r->run.id);
     fprintf(f, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<h1>quantbench report: run ", html_css);
-    put_html(f, r->run.id);
+    qb_put_html(f, r->run.id);
     fputs("</h1>\n", f);
     char *warn = status_warning(&r->run);
     if (warn) {
         fputs("<div class=\"warn\"><strong>Warning:</strong> ", f);
-        put_html(f, warn);
+        qb_put_html(f, warn);
         fputs("</div>\n", f);
         free(warn);
     }
@@ -919,15 +906,15 @@ static qb_status write_html(const report *r, const plot_info *p, const char *out
     fields_free(fl, n);
 
     fputs("<h2>How to read this</h2>\n<p>", f);
-    put_html(f, how_to_read);
+    qb_put_html(f, how_to_read);
     fputs("</p>\n<h2>Quantization error</h2>\n", f);
     if (r->nrows == 0) fputs("<p>This run stored no quantization error measurements.</p>\n", f);
     for (int a = 0, b; a < r->nrows; a = b) {
         b = group_end(r, a);
         fputs("<h3>", f);
-        put_html(f, r->rows[a].source);
+        qb_put_html(f, r->rows[a].source);
         fputs("</h3>\n<p class=\"note\">Input: <code>", f);
-        put_html(f, r->rows[a].spec);
+        qb_put_html(f, r->rows[a].spec);
         fputs("</code></p>\n", f);
         qb_table t;
         source_table(r, a, b, &t);
@@ -943,18 +930,18 @@ static qb_status write_html(const report *r, const plot_info *p, const char *out
               "Also as <a href=\"sqnr_vs_bits.png\">PNG</a>.</figcaption>\n</figure>\n", f);
     } else {
         fputs("<p class=\"warn\"><strong>Plot not drawn:</strong> ", f);
-        put_html(f, p->error ? p->error : "unknown reason");
+        qb_put_html(f, p->error ? p->error : "unknown reason");
         fputs("</p>\n", f);
     }
     char *dir = sh_quote(out_dir);
     fputs("<p class=\"note\">Data: <a href=\"sqnr_vs_bits.dat\">sqnr_vs_bits.dat</a>; script: "
           "<a href=\"sqnr_vs_bits.gp\">sqnr_vs_bits.gp</a>, redraw with <code>cd ", f);
-    put_html(f, dir);
+    qb_put_html(f, dir);
     fputs(" &amp;&amp; gnuplot sqnr_vs_bits.gp</code>.", f);
     free(dir);
     if (p->skipped) {
         fputs(" Not plotted (SQNR not finite, i.e. lossless): ", f);
-        put_html(f, p->skipped);
+        qb_put_html(f, p->skipped);
         fputc('.', f);
     }
     if (p->npoints == 0) fputs(" No finite SQNR values to plot.", f);

@@ -108,6 +108,29 @@ static qb_status mark_dead_runs(qb_db *db) {
     return QB_OK;
 }
 
+/* Refuses, before writing anything (even the WAL switch), a file that holds tables but is
+ * not marked as ours, or whose schema is newer than this build. */
+static qb_status check_ours(qb_db *db) {
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db->h, "SELECT (SELECT application_id FROM pragma_application_id),"
+                                  " (SELECT user_version FROM pragma_user_version),"
+                                  " (SELECT count(*) FROM sqlite_schema)", -1, &s, NULL) != SQLITE_OK)
+        return dberr(db, "reading the schema version (is it an SQLite database?)");
+    int appid = 0, ver = 0, ntables = 0;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        appid = sqlite3_column_int(s, 0);
+        ver = sqlite3_column_int(s, 1);
+        ntables = sqlite3_column_int(s, 2);
+    }
+    sqlite3_finalize(s);
+    if (ntables > 0 && appid != QB_APPLICATION_ID)
+        return qb_fail(QB_EDB, "database %s is not a quantbench database (application_id %d); choose another --db", db->path, appid);
+    if (ver > qb_schema_version())
+        return qb_fail(QB_EDB, "database %s has schema version %d, newer than this quantbench (%d); upgrade quantbench",
+                       db->path, ver, qb_schema_version());
+    return QB_OK;
+}
+
 /* Switching a new file to WAL needs an exclusive lock that SQLite does not wait for through
  * the busy handler, so two processes creating one database race here: retry, bounded. */
 static qb_status set_wal(qb_db *db) {
@@ -128,7 +151,7 @@ qb_status qb_db_open(qb_db *db, const char *path) {
     if (slash && slash != dir) {
         *slash = '\0';
         if (qb_mkdirs(dir) != QB_OK) {
-            qb_status st = qb_fail(QB_EDB, "cannot create the directory of database %s: %s (choose a writable --db)", path, qb_errmsg());
+            qb_status st = qb_fail_context(QB_EDB, "database %s (choose a writable --db)", path);
             free(dir);
             qb_db_close(db);
             return st;
@@ -143,7 +166,8 @@ qb_status qb_db_open(qb_db *db, const char *path) {
     }
     sqlite3_busy_timeout(db->h, 60000);
     sqlite3_extended_result_codes(db->h, 1);
-    qb_status st = set_wal(db);
+    qb_status st = check_ours(db);
+    if (!st) st = set_wal(db);
     if (!st) st = exec_raw(db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", "setting pragmas");
     if (!st) st = migrate(db);
     if (!st) st = mark_dead_runs(db);

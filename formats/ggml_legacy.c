@@ -1,0 +1,392 @@
+/* ggml_legacy.c — GGUF's legacy 32-element block types q4_0, q4_1, q5_0, q5_1 and q8_0,
+ * byte-compatible with ggml (FORMATS.md §5.3–5.8, §5.16; checked by formats/tests/
+ * test_golden.c against the reference quantizer's bytes).
+ *
+ * Without importance weights each type uses ggml's `quantize_row_*_ref` rounding (RHUP via a
+ * truncating cast for q4/q5, RHAZ for q8_0) with the fp32 scale computed before its fp16
+ * rounding. With importance weights (an imatrix, one weight per column) q4_0/q5_0 search
+ * the scale with make_qx_quants and q4_1/q5_1 with make_qkx3_quants, weighting element i by
+ * imp_i·sqrt(σ² + x_i²), σ² the mean square of the whole row; q8_0 ignores them.
+ * Bit-exactness depends on evaluating every float expression in ggml's order and precision
+ * without FMA contraction (the build passes -ffp-contract=off).
+ *
+ * Block layouts (all little-endian; element e and e+16 share byte e of qs, §5.3):
+ *   q4_0 (18 B)  0: d fp16 | 2: qs[16]                      y = (q − 8)·d
+ *   q4_1 (20 B)  0: d fp16 | 2: m fp16 | 4: qs[16]          y = q·d + m
+ *   q5_0 (22 B)  0: d fp16 | 2: qh[4]  | 6: qs[16]          y = (q − 16)·d, bit 4 of q_e = bit e of qh
+ *   q5_1 (24 B)  0: d fp16 | 2: m fp16 | 4: qh[4] | 8: qs[16]   y = q·d + m
+ *   q8_0 (34 B)  0: d fp16 | 2: qs[32] int8                  y = q·d
+ */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "format.h"
+
+#define QK 32
+
+typedef struct { uint16_t d; uint8_t qs[QK / 2]; } block_q4_0;
+typedef struct { uint16_t d, m; uint8_t qs[QK / 2]; } block_q4_1;
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[QK / 2]; } block_q5_0;
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK / 2]; } block_q5_1;
+typedef struct { uint16_t d; int8_t qs[QK]; } block_q8_0;
+_Static_assert(sizeof(block_q4_0) == 18, "q4_0 block");
+_Static_assert(sizeof(block_q4_1) == 20, "q4_1 block");
+_Static_assert(sizeof(block_q5_0) == 22, "q5_0 block");
+_Static_assert(sizeof(block_q5_1) == 24, "q5_1 block");
+_Static_assert(sizeof(block_q8_0) == 34, "q8_0 block");
+
+/* ---- ggml's search helpers (§5.16) ------------------------------------------------------ */
+
+#define GROUP_MAX_EPS 1e-15f
+
+/* Round to nearest even through the float adder; valid for |v| ≤ 4194303. */
+static int nearest_int(float v) {
+    float t = v + 12582912.f;
+    int32_t i;
+    memcpy(&i, &t, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* Symmetric levels l ∈ [−nmax, nmax−1] (stored as l + nmax) with weights w; returns the scale
+ * maximising (Σ w x l)² / Σ w l² over 19 candidate inverse scales. */
+static float make_qx_quants(int n, int nmax, const float *x, uint8_t *L, const float *w) {
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; i++) {
+        float ax = fabsf(x[i]);
+        if (ax > amax) {
+            amax = ax;
+            max = x[i];
+        }
+    }
+    if (amax < GROUP_MAX_EPS) {
+        memset(L, 0, (size_t)n);
+        return 0.f;
+    }
+    float iscale = -nmax / max, sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        L[i] = (uint8_t)(l + nmax);
+        sumlx += w[i] * x[i] * l;
+        suml2 += w[i] * l * l;
+    }
+    float scale = suml2 ? sumlx / suml2 : 0.0f, best = scale * sumlx;
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0) continue;
+        iscale = -(nmax + 0.1f * is) / max;
+        sumlx = suml2 = 0;
+        for (int i = 0; i < n; i++) {
+            int l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
+            sumlx += w[i] * x[i] * l;
+            suml2 += w[i] * l * l;
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            for (int i = 0; i < n; i++) L[i] = (uint8_t)(nmax + clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1));
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+/* Affine levels q ∈ [0, nmax], x ≈ scale·q − the_min with the_min ≥ 0, minimising the
+ * weighted squared error over nstep + 1 candidate scales (ggml's make_qkx3_quants with
+ * use_mad = false). */
+static float make_qkx3_quants(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min,
+                              float rmin, float rdelta, int nstep) {
+    uint8_t Laux[QK];
+    float min = x[0], max = x[0], sum_w = w[0], sum_x = sum_w * x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < min) min = x[i];
+        if (x[i] > max) max = x[i];
+        sum_w += w[i];
+        sum_x += w[i] * x[i];
+    }
+    if (min > 0) min = 0;
+    if (max <= min) {
+        memset(L, 0, (size_t)n);
+        *the_min = -min;
+        return 0.f;
+    }
+    float iscale = nmax / (max - min), scale = 1 / iscale, best = 0;
+    for (int i = 0; i < n; i++) {
+        L[i] = (uint8_t)clampi(nearest_int(iscale * (x[i] - min)), 0, nmax);
+        float diff = scale * L[i] + min - x[i];
+        best += w[i] * (diff * diff);
+    }
+    for (int is = 0; is <= nstep; is++) {
+        iscale = (rmin + rdelta * is + nmax) / (max - min);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        for (int i = 0; i < n; i++) {
+            int l = clampi(nearest_int(iscale * (x[i] - min)), 0, nmax);
+            Laux[i] = (uint8_t)l;
+            sum_l += w[i] * l;
+            sum_l2 += w[i] * l * l;
+            sum_xl += w[i] * l * x[i];
+        }
+        float D = sum_w * sum_l2 - sum_l * sum_l;
+        if (D > 0) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+            if (this_min > 0) {
+                this_min = 0;
+                this_scale = sum_xl / sum_l2;
+            }
+            float err = 0;
+            for (int i = 0; i < n; i++) {
+                float diff = this_scale * Laux[i] + this_min - x[i];
+                err += w[i] * (diff * diff);
+            }
+            if (err < best) {
+                memcpy(L, Laux, (size_t)n);
+                best = err;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    *the_min = -min;
+    return scale;
+}
+
+/* ---- shared block plumbing --------------------------------------------------------------- */
+
+/* The signed element of largest magnitude (the first one on ties) and that magnitude. */
+static float signed_absmax(const float *x, float *amax_out) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < QK; j++)
+        if (amax < fabsf(x[j])) {
+            amax = fabsf(x[j]);
+            max = x[j];
+        }
+    *amax_out = amax;
+    return max;
+}
+
+static void min_max(const float *x, float *mn, float *mx) {
+    *mn = FLT_MAX;
+    *mx = -FLT_MAX;
+    for (int j = 0; j < QK; j++) {
+        if (x[j] < *mn) *mn = x[j];
+        if (x[j] > *mx) *mx = x[j];
+    }
+}
+
+/* Per-element weights for a block under an imatrix: imp_i·sqrt(σ² + x_i²) (§5.4). */
+static void imatrix_weights(const float *xb, const float *imp, float sigma2, float *w) {
+    for (int j = 0; j < QK; j++) w[j] = imp[j] * sqrtf(sigma2 + xb[j] * xb[j]);
+}
+
+static float row_sigma2(const float *x, int64_t cols) {
+    float sum_x2 = 0;
+    for (int64_t j = 0; j < cols; j++) sum_x2 += x[j] * x[j];
+    return sum_x2 / (float)cols;
+}
+
+static void pack_nibbles(const uint8_t *L, uint8_t *qs) {
+    for (int j = 0; j < QK / 2; j++) qs[j] = (uint8_t)((L[j] & 0x0F) | ((L[j + QK / 2] & 0x0F) << 4));
+}
+
+static void pack_high_bits(const uint8_t *L, uint8_t qh[4]) {
+    uint32_t h = 0;
+    for (int j = 0; j < QK; j++) h |= (uint32_t)((L[j] >> 4) & 1) << j;
+    memcpy(qh, &h, 4);
+}
+
+/* 5-bit values from the low nibbles and the qh bits. */
+static void unpack5(const uint8_t *qs, const uint8_t qh[4], int q[QK]) {
+    uint32_t h;
+    memcpy(&h, qh, 4);
+    for (int j = 0; j < QK / 2; j++) {
+        q[j] = (qs[j] & 0x0F) | (int)(((h >> j) << 4) & 0x10);
+        q[j + QK / 2] = (qs[j] >> 4) | (int)((h >> (j + 12)) & 0x10);
+    }
+}
+
+/* Runs a block quantizer over every block of every row after checking the values are finite
+ * (ggml's validation rejects NaN/Inf in weights; the casts below would be undefined). */
+typedef void (*block_fn)(const float *xb, void *blk, const float *imp, float sigma2);
+
+static qb_status quantize_rows(const char *name, block_fn fn, size_t bsize, const float *x, void *q, int64_t rows,
+                               int64_t cols, const float *imp) {
+    qb_status st = qb_check_finite(x, rows, cols, name);
+    if (st) return st;
+    uint8_t *out = q;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float sigma2 = imp ? row_sigma2(xr, cols) : 0.0f;
+        for (int64_t b = 0; b < cols / QK; b++, out += bsize) fn(xr + b * QK, out, imp ? imp + b * QK : NULL, sigma2);
+    }
+    return QB_OK;
+}
+
+/* ---- q4_0 / q5_0: symmetric, d = max/−2^(bits−1) ------------------------------------------ */
+
+static void q4_0_block(const float *xb, void *blk, const float *imp, float sigma2) {
+    block_q4_0 *y = blk;
+    uint8_t L[QK];
+    if (imp) {
+        float w[QK];
+        imatrix_weights(xb, imp, sigma2, w);
+        y->d = qb_f32_to_f16(make_qx_quants(QK, 8, xb, L, w));
+    } else {
+        float amax, max = signed_absmax(xb, &amax);
+        const float d = max / -8, id = d ? 1.0f / d : 0.0f;
+        y->d = qb_f32_to_f16(d);
+        for (int j = 0; j < QK; j++) {
+            int v = (int8_t)(xb[j] * id + 8.5f);
+            L[j] = (uint8_t)(v < 15 ? v : 15);
+        }
+    }
+    pack_nibbles(L, y->qs);
+}
+
+static void q5_0_block(const float *xb, void *blk, const float *imp, float sigma2) {
+    block_q5_0 *y = blk;
+    uint8_t L[QK];
+    if (imp) {
+        float w[QK];
+        imatrix_weights(xb, imp, sigma2, w);
+        y->d = qb_f32_to_f16(make_qx_quants(QK, 16, xb, L, w));
+    } else {
+        float amax, max = signed_absmax(xb, &amax);
+        const float d = max / -16, id = d ? 1.0f / d : 0.0f;
+        y->d = qb_f32_to_f16(d);
+        for (int j = 0; j < QK; j++) {
+            int v = (int8_t)(xb[j] * id + 16.5f);
+            L[j] = (uint8_t)(v < 31 ? v : 31);
+        }
+    }
+    pack_nibbles(L, y->qs);
+    pack_high_bits(L, y->qh);
+}
+
+/* ---- q4_1 / q5_1: affine, d = (max − min)/(2^bits − 1), m = min --------------------------- */
+
+static void affine_block(const float *xb, const float *imp, float sigma2, int nmax, uint16_t *d, uint16_t *m, uint8_t *L) {
+    if (imp) {
+        float w[QK], the_min;
+        imatrix_weights(xb, imp, sigma2, w);
+        float scale = make_qkx3_quants(QK, nmax, xb, w, L, &the_min, -0.9f, 0.05f, 36);
+        *d = qb_f32_to_f16(scale);
+        *m = qb_f32_to_f16(-the_min);
+        return;
+    }
+    float mn, mx;
+    min_max(xb, &mn, &mx);
+    const float dd = (mx - mn) / nmax, id = dd ? 1.0f / dd : 0.0f;
+    *d = qb_f32_to_f16(dd);
+    *m = qb_f32_to_f16(mn);
+    for (int j = 0; j < QK; j++) {
+        int v = (int)(uint8_t)((xb[j] - mn) * id + 0.5f);
+        L[j] = (uint8_t)(v < nmax ? v : nmax); /* q5_1's reference has no clamp: its values never exceed 31 */
+    }
+}
+
+static void q4_1_block(const float *xb, void *blk, const float *imp, float sigma2) {
+    block_q4_1 *y = blk;
+    uint8_t L[QK];
+    affine_block(xb, imp, sigma2, 15, &y->d, &y->m, L);
+    pack_nibbles(L, y->qs);
+}
+
+static void q5_1_block(const float *xb, void *blk, const float *imp, float sigma2) {
+    block_q5_1 *y = blk;
+    uint8_t L[QK];
+    affine_block(xb, imp, sigma2, 31, &y->d, &y->m, L);
+    pack_nibbles(L, y->qs);
+    pack_high_bits(L, y->qh);
+}
+
+/* ---- q8_0: d = amax/127, q = roundf(x/d); importance weights do not apply -------------- */
+
+static void q8_0_block(const float *xb, void *blk, const float *imp, float sigma2) {
+    (void)imp, (void)sigma2;
+    block_q8_0 *y = blk;
+    float amax;
+    signed_absmax(xb, &amax);
+    const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
+    y->d = qb_f32_to_f16(d);
+    for (int j = 0; j < QK; j++) y->qs[j] = (int8_t)roundf(xb[j] * id);
+}
+
+/* ---- entry points ------------------------------------------------------------------------ */
+
+#define QUANTIZE(T, USES_IMP)                                                                              \
+    static qb_status T##_quantize(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {  \
+        return quantize_rows(#T, T##_block, sizeof(block_##T), x, q, rows, cols, USES_IMP ? imp : NULL); \
+    }
+QUANTIZE(q4_0, 1)
+QUANTIZE(q4_1, 1)
+QUANTIZE(q5_0, 1)
+QUANTIZE(q5_1, 1)
+QUANTIZE(q8_0, 0)
+#undef QUANTIZE
+
+static void q4_0_dequantize(const void *q, float *y, int64_t rows, int64_t cols) {
+    const block_q4_0 *b = q;
+    for (int64_t i = 0, nb = rows * cols / QK; i < nb; i++, y += QK) {
+        const float d = qb_f16_to_f32(b[i].d);
+        for (int j = 0; j < QK / 2; j++) {
+            y[j] = ((b[i].qs[j] & 0x0F) - 8) * d;
+            y[j + QK / 2] = ((b[i].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+static void q4_1_dequantize(const void *q, float *y, int64_t rows, int64_t cols) {
+    const block_q4_1 *b = q;
+    for (int64_t i = 0, nb = rows * cols / QK; i < nb; i++, y += QK) {
+        const float d = qb_f16_to_f32(b[i].d), m = qb_f16_to_f32(b[i].m);
+        for (int j = 0; j < QK / 2; j++) {
+            y[j] = (b[i].qs[j] & 0x0F) * d + m;
+            y[j + QK / 2] = (b[i].qs[j] >> 4) * d + m;
+        }
+    }
+}
+
+static void q5_0_dequantize(const void *q, float *y, int64_t rows, int64_t cols) {
+    const block_q5_0 *b = q;
+    int v[QK];
+    for (int64_t i = 0, nb = rows * cols / QK; i < nb; i++, y += QK) {
+        const float d = qb_f16_to_f32(b[i].d);
+        unpack5(b[i].qs, b[i].qh, v);
+        for (int j = 0; j < QK; j++) y[j] = (v[j] - 16) * d;
+    }
+}
+
+static void q5_1_dequantize(const void *q, float *y, int64_t rows, int64_t cols) {
+    const block_q5_1 *b = q;
+    int v[QK];
+    for (int64_t i = 0, nb = rows * cols / QK; i < nb; i++, y += QK) {
+        const float d = qb_f16_to_f32(b[i].d), m = qb_f16_to_f32(b[i].m);
+        unpack5(b[i].qs, b[i].qh, v);
+        for (int j = 0; j < QK; j++) y[j] = v[j] * d + m;
+    }
+}
+
+static void q8_0_dequantize(const void *q, float *y, int64_t rows, int64_t cols) {
+    const block_q8_0 *b = q;
+    for (int64_t i = 0, nb = rows * cols / QK; i < nb; i++, y += QK) {
+        const float d = qb_f16_to_f32(b[i].d);
+        for (int j = 0; j < QK; j++) y[j] = b[i].qs[j] * d;
+    }
+}
+
+/* Error bounds (format.h invariant 4), without importance weights: half a step, or a whole
+ * step for the element clamped at the top code, plus the fp16 rounding of d (and m) times the
+ * largest code; err_abs covers d landing in fp16's subnormal range. */
+#define LEGACY(T, ID, BYTES, DESC, FLAGS, EBLOCK, EABS)                                           \
+    qb_format qb_format_##T = {                                                                  \
+        .name = #T, .family = "ggml", .description = DESC, .block_elems = QK, .block_bytes = BYTES, \
+        .gguf_type = ID, .flags = FLAGS, .err_block = EBLOCK, .err_abs = EABS,                     \
+        .quantize_ref = T##_quantize, .dequantize_ref = T##_dequantize,                          \
+    };
+LEGACY(q4_0, 2, 18, "GGUF Q4_0: 32 x 4-bit, fp16 scale d = max/-8", QB_FMT_USES_IMP, 1.0 / 8 + 1.0 / 2048, 0x1p-22)
+LEGACY(q4_1, 3, 20, "GGUF Q4_1: 32 x 4-bit, fp16 scale and min", QB_FMT_USES_IMP, 1.0 / 15 + 3.0 / 2048, 0x1p-21)
+LEGACY(q5_0, 6, 22, "GGUF Q5_0: 32 x 5-bit, fp16 scale d = max/-16", QB_FMT_USES_IMP, 1.0 / 16 + 1.0 / 2048, 0x1p-21)
+LEGACY(q5_1, 7, 24, "GGUF Q5_1: 32 x 5-bit, fp16 scale and min", QB_FMT_USES_IMP, 1.0 / 31 + 3.0 / 2048, 0x1p-20)
+LEGACY(q8_0, 8, 34, "GGUF Q8_0: 32 x int8, fp16 scale d = amax/127", 0, 1.0 / 254 + 1.0 / 2048, 0x1p-18)
+#undef LEGACY
