@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "format.h"
+#include "ggml_common.h"
 
 #define QK 32
 
@@ -35,121 +36,6 @@ _Static_assert(sizeof(block_q4_1) == 20, "q4_1 block");
 _Static_assert(sizeof(block_q5_0) == 22, "q5_0 block");
 _Static_assert(sizeof(block_q5_1) == 24, "q5_1 block");
 _Static_assert(sizeof(block_q8_0) == 34, "q8_0 block");
-
-/* ---- ggml's search helpers (§5.16) ------------------------------------------------------ */
-
-#define GROUP_MAX_EPS 1e-15f
-
-/* Round to nearest even through the float adder; valid for |v| ≤ 4194303. */
-static int nearest_int(float v) {
-    float t = v + 12582912.f;
-    int32_t i;
-    memcpy(&i, &t, 4);
-    return (i & 0x007fffff) - 0x00400000;
-}
-
-static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
-
-/* Symmetric levels l ∈ [−nmax, nmax−1] (stored as l + nmax) with weights w; returns the scale
- * maximising (Σ w x l)² / Σ w l² over 19 candidate inverse scales. */
-static float make_qx_quants(int n, int nmax, const float *x, uint8_t *L, const float *w) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
-    if (amax < GROUP_MAX_EPS) {
-        memset(L, 0, (size_t)n);
-        return 0.f;
-    }
-    float iscale = -nmax / max, sumlx = 0, suml2 = 0;
-    for (int i = 0; i < n; i++) {
-        int l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
-        L[i] = (uint8_t)(l + nmax);
-        sumlx += w[i] * x[i] * l;
-        suml2 += w[i] * l * l;
-    }
-    float scale = suml2 ? sumlx / suml2 : 0.0f, best = scale * sumlx;
-    for (int is = -9; is <= 9; is++) {
-        if (is == 0) continue;
-        iscale = -(nmax + 0.1f * is) / max;
-        sumlx = suml2 = 0;
-        for (int i = 0; i < n; i++) {
-            int l = clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1);
-            sumlx += w[i] * x[i] * l;
-            suml2 += w[i] * l * l;
-        }
-        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-            for (int i = 0; i < n; i++) L[i] = (uint8_t)(nmax + clampi(nearest_int(iscale * x[i]), -nmax, nmax - 1));
-            scale = sumlx / suml2;
-            best = scale * sumlx;
-        }
-    }
-    return scale;
-}
-
-/* Affine levels q ∈ [0, nmax], x ≈ scale·q − the_min with the_min ≥ 0, minimising the
- * weighted squared error over nstep + 1 candidate scales (ggml's make_qkx3_quants with
- * use_mad = false). */
-static float make_qkx3_quants(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min,
-                              float rmin, float rdelta, int nstep) {
-    uint8_t Laux[QK];
-    float min = x[0], max = x[0], sum_w = w[0], sum_x = sum_w * x[0];
-    for (int i = 1; i < n; i++) {
-        if (x[i] < min) min = x[i];
-        if (x[i] > max) max = x[i];
-        sum_w += w[i];
-        sum_x += w[i] * x[i];
-    }
-    if (min > 0) min = 0;
-    if (max <= min) {
-        memset(L, 0, (size_t)n);
-        *the_min = -min;
-        return 0.f;
-    }
-    float iscale = nmax / (max - min), scale = 1 / iscale, best = 0;
-    for (int i = 0; i < n; i++) {
-        L[i] = (uint8_t)clampi(nearest_int(iscale * (x[i] - min)), 0, nmax);
-        float diff = scale * L[i] + min - x[i];
-        best += w[i] * (diff * diff);
-    }
-    for (int is = 0; is <= nstep; is++) {
-        iscale = (rmin + rdelta * is + nmax) / (max - min);
-        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
-        for (int i = 0; i < n; i++) {
-            int l = clampi(nearest_int(iscale * (x[i] - min)), 0, nmax);
-            Laux[i] = (uint8_t)l;
-            sum_l += w[i] * l;
-            sum_l2 += w[i] * l * l;
-            sum_xl += w[i] * l * x[i];
-        }
-        float D = sum_w * sum_l2 - sum_l * sum_l;
-        if (D > 0) {
-            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-            if (this_min > 0) {
-                this_min = 0;
-                this_scale = sum_xl / sum_l2;
-            }
-            float err = 0;
-            for (int i = 0; i < n; i++) {
-                float diff = this_scale * Laux[i] + this_min - x[i];
-                err += w[i] * (diff * diff);
-            }
-            if (err < best) {
-                memcpy(L, Laux, (size_t)n);
-                best = err;
-                scale = this_scale;
-                min = this_min;
-            }
-        }
-    }
-    *the_min = -min;
-    return scale;
-}
 
 /* ---- shared block plumbing --------------------------------------------------------------- */
 
@@ -230,7 +116,7 @@ static void q4_0_block(const float *xb, void *blk, const float *imp, float sigma
     if (imp) {
         float w[QK];
         imatrix_weights(xb, imp, sigma2, w);
-        y->d = qb_f32_to_f16(make_qx_quants(QK, 8, xb, L, w));
+        y->d = qb_f32_to_f16(qb_ggml_make_qx_quants(QK, 8, xb, L, 1, w));
     } else {
         float amax, max = signed_absmax(xb, &amax);
         const float d = max / -8, id = d ? 1.0f / d : 0.0f;
@@ -249,7 +135,7 @@ static void q5_0_block(const float *xb, void *blk, const float *imp, float sigma
     if (imp) {
         float w[QK];
         imatrix_weights(xb, imp, sigma2, w);
-        y->d = qb_f32_to_f16(make_qx_quants(QK, 16, xb, L, w));
+        y->d = qb_f32_to_f16(qb_ggml_make_qx_quants(QK, 16, xb, L, 1, w));
     } else {
         float amax, max = signed_absmax(xb, &amax);
         const float d = max / -16, id = d ? 1.0f / d : 0.0f;
@@ -269,7 +155,7 @@ static void affine_block(const float *xb, const float *imp, float sigma2, int nm
     if (imp) {
         float w[QK], the_min;
         imatrix_weights(xb, imp, sigma2, w);
-        float scale = make_qkx3_quants(QK, nmax, xb, w, L, &the_min, -0.9f, 0.05f, 36);
+        float scale = qb_ggml_make_qkx3_quants(QK, nmax, xb, w, L, &the_min, -0.9f, 0.05f, 36);
         *d = qb_f32_to_f16(scale);
         *m = qb_f32_to_f16(-the_min);
         return;

@@ -1,0 +1,130 @@
+/* ggml_common.c — see ggml_common.h. */
+#include "ggml_common.h"
+
+#include <math.h>
+#include <string.h>
+
+int qb_ggml_nearest_int(float v) {
+    float t = v + 12582912.f;
+    int32_t i;
+    memcpy(&i, &t, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+static float qx_weight(const float *x, const float *qw, int rmse_type, int i) {
+    if (qw) return qw[i];
+    switch (rmse_type) {
+    case 1: return x[i] * x[i];
+    case 2: return 1;
+    case 3: return fabsf(x[i]);
+    default: return sqrtf(fabsf(x[i]));
+    }
+}
+
+float qb_ggml_make_qx_quants(int n, int nmax, const float *x, uint8_t *L, int rmse_type, const float *qw) {
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; i++) {
+        float ax = fabsf(x[i]);
+        if (ax > amax) {
+            amax = ax;
+            max = x[i];
+        }
+    }
+    if (amax < QB_GGML_GROUP_MAX_EPS) {
+        memset(L, 0, (size_t)n);
+        return 0.f;
+    }
+    float iscale = -nmax / max;
+    if (rmse_type == 0) {
+        for (int i = 0; i < n; i++) L[i] = (uint8_t)(nmax + clampi(qb_ggml_nearest_int(iscale * x[i]), -nmax, nmax - 1));
+        return 1 / iscale;
+    }
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = clampi(qb_ggml_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+        L[i] = (uint8_t)(l + nmax);
+        float w = qx_weight(x, qw, rmse_type, i);
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    float scale = suml2 ? sumlx / suml2 : 0.0f, best = scale * sumlx;
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0) continue;
+        iscale = -(nmax + 0.1f * is) / max;
+        sumlx = suml2 = 0;
+        for (int i = 0; i < n; i++) {
+            int l = clampi(qb_ggml_nearest_int(iscale * x[i]), -nmax, nmax - 1);
+            float w = qx_weight(x, qw, rmse_type, i);
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            for (int i = 0; i < n; i++)
+                L[i] = (uint8_t)(nmax + clampi(qb_ggml_nearest_int(iscale * x[i]), -nmax, nmax - 1));
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+float qb_ggml_make_qkx3_quants(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min, float rmin,
+                               float rdelta, int nstep) {
+    uint8_t Laux[32];
+    float min = x[0], max = x[0], sum_w = w ? w[0] : x[0] * x[0], sum_x = sum_w * x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < min) min = x[i];
+        if (x[i] > max) max = x[i];
+        float wi = w ? w[i] : x[i] * x[i];
+        sum_w += wi;
+        sum_x += wi * x[i];
+    }
+    if (min > 0) min = 0;
+    if (max <= min) {
+        memset(L, 0, (size_t)n);
+        *the_min = -min;
+        return 0.f;
+    }
+    float iscale = nmax / (max - min), scale = 1 / iscale, best = 0;
+    for (int i = 0; i < n; i++) {
+        L[i] = (uint8_t)clampi(qb_ggml_nearest_int(iscale * (x[i] - min)), 0, nmax);
+        float diff = scale * L[i] + min - x[i];
+        best += (w ? w[i] : x[i] * x[i]) * (diff * diff);
+    }
+    for (int is = 0; is <= nstep; is++) {
+        iscale = (rmin + rdelta * is + nmax) / (max - min);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        for (int i = 0; i < n; i++) {
+            int l = clampi(qb_ggml_nearest_int(iscale * (x[i] - min)), 0, nmax);
+            Laux[i] = (uint8_t)l;
+            float wi = w ? w[i] : x[i] * x[i];
+            sum_l += wi * l;
+            sum_l2 += wi * l * l;
+            sum_xl += wi * l * x[i];
+        }
+        float D = sum_w * sum_l2 - sum_l * sum_l;
+        if (D > 0) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+            if (this_min > 0) {
+                this_min = 0;
+                this_scale = sum_xl / sum_l2;
+            }
+            float err = 0;
+            for (int i = 0; i < n; i++) {
+                float diff = this_scale * Laux[i] + this_min - x[i];
+                err += (w ? w[i] : x[i] * x[i]) * (diff * diff);
+            }
+            if (err < best) {
+                memcpy(L, Laux, (size_t)n);
+                best = err;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    *the_min = -min;
+    return scale;
+}

@@ -1,0 +1,25 @@
+/* ggml_common.h — ggml's rounding and scale-search helpers (FORMATS.md §5.16), shared by every
+ * GGUF block module. Each reproduces ggml's float arithmetic in ggml's order so that the
+ * modules built on them write llama.cpp's bytes exactly (the build uses -ffp-contract=off). */
+#ifndef QB_GGML_COMMON_H
+#define QB_GGML_COMMON_H
+
+#include <stdint.h>
+
+#define QB_GGML_GROUP_MAX_EPS 1e-15f
+
+/* Round to nearest even through the float adder; valid for |v| ≤ 4194303. */
+int qb_ggml_nearest_int(float v);
+
+/* Symmetric levels l ∈ [−nmax, nmax−1], stored in L as l + nmax; returns the scale s with
+ * x ≈ s·l maximising (Σ w x l)²/Σ w l² over 19 candidate inverse scales. Weights are qw when
+ * given, else by rmse_type: 1 → x², 2 → 1, 3 → |x|, other → sqrt|x|. rmse_type 0: plain
+ * rounding, returns 1/iscale. */
+float qb_ggml_make_qx_quants(int n, int nmax, const float *x, uint8_t *L, int rmse_type, const float *qw);
+
+/* Affine levels q ∈ [0, nmax] with x ≈ s·q − the_min (the_min ≥ 0) minimising the weighted
+ * squared error (weights w, or x² when NULL) over nstep + 1 scales; n ≤ 32. */
+float qb_ggml_make_qkx3_quants(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min, float rmin,
+                               float rdelta, int nstep);
+
+#endif
