@@ -23,7 +23,7 @@ esac
 say() { [ -t 2 ] && printf '\033[1m==> %s\033[0m\n' "$*" >&2 || printf '==> %s\n' "$*" >&2; }
 
 # ---- system packages ------------------------------------------------------------------------
-packages=(build-essential cmake pkg-config git libsqlite3-dev sqlite3 libopenblas-dev libdnnl-dev gnuplot-nox python3)
+packages=(build-essential cmake pkg-config git libsqlite3-dev sqlite3 libopenblas-dev libcjson-dev libdnnl-dev gnuplot-nox python3)
 [ "$mode" = run ] || packages+=(python3-venv)
 missing=()
 for p in "${packages[@]}"; do
