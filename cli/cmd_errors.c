@@ -180,7 +180,7 @@ qb_status cmd_errors(qb_cli *cli, int argc, char **argv) {
     int nfmts = 0;
     if (!st) st = qb_cli_formats(formats, &fmts, &nfmts);
     if (!st) {
-        qb_errors_job job = {(const char *const *)specs, nspecs, fmts, nfmts, (uint64_t)seed};
+        qb_errors_job job = {(const char *const *)specs, nspecs, fmts, nfmts, (uint64_t)seed, strcmp(formats, "all") == 0};
         st = qb_cli_errors_run(cli, "errors", NULL, &job, resume, resume_id, argc - 1, argv + 1);
     }
     free(fmts);

@@ -48,7 +48,7 @@ qb_status cmd_run(qb_cli *cli, int argc, char **argv) {
     int nfmts = 0;
     st = qb_cli_formats("all", &fmts, &nfmts);
     if (!st) {
-        qb_errors_job job = {(const char *const *)specs, nspecs, fmts, nfmts, (uint64_t)seed};
+        qb_errors_job job = {(const char *const *)specs, nspecs, fmts, nfmts, (uint64_t)seed, 1};
         st = qb_cli_errors_run(cli, "run", suite, &job, resume, resume_id, argc - 1, argv + 1);
     }
     free(fmts);

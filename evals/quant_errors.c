@@ -50,6 +50,12 @@ qb_status qb_errors_run(qb_db *db, const char *run_id, const qb_errors_job *job,
             char label[160];
             snprintf(label, sizeof label, "%s × %s", src.name, f->name);
             qb_progress(++done, total, label);
+            if (job->skip_misfits && src.tensor.cols % f->block_elems != 0) {
+                qb_progress_done();
+                fprintf(stderr, "note: %s skipped for %s: its blocks of %d do not divide rows of %lld values\n", f->name,
+                        src.name, f->block_elems, (long long)src.tensor.cols);
+                continue;
+            }
             if (qb_interrupted) {
                 st = qb_fail(QB_ERUNTIME, "interrupted; completed rows are stored, continue with --resume");
                 break;

@@ -16,6 +16,9 @@ typedef struct qb_errors_job {
     const qb_format *const *formats;
     int nformats;
     uint64_t seed;
+    /* 1: a format whose block does not divide a source's rows is skipped with a note on
+     * stderr (formats chosen as "all"); 0: it is an error (formats the user named) */
+    int skip_misfits;
 } qb_errors_job;
 
 /* Called for each row, stored now or found stored by an earlier attempt (resumed = 1). */

@@ -22,4 +22,19 @@ float qb_ggml_make_qx_quants(int n, int nmax, const float *x, uint8_t *L, int rm
 float qb_ggml_make_qkx3_quants(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min, float rmin,
                                float rdelta, int nstep);
 
+/* Symmetric levels l ∈ [−nmax, nmax−1] (stored as l + nmax) for Q3_K's reference path: with
+ * do_rmse, up to 5 coordinate-descent sweeps maximise (Σ w x l)²/Σ w l², w = x², and the LS
+ * scale is returned; without, plain rounding and 1/iscale. All-zero input: L = 0, returns 0. */
+float qb_ggml_make_q3_quants(int n, int nmax, const float *x, uint8_t *L, int do_rmse);
+
+/* Affine levels q ∈ [0, nmax] with x ≈ s·q − the_min (the_min ≥ 0) minimising Σ w·|err|
+ * (use_mad) or Σ w·err² over nstep + 1 scales; weights w required; n ≤ 32. */
+float qb_ggml_make_qkx2_quants(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min, float rmin,
+                               float rdelta, int nstep, int use_mad);
+
+/* Levels L ∈ [0, nmax] for non-negative values x (K-quant sub-scales and mins) under one
+ * positive scale, weighted by qw: 8 candidate scales, then up to 5 coordinate-descent sweeps;
+ * returns the LS scale (0 when max x < 1e-15). */
+float qb_ggml_make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *qw);
+
 #endif

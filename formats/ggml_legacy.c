@@ -1,4 +1,4 @@
-/* ggml_legacy.c — GGUF's legacy 32-element block types q4_0, q4_1, q5_0, q5_1 and q8_0,
+/* ggml_legacy.c — GGUF's legacy 32-element block types q4_0, q4_1, q5_0, q5_1, q8_0 and q8_1,
  * byte-compatible with ggml (FORMATS.md §5.3–5.8, §5.16; checked by formats/tests/
  * test_golden.c against the reference quantizer's bytes).
  *
@@ -6,7 +6,10 @@
  * truncating cast for q4/q5, RHAZ for q8_0) with the fp32 scale computed before its fp16
  * rounding. With importance weights (an imatrix, one weight per column) q4_0/q5_0 search
  * the scale with make_qx_quants and q4_1/q5_1 with make_qkx3_quants, weighting element i by
- * imp_i·sqrt(σ² + x_i²), σ² the mean square of the whole row; q8_0 ignores them.
+ * imp_i·sqrt(σ² + x_i²), σ² the mean square of the whole row; q8_0 ignores them. q8_1 is
+ * q8_0 plus s = fp16(d·Σq), the block sum that dot products with asymmetric weights use; ggml
+ * makes it for activations and never writes it to files, and has no dequantizer for it (ours
+ * returns q·d, ignoring s).
  * Bit-exactness depends on evaluating every float expression in ggml's order and precision
  * without FMA contraction (the build passes -ffp-contract=off).
  *
@@ -16,6 +19,7 @@
  *   q5_0 (22 B)  0: d fp16 | 2: qh[4]  | 6: qs[16]          y = (q − 16)·d, bit 4 of q_e = bit e of qh
  *   q5_1 (24 B)  0: d fp16 | 2: m fp16 | 4: qh[4] | 8: qs[16]   y = q·d + m
  *   q8_0 (34 B)  0: d fp16 | 2: qs[32] int8                  y = q·d
+ *   q8_1 (36 B)  0: d fp16 | 2: s fp16 | 4: qs[32] int8       y = q·d, s = fp16(d·Σ q)
  */
 #include <float.h>
 #include <math.h>
@@ -31,11 +35,13 @@ typedef struct { uint16_t d, m; uint8_t qs[QK / 2]; } block_q4_1;
 typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[QK / 2]; } block_q5_0;
 typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK / 2]; } block_q5_1;
 typedef struct { uint16_t d; int8_t qs[QK]; } block_q8_0;
+typedef struct { uint16_t d, s; int8_t qs[QK]; } block_q8_1;
 _Static_assert(sizeof(block_q4_0) == 18, "q4_0 block");
 _Static_assert(sizeof(block_q4_1) == 20, "q4_1 block");
 _Static_assert(sizeof(block_q5_0) == 22, "q5_0 block");
 _Static_assert(sizeof(block_q5_1) == 24, "q5_1 block");
 _Static_assert(sizeof(block_q8_0) == 34, "q8_0 block");
+_Static_assert(sizeof(block_q8_1) == 36, "q8_1 block");
 
 /* ---- shared block plumbing --------------------------------------------------------------- */
 
@@ -198,6 +204,22 @@ static void q8_0_block(const float *xb, void *blk, const float *imp, float sigma
     for (int j = 0; j < QK; j++) y->qs[j] = (int8_t)roundf(xb[j] * id);
 }
 
+/* q8_1: q8_0's d and q, and s = fp16(Σq · d) with the fp32 d. */
+static void q8_1_block(const float *xb, void *blk, const float *imp, float sigma2) {
+    (void)imp, (void)sigma2;
+    block_q8_1 *y = blk;
+    float amax;
+    signed_absmax(xb, &amax);
+    const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
+    int sum = 0;
+    y->d = qb_f32_to_f16(d);
+    for (int j = 0; j < QK; j++) {
+        y->qs[j] = (int8_t)roundf(xb[j] * id);
+        sum += y->qs[j];
+    }
+    y->s = qb_f32_to_f16(sum * d);
+}
+
 /* ---- entry points ------------------------------------------------------------------------ */
 
 #define QUANTIZE(T, USES_IMP)                                                                              \
@@ -209,6 +231,7 @@ QUANTIZE(q4_1, 1)
 QUANTIZE(q5_0, 1)
 QUANTIZE(q5_1, 1)
 QUANTIZE(q8_0, 0)
+QUANTIZE(q8_1, 0)
 #undef QUANTIZE
 
 static void q4_0_dequantize(const void *q, float *y, int64_t rows, int64_t cols) {
@@ -261,6 +284,14 @@ static void q8_0_dequantize(const void *q, float *y, int64_t rows, int64_t cols)
     }
 }
 
+static void q8_1_dequantize(const void *q, float *y, int64_t rows, int64_t cols) {
+    const block_q8_1 *b = q;
+    for (int64_t i = 0, nb = rows * cols / QK; i < nb; i++, y += QK) {
+        const float d = qb_f16_to_f32(b[i].d);
+        for (int j = 0; j < QK; j++) y[j] = b[i].qs[j] * d;
+    }
+}
+
 /* Error bounds (format.h invariant 4), without importance weights: half a step, or a whole
  * step for the element clamped at the top code, plus the fp16 rounding of d (and m) times the
  * largest code; err_abs covers d landing in fp16's subnormal range. */
@@ -275,4 +306,5 @@ LEGACY(q4_1, 3, 20, "GGUF Q4_1: 32 x 4-bit, fp16 scale and min", QB_FMT_USES_IMP
 LEGACY(q5_0, 6, 22, "GGUF Q5_0: 32 x 5-bit, fp16 scale d = max/-16", QB_FMT_USES_IMP, 1.0 / 16 + 1.0 / 2048, 0x1p-21)
 LEGACY(q5_1, 7, 24, "GGUF Q5_1: 32 x 5-bit, fp16 scale and min", QB_FMT_USES_IMP, 1.0 / 31 + 3.0 / 2048, 0x1p-20)
 LEGACY(q8_0, 8, 34, "GGUF Q8_0: 32 x int8, fp16 scale d = amax/127", 0, 1.0 / 254 + 1.0 / 2048, 0x1p-18)
+LEGACY(q8_1, 9, 36, "GGUF Q8_1: Q8_0 plus fp16 block sum d*sum(q) (dot-product activations)", 0, 1.0 / 254 + 1.0 / 2048, 0x1p-18)
 #undef LEGACY

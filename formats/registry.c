@@ -8,7 +8,10 @@
 
 #define FORMATS(X)                                                                     \
     X(qb_format_f32) X(qb_format_f16) X(qb_format_bf16) X(qb_format_int8_sym_row)       \
-    X(qb_format_q8_0) X(qb_format_q5_1) X(qb_format_q5_0) X(qb_format_q4_1) X(qb_format_q4_0)
+    X(qb_format_q8_0) X(qb_format_q5_1) X(qb_format_q5_0) X(qb_format_q4_1) X(qb_format_q4_0) \
+    X(qb_format_q8_K) X(qb_format_q6_K) X(qb_format_q5_K) X(qb_format_q4_K) X(qb_format_q3_K) X(qb_format_q2_K) \
+    X(qb_format_q8_1) X(qb_format_iq4_nl) X(qb_format_iq4_xs) X(qb_format_mxfp4) X(qb_format_nvfp4) X(qb_format_q2_0) \
+    X(qb_format_tq2_0) X(qb_format_tq1_0) X(qb_format_q1_0)
 
 #define DECLARE(sym) extern qb_format sym;
 FORMATS(DECLARE)

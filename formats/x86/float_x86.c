@@ -3,6 +3,7 @@
  * reference in formats/float.c (tested): F16C rounds to nearest even like the reference, and
  * the rare NaN lanes are re-encoded by the scalar reference, because F16C keeps NaN payload
  * bits where ggml writes the canonical 0x7E00. */
+#include <cpuid.h>
 #include <immintrin.h>
 #include <string.h>
 
@@ -68,7 +69,10 @@ static void bf16_dequantize_avx2(const void *q, float *y, int64_t rows, int64_t 
 
 void qb_formats_init_x86(qb_format *const *table, int n) {
     __builtin_cpu_init();
-    int f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+    /* F16C is CPUID leaf 1, ECX bit 29: read directly, as clang's __builtin_cpu_supports
+     * does not know the name */
+    unsigned a, b, c, d;
+    int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1) && __builtin_cpu_supports("avx");
     int avx2 = __builtin_cpu_supports("avx2");
     for (int i = 0; i < n; i++) {
         qb_format *f = table[i];
