@@ -20,6 +20,8 @@ static const command commands[] = {
     {"encode", cmd_encode, "float32 file → a format's native bytes"},
     {"decode", cmd_decode, "a format's native bytes → float32 file"},
     {"errors", cmd_errors, "quantization error (MSE, SQNR, cosine, …) of formats on weight sources"},
+    {"quantize", cmd_quantize, "a model (GGUF/safetensors) → GGUF of a llama.cpp file type (Q4_K_M, …)"},
+    {"inspect", cmd_inspect, "metadata, tensors, types and sizes of a model file"},
     {"report", cmd_report, "render a run from the database as Markdown, HTML, CSV and plots"},
 };
 

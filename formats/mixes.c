@@ -246,10 +246,26 @@ qb_status qb_mix_tensor_type(const qb_mix *mix, const qb_mix_model *m, const cha
             if (matches(&adjust[k], mix, ro, m, layer, n, type)) type = adjust[k].type;
     }
     const qb_format *f = qb_format_find(type);
-    for (size_t k = 0; f && ne[0] % f->block_elems != 0 && k < sizeof fallback / sizeof fallback[0]; k++)
-        if (strcmp(fallback[k].type, f->name) == 0) f = qb_format_find(fallback[k].fallback);
-    if (f && ne[0] % f->block_elems != 0) f = qb_format_find("f16");
     if (!f) return qb_fail(QB_ERUNTIME, "file type %s needs format '%s', which this build does not register", mix->name, type);
-    *out = f;
+    *out = qb_mix_fallback(f, ne[0]);
     return QB_OK;
+}
+
+const qb_format *qb_mix_fallback(const qb_format *f, int64_t ne0) {
+    for (size_t k = 0; ne0 % f->block_elems != 0 && k < sizeof fallback / sizeof fallback[0]; k++)
+        if (strcmp(fallback[k].type, f->name) == 0) f = qb_format_find(fallback[k].fallback);
+    return ne0 % f->block_elems != 0 ? qb_format_find("f16") : f;
+}
+
+int32_t qb_mix_file_type_of(const qb_format *f) {
+    static const struct {
+        const char *format;
+        int32_t ftype;
+    } ftypes[] = {{"f32", 0},     {"f16", 1},     {"bf16", 32},   {"q4_0", 2},    {"q4_1", 3},    {"q5_0", 8},
+                  {"q5_1", 9},    {"q8_0", 7},    {"q2_K", 10},   {"q3_K", 12},   {"q4_K", 15},   {"q5_K", 17},
+                  {"q6_K", 18},   {"iq4_nl", 25}, {"iq4_xs", 30}, {"tq1_0", 36},  {"tq2_0", 37},  {"mxfp4", 38},
+                  {"nvfp4", 39},  {"q1_0", 40},   {"q2_0", 41}};
+    for (size_t k = 0; k < sizeof ftypes / sizeof ftypes[0]; k++)
+        if (strcmp(ftypes[k].format, f->name) == 0) return ftypes[k].ftype;
+    return -1;
 }

@@ -42,4 +42,12 @@ int qb_mix_quantizable(const char *name, int n_dims);
 qb_status qb_mix_tensor_type(const qb_mix *mix, const qb_mix_model *m, const char *name, const int64_t ne[4],
                              const qb_format **out);
 
+/* llama.cpp's fallback for a row length f's block does not divide (q4_K → q5_0, …, then f16);
+ * f itself when it fits. */
+const qb_format *qb_mix_fallback(const qb_format *f, int64_t ne0);
+
+/* general.file_type (llama_ftype) of a file whose tensors are mostly format f, or -1 when
+ * llama.cpp has none for it. */
+int32_t qb_mix_file_type_of(const qb_format *f);
+
 #endif

@@ -4,6 +4,9 @@
  *
  *   gguf_tool write OUT.gguf [ALIGNMENT]   a fixed, deterministic set of KVs and tensors
  *   gguf_tool copy IN.gguf OUT.gguf        read → write (same KVs, tensors and alignment)
+ *   gguf_tool llama OUT.gguf LAYERS DIM FFN HEADS KV_HEADS VOCAB f32|f16
+ *                                          a llama-shaped model of random weights (uniform,
+ *                                          σ ≈ 0.02, seeded), streamed: any size in O(1) memory
  *
  * Exit 0 on success, else the qb_status code with one error line on stderr. Not installed. */
 #include <inttypes.h>
@@ -124,14 +127,100 @@ static qb_status copy_file(const char *in, const char *out) {
     return st;
 }
 
+/* A llama-architecture GGUF: the tensors and keys llama.cpp's converter writes, in its order. */
+static qb_status write_llama(const char *out, int layers, int64_t dim, int64_t ffn, int heads, int kv_heads, int64_t vocab,
+                             const char *type) {
+    int f16 = strcmp(type, "f16") == 0;
+    if (!f16 && strcmp(type, "f32") != 0) return qb_fail(QB_EUSAGE, "type must be f32 or f16, not '%s'", type);
+    if (layers < 1 || dim < 32 || ffn < 32 || heads < 1 || kv_heads < 1 || heads % kv_heads || dim % heads || vocab < 1)
+        return qb_fail(QB_EUSAGE, "implausible shape");
+    qb_gguf_writer w;
+    qb_status st = qb_gguf_writer_open(&w, out, 0);
+    if (st) return st;
+    int64_t kv_dim = dim / heads * kv_heads;
+    st = qb_gguf_writer_set_string(&w, "general.architecture", "llama");
+    if (!st) st = qb_gguf_writer_set_string(&w, "general.name", "quantbench synthetic llama");
+    if (!st) st = qb_gguf_writer_set_u32(&w, "general.file_type", f16 ? 1 : 0);
+    if (!st) st = qb_gguf_writer_set_u32(&w, "llama.block_count", (uint32_t)layers);
+    if (!st) st = qb_gguf_writer_set_u32(&w, "llama.context_length", 4096);
+    if (!st) st = qb_gguf_writer_set_u32(&w, "llama.embedding_length", (uint32_t)dim);
+    if (!st) st = qb_gguf_writer_set_u32(&w, "llama.feed_forward_length", (uint32_t)ffn);
+    if (!st) st = qb_gguf_writer_set_u32(&w, "llama.attention.head_count", (uint32_t)heads);
+    if (!st) st = qb_gguf_writer_set_u32(&w, "llama.attention.head_count_kv", (uint32_t)kv_heads);
+    if (!st) st = qb_gguf_writer_set_u32(&w, "llama.rope.dimension_count", (uint32_t)(dim / heads));
+    if (!st) st = qb_gguf_writer_set_f32(&w, "llama.rope.freq_base", 10000.0f);
+    if (!st) st = qb_gguf_writer_set_f32(&w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    if (!st) st = qb_gguf_writer_set_u32(&w, "llama.vocab_size", (uint32_t)vocab);
+    /* name, rows (ne[1]), row length (ne[0]); rows 0 marks a 1-D norm (f32, ones) */
+    struct { char name[64]; int64_t ne0, ne1; } t[16];
+    int nt = 0;
+#define T(fmt, n0, n1) (snprintf(t[nt].name, 64, "%s", fmt), t[nt].ne0 = (n0), t[nt].ne1 = (n1), nt++)
+    uint64_t idx = 0;
+    T("token_embd.weight", dim, vocab);
+    T("output_norm.weight", dim, 0);
+    T("output.weight", dim, vocab);
+    for (int k = 0; k < nt && !st; k++) {
+        int64_t ne[2] = {t[k].ne0, t[k].ne1 ? t[k].ne1 : 1};
+        st = qb_gguf_writer_add_tensor(&w, t[k].name, t[k].ne1 ? 2 : 1, ne, t[k].ne1 && f16 ? 1 : 0);
+    }
+    for (int l = 0; l < layers && !st; l++) {
+        nt = 0;
+        static const char *const names[] = {"attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down"};
+        int64_t shapes[9][2] = {{dim, 0}, {dim, dim}, {dim, kv_dim}, {dim, kv_dim}, {dim, dim}, {dim, 0}, {dim, ffn}, {dim, ffn}, {ffn, dim}};
+        for (int k = 0; k < 9 && !st; k++) {
+            char name[64];
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, names[k]);
+            int64_t ne[2] = {shapes[k][0], shapes[k][1] ? shapes[k][1] : 1};
+            st = qb_gguf_writer_add_tensor(&w, name, shapes[k][1] ? 2 : 1, ne, shapes[k][1] && f16 ? 1 : 0);
+        }
+    }
+#undef T
+    /* data, in declaration order, 1 Mi values at a time */
+    enum { CHUNK = 1 << 20 };
+    float *x = malloc(CHUNK * sizeof(float));
+    uint16_t *h = malloc(CHUNK * sizeof(uint16_t));
+    uint64_t rng = 0x2545F4914F6CDD1Dull;
+    for (idx = 0; idx < w.n_tensors && !st; idx++) {
+        const qb_gguf_tensor *gt = &w.tensors[idx];
+        int norm = gt->n_dims == 1;
+        int64_t n = gt->ne[0] * gt->ne[1];
+        for (int64_t done = 0; done < n && !st; done += CHUNK) {
+            int64_t m = n - done < CHUNK ? n - done : CHUNK;
+            for (int64_t i = 0; i < m; i++) {
+                rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
+                double u = (double)((rng * 0x2545F4914F6CDD1Dull) >> 11) * 0x1p-53; /* [0, 1) */
+                x[i] = norm ? 1.0f : (float)((u - 0.5) * 0.0692820323); /* uniform, σ = 0.02 */
+                if (!norm && f16) {
+                    uint32_t b;
+                    memcpy(&b, &x[i], 4);
+                    /* weights are far from f16's limits: round to nearest even on 13 bits */
+                    uint32_t a = b & 0x7fffffff, sgn = (b >> 16) & 0x8000;
+                    if (a < 0x38800000) h[i] = (uint16_t)sgn; /* below f16 normals: 0 is close enough */
+                    else { a -= 0x38000000; a += 0xfff + ((a >> 13) & 1); h[i] = (uint16_t)(sgn | (a >> 13)); }
+                }
+            }
+            st = qb_gguf_writer_write_tensor(&w, idx, !norm && f16 ? (const void *)h : (const void *)x,
+                                             (uint64_t)m * (!norm && f16 ? 2 : 4));
+        }
+    }
+    free(x);
+    free(h);
+    if (!st) return qb_gguf_writer_finish(&w);
+    qb_gguf_writer_abort(&w);
+    return st;
+}
+
 int main(int argc, char **argv) {
     qb_status st;
     if (argc >= 3 && argc <= 4 && strcmp(argv[1], "write") == 0) {
         st = write_fixed(argv[2], argc == 4 ? strtoull(argv[3], NULL, 10) : 0);
     } else if (argc == 4 && strcmp(argv[1], "copy") == 0) {
         st = copy_file(argv[2], argv[3]);
+    } else if (argc == 10 && strcmp(argv[1], "llama") == 0) {
+        st = write_llama(argv[2], atoi(argv[3]), atoll(argv[4]), atoll(argv[5]), atoi(argv[6]), atoi(argv[7]), atoll(argv[8]), argv[9]);
     } else {
-        fprintf(stderr, "usage: gguf_tool write OUT.gguf [ALIGNMENT] | gguf_tool copy IN.gguf OUT.gguf\n");
+        fprintf(stderr, "usage: gguf_tool write OUT.gguf [ALIGNMENT] | gguf_tool copy IN.gguf OUT.gguf |\n"
+                        "       gguf_tool llama OUT.gguf LAYERS DIM FFN HEADS KV_HEADS VOCAB f32|f16\n");
         return QB_EUSAGE;
     }
     if (st) fprintf(stderr, "gguf_tool: error: %s\n", qb_errmsg());

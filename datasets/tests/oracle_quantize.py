@@ -1,0 +1,136 @@
+"""oracle_quantize.py — `quantbench quantize` checked against llama.cpp's own tools.
+
+A 4-layer llama-shaped GGUF (GQA, f16) is quantized by quantbench into several llama.cpp
+file types. Each output is read by gguf-py (llama.cpp's Python reader):
+  - metadata kept, general.file_type and general.quantization_version set;
+  - every tensor present with its shape, and for Q4_K_M the per-tensor types of FORMATS.md §6.4
+    (4 layers: use_more_bits picks layers 2 and 3 for attn_v and ffn_down);
+  - every quantized tensor dequantized by gguf-py's numpy code and by `quantbench decode`:
+    identical floats (two independent implementations of each block type).
+When llama-cpp-python is importable, llama.cpp's quantizer (llama_model_quantize) quantizes
+the same file and every tensor's bytes must equal ours.
+
+usage: oracle_quantize.py QUANTBENCH GGUF_TOOL      (exit 77 = skipped, no oracle)
+"""
+import os
+import subprocess
+import sys
+import tempfile
+
+passed = failed = 0
+
+
+def check(cond, msg):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", msg, file=sys.stderr)
+
+
+try:
+    import numpy as np
+    import gguf
+    from gguf.quants import dequantize
+except Exception as e:  # noqa: BLE001
+    if os.environ.get("QB_REQUIRE_ORACLES") == "1":
+        print(f"oracle missing: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(f"SKIP: gguf/numpy not importable ({e})")
+    sys.exit(77)
+
+try:
+    import llama_cpp  # builds llama.cpp; optional
+except Exception:  # noqa: BLE001
+    llama_cpp = None
+
+qb, tool = sys.argv[1], sys.argv[2]
+tmp = tempfile.mkdtemp(prefix="qb_oracle_quantize_")
+src = os.path.join(tmp, "tiny.gguf")
+subprocess.run([tool, "llama", src, "4", "256", "768", "8", "4", "512", "f16"], check=True)
+
+# file type → (llama_ftype value, type of an ordinary matrix); types by gguf-py's enum names
+cases = {
+    "Q4_K_M": (15, "Q4_K"), "Q3_K_S": (11, "Q3_K"), "Q2_K": (10, "Q2_K"), "Q5_K_S": (16, "Q5_K"),
+    "Q6_K": (18, "Q6_K"), "Q8_0": (7, "Q8_0"), "Q4_0": (2, "Q4_0"), "IQ4_XS": (30, "IQ4_XS"),
+    "TQ2_0": (37, "TQ2_0"),
+}
+qk_m = {f"blk.{i}.{r}.weight": ("Q6_K" if i >= 2 else "Q4_K") for i in range(4) for r in ("attn_v", "ffn_down")}
+qk_m["output.weight"] = "Q6_K"
+
+src_r = gguf.GGUFReader(src)
+src_t = {t.name: t for t in src_r.tensors}
+
+
+def field_value(r, key):
+    f = r.fields[key]
+    return f.parts[f.data[0]][0]
+
+
+def ours_decode(t, qtype_name):
+    raw = os.path.join(tmp, "t.bin")
+    out = os.path.join(tmp, "t.f32")
+    with open(raw, "wb") as fh:
+        fh.write(np.asarray(t.data).tobytes())
+    fmt = qtype_name.lower().replace("_k", "_K")
+    cols = int(t.shape[0])  # gguf-py shape is ne order: ne[0] first
+    subprocess.run([qb, "decode", "--format", fmt, "--cols", str(cols), raw, out], check=True)
+    return np.fromfile(out, dtype=np.float32)
+
+
+for ftype, (ftype_id, base) in cases.items():
+    out = os.path.join(tmp, f"{ftype}.gguf")
+    r = subprocess.run([qb, "quantize", src, out, ftype, "--threads", "2"], capture_output=True, text=True)
+    check(r.returncode == 0, f"{ftype}: quantize failed: {r.stderr.strip()}")
+    if r.returncode:
+        continue
+    rd = gguf.GGUFReader(out)
+    check(int(field_value(rd, "general.file_type")) == ftype_id, f"{ftype}: general.file_type")
+    check(int(field_value(rd, "general.quantization_version")) == 2, f"{ftype}: quantization_version")
+    check(int(field_value(rd, "llama.block_count")) == 4, f"{ftype}: metadata copied")
+    got = {t.name: t for t in rd.tensors}
+    check(set(got) == set(src_t), f"{ftype}: tensor names differ")
+    for name, t in got.items():
+        check(list(t.shape) == list(src_t[name].shape), f"{ftype} {name}: shape {list(t.shape)}")
+        tname = t.tensor_type.name
+        if name.endswith("_norm.weight"):
+            check(tname == "F32", f"{ftype} {name}: norm became {tname}")
+            continue
+        if ftype == "Q4_K_M":
+            want = qk_m.get(name, "Q4_K")
+            check(tname == want, f"Q4_K_M {name}: {tname}, want {want}")
+        # ordinary matrices get the file type's base type (Q2_K's are covered by test_mixes)
+        if name.endswith(("attn_q.weight", "attn_k.weight", "ffn_up.weight", "ffn_gate.weight")) and ftype != "Q2_K":
+            check(tname == base, f"{ftype} {name}: {tname}, want {base}")
+        # two independent dequantizers must agree bit for bit
+        ref = np.asarray(dequantize(np.asarray(t.data), t.tensor_type), dtype=np.float32).reshape(-1)
+        mine = ours_decode(t, tname)
+        check(mine.shape == ref.shape and np.array_equal(mine.view(np.uint32), ref.view(np.uint32)),
+              f"{ftype} {name} ({tname}): quantbench decode differs from gguf-py dequantize")
+        # and the values are a sane approximation of the source
+        x = np.asarray(dequantize(np.asarray(src_t[name].data), src_t[name].tensor_type), dtype=np.float32).reshape(-1)
+        rel = float(np.sqrt(np.mean((ref - x) ** 2)) / np.sqrt(np.mean(x ** 2)))
+        check(rel < 0.9, f"{ftype} {name}: relative RMSE {rel:.3f}")
+
+    if llama_cpp is not None:
+        ref_out = os.path.join(tmp, f"{ftype}.llama.gguf")
+        params = llama_cpp.llama_model_quantize_default_params()
+        params.ftype = ftype_id
+        params.nthread = 2
+        rc = llama_cpp.llama_model_quantize(src.encode(), ref_out.encode(), params)
+        check(rc == 0, f"{ftype}: llama_model_quantize failed ({rc})")
+        if rc == 0:
+            lr = {t.name: t for t in gguf.GGUFReader(ref_out).tensors}
+            for name, t in got.items():
+                lt = lr.get(name)
+                same = lt is not None and lt.tensor_type == t.tensor_type and \
+                    np.asarray(lt.data).tobytes() == np.asarray(t.data).tobytes()
+                check(same, f"{ftype} {name}: bytes differ from llama.cpp's "
+                            f"({t.tensor_type.name} vs {lt.tensor_type.name if lt is not None else 'missing'})")
+    print(f"{ftype}: checked {len(got)} tensors" + (" against llama.cpp" if llama_cpp else ""))
+
+if llama_cpp is None:
+    print("note: llama-cpp-python not importable: byte comparison with llama.cpp's quantizer not run")
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
