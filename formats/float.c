@@ -93,10 +93,32 @@ HALF_CODEC(f16, qb_f32_to_f16, qb_f16_to_f32)
 HALF_CODEC(bf16, qb_f32_to_bf16, qb_bf16_to_f32)
 #undef HALF_CODEC
 
+/* ---- dot products (format.h invariant 5): ggml_vec_dot_f32/f16/bf16's scalar path, each
+ * product rounded to float and summed in double ---------------------------------------- */
+
+static float f32_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const float *x = w_row, *y = act_row;
+    double sumf = 0;
+    for (int64_t i = 0; i < cols; i++) sumf += (double)(x[i] * y[i]);
+    return (float)sumf;
+}
+
+#define HALF_DOT(NAME, DEC)                                                             \
+    static float NAME##_vec_dot(const void *w_row, const void *act_row, int64_t cols) {  \
+        const uint16_t *x = w_row, *y = act_row;                                        \
+        double sumf = 0;                                                                \
+        for (int64_t i = 0; i < cols; i++) sumf += (double)(DEC(x[i]) * DEC(y[i]));     \
+        return (float)sumf;                                                             \
+    }
+HALF_DOT(f16, qb_f16_to_f32)
+HALF_DOT(bf16, qb_bf16_to_f32)
+#undef HALF_DOT
+
 qb_format qb_format_f32 = {
     .name = "f32", .family = "ieee", .description = "IEEE binary32, the unquantized reference",
     .block_elems = 1, .block_bytes = 4, .gguf_type = 0, .flags = QB_FMT_HAS_NAN,
     .quantize_ref = f32_quantize, .dequantize_ref = f32_dequantize,
+    .vec_dot_type = "f32", .vec_dot_ref = f32_vec_dot,
 };
 
 /* Relative error of RNE to 10 (7) mantissa bits is at most 2^-11 (2^-8) in the normal range;
@@ -106,6 +128,7 @@ qb_format qb_format_f16 = {
     .block_elems = 1, .block_bytes = 2, .gguf_type = 1, .flags = QB_FMT_HAS_NAN,
     .err_rel = 0x1p-11, .err_abs = 0x1p-25,
     .quantize_ref = f16_quantize, .dequantize_ref = f16_dequantize,
+    .vec_dot_type = "f16", .vec_dot_ref = f16_vec_dot,
 };
 
 qb_format qb_format_bf16 = {
@@ -113,4 +136,5 @@ qb_format qb_format_bf16 = {
     .block_elems = 1, .block_bytes = 2, .gguf_type = 30, .flags = QB_FMT_HAS_NAN,
     .err_rel = 0x1p-8, .err_abs = 0x1p-134,
     .quantize_ref = bf16_quantize, .dequantize_ref = bf16_dequantize,
+    .vec_dot_type = "bf16", .vec_dot_ref = bf16_vec_dot,
 };

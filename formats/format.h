@@ -7,15 +7,36 @@
  * Scalar formats have block_elems = 1. qb_format_bytes() gives the exact size; bits per
  * weight are 8·bytes / (rows·cols), scales included.
  *
+ * GEMV dot product (ggml's vec_dot / vec_dot_type). A matrix-vector product y = W·a never
+ * dequantizes W: the activation row a is quantized once to the format named vec_dot_type,
+ * and each weight row is dotted with it in integer arithmetic per block, the block's scales
+ * applied in float. vec_dot_type pairs as ggml does: q8_0 for q4_0, q5_0, q8_0, iq4_nl,
+ * mxfp4, nvfp4, q1_0, q2_0; q8_1 (which also carries each block's fp16 sum d·Σq) for q4_1
+ * and q5_1; q8_K (fp32 d, int16 sums per 16) for q2_K…q6_K, iq4_xs, tq1_0, tq2_0; and the
+ * IEEE formats f32, f16, bf16 dot with their own format (ggml's ggml_vec_dot_f16 etc.:
+ * float products summed in double). NULL (int8_sym_row, q8_1, q8_K) means no fused dot.
+ *
  * Invariants:
- *  1. quantize and dequantize are never NULL: qb_formats_init() fills them from the
- *     reference paths and then overrides them where this CPU has a faster kernel (BLIS's
- *     habit), so callers never test for NULL.
+ *  1. quantize, dequantize and (when vec_dot_type is set) vec_dot are never NULL:
+ *     qb_formats_init() fills them from the reference paths and then overrides them where
+ *     this CPU has a faster kernel (BLIS's habit), so callers never test for NULL.
  *  2. Every fast path gives the same bytes (quantize) and the same bits (dequantize) as its
  *     reference path; formats/tests/test_formats.c checks this for every row of the table.
  *  3. A format's name is its permanent key in the results database; never reuse one.
  *  4. Error bound: for every element, |x − x̂| ≤ err_rel·|x| + err_block·amax(block) +
- *     err_abs, for finite inputs inside the format's range (round-trip tests use it). */
+ *     err_abs, for finite inputs inside the format's range (round-trip tests use it).
+ *  5. vec_dot_ref evaluates ggml's generic (scalar) vec_dot arithmetic exactly: the integer
+ *     sums per block, then the float scale products and accumulation in ggml's order. A
+ *     fast vec_dot keeps the integer sums exact but may reorder the float accumulation and
+ *     fuse multiply-adds: |vec_dot − vec_dot_ref| ≤ 1e-5·Σ|w_i·a_i| + 1e-30 (w, a the
+ *     dequantized rows), checked by test_formats.c on every format with a vec_dot_type (on
+ *     its distributions the worst seen is 3e-7·Σ|w_i·a_i|). Caveat for the affine types
+ *     (q4_1, q5_1, q2_K, q4_K, q5_K): their dots subtract a block-offset term, so the float
+ *     error scales with Σ(|d·q| + |m|)·|a_i|, the magnitudes before that cancellation
+ *     (≤ 2e-7 of it measured for q4_K, q5_K); on blocks whose values sit far above their min
+ *     (one far low outlier per block) it exceeds the Σ|w_i·a_i| form, up to 5e-4 of it for q5_K,
+ *     and it is ggml's float accumulation that drifts (the AVX2 q4_K/q5_K dots add each
+ *     super-block's exact integer terms in double). */
 #ifndef QB_FORMAT_H
 #define QB_FORMAT_H
 
@@ -52,6 +73,16 @@ typedef struct qb_format {
     qb_status (*quantize)(const float *x, void *q, int64_t rows, int64_t cols, const float *imp);
     void (*dequantize)(const void *q, float *y, int64_t rows, int64_t cols);
     const char *impl;
+
+    /* GEMV dot (invariant 5; appended, the table only grows at the end). vec_dot_type: the
+     * registry name of the activation format, NULL when there is no fused dot. w_row: one
+     * row of cols values in this format (qb_format_bytes(f, 1, cols) bytes); act_row: cols
+     * values quantized with vec_dot_type's quantize; cols a multiple of both block sizes.
+     * Returns Σ w_i·a_i. vec_dot is filled from vec_dot_ref by qb_formats_init() and
+     * overridden by a fast path where one exists. */
+    const char *vec_dot_type;
+    float (*vec_dot_ref)(const void *w_row, const void *act_row, int64_t cols);
+    float (*vec_dot)(const void *w_row, const void *act_row, int64_t cols);
 } qb_format;
 
 /* Fills the fast paths; idempotent, call once before using the table (the CLI does). */
@@ -68,8 +99,17 @@ qb_status qb_format_bytes(const qb_format *f, int64_t rows, int64_t cols, size_t
 /* Bits per weight for a shape, scales included. */
 double qb_format_bpw(const qb_format *f, int64_t rows, int64_t cols);
 
-/* Per-architecture fast paths override table entries from here (formats/x86/). */
+/* quantize / dequantize of rows split over `threads` threads (formats without per-tensor
+ * data only; others run on one thread). Same bytes and bits as one call. */
+qb_status qb_format_quantize_mt(const qb_format *f, const float *x, void *q, int64_t rows, int64_t cols, const float *imp,
+                                int threads);
+void qb_format_dequantize_mt(const qb_format *f, const void *q, float *y, int64_t rows, int64_t cols, int threads);
+
+/* Per-architecture fast paths override table entries from here (formats/x86/). The GGUF
+ * block kernels (formats/x86/ggml_x86.c) are installed by qb_formats_init_x86 only on a CPU
+ * with AVX2, FMA and F16C, since that file is compiled for them. */
 void qb_formats_init_x86(qb_format *const *table, int n);
+void qb_formats_init_x86_ggml(qb_format *const *table, int n);
 
 /* Shared helpers for modules: IEEE half and bfloat16 conversions (reference semantics of
  * FORMATS.md §1.2–1.3) and NaN validation with a precise message. */

@@ -33,39 +33,33 @@
 #include <string.h>
 
 #include "format.h"
+#include "ggml_blocks.h"
 #include "ggml_common.h"
 
 #define QK4_NL 32
 #define QK_K 256
 #define NTRY 7
 
-typedef struct { uint16_t d; uint8_t qs[QK4_NL / 2]; } block_iq4_nl;
-typedef struct { uint16_t d; uint16_t scales_h; uint8_t scales_l[QK_K / 64]; uint8_t qs[QK_K / 2]; } block_iq4_xs;
-_Static_assert(sizeof(block_iq4_nl) == 18, "iq4_nl block");
-_Static_assert(sizeof(block_iq4_xs) == 136, "iq4_xs block");
-
-static const int8_t kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
-
 /* ---- the search -------------------------------------------------------------------------- */
 
 /* Index of the codebook entry nearest v; an exact midpoint goes to the higher index. */
 static int best_index(float v) {
-    if (v <= kvalues_iq4nl[0]) return 0;
-    if (v >= kvalues_iq4nl[15]) return 15;
+    if (v <= qb_kvalues_iq4nl[0]) return 0;
+    if (v >= qb_kvalues_iq4nl[15]) return 15;
     int lo = 0, hi = 15;
     while (hi - lo > 1) {
         int mid = (lo + hi) / 2;
-        if (v < kvalues_iq4nl[mid]) hi = mid;
+        if (v < qb_kvalues_iq4nl[mid]) hi = mid;
         else lo = mid;
     }
-    return v - kvalues_iq4nl[lo] < kvalues_iq4nl[hi] - v ? lo : hi;
+    return v - qb_kvalues_iq4nl[lo] < qb_kvalues_iq4nl[hi] - v ? lo : hi;
 }
 
 /* Σ w·q·x and Σ w·q² for the indices inverse scale id gives. */
 static void fit_sums(const float *xb, const float *w, float id, float *sumqx, float *sumq2) {
     float sqx = 0, sq2 = 0;
     for (int j = 0; j < 32; j++) {
-        float q = kvalues_iq4nl[best_index(id * xb[j])];
+        float q = qb_kvalues_iq4nl[best_index(id * xb[j])];
         sqx += w[j] * q * xb[j];
         sq2 += w[j] * q * q;
     }
@@ -82,12 +76,12 @@ static float group_scale(const float *xb, const float *w) {
             max = xb[j];
         }
     if (amax < QB_GGML_GROUP_MAX_EPS) return 0;
-    float d = -max / kvalues_iq4nl[0], sumqx, sumq2;
+    float d = -max / qb_kvalues_iq4nl[0], sumqx, sumq2;
     fit_sums(xb, w, 1 / d, &sumqx, &sumq2);
     d = sumqx / sumq2;
     float best = d * sumqx;
     for (int t = -NTRY; t <= NTRY; t++) {
-        fit_sums(xb, w, (t + kvalues_iq4nl[0]) / max, &sumqx, &sumq2);
+        fit_sums(xb, w, (t + qb_kvalues_iq4nl[0]) / max, &sumqx, &sumq2);
         if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
             d = sumqx / sumq2;
             best = d * sumqx;
@@ -174,8 +168,8 @@ static void iq4_nl_dequantize(const void *q, float *y, int64_t rows, int64_t col
     for (int64_t i = 0, nb = rows * cols / QK4_NL; i < nb; i++, y += QK4_NL) {
         const float d = qb_f16_to_f32(b[i].d);
         for (int j = 0; j < QK4_NL / 2; j++) {
-            y[j] = d * kvalues_iq4nl[b[i].qs[j] & 0x0F];
-            y[j + QK4_NL / 2] = d * kvalues_iq4nl[b[i].qs[j] >> 4];
+            y[j] = d * qb_kvalues_iq4nl[b[i].qs[j] & 0x0F];
+            y[j + QK4_NL / 2] = d * qb_kvalues_iq4nl[b[i].qs[j] >> 4];
         }
     }
 }
@@ -189,11 +183,49 @@ static void iq4_xs_dequantize(const void *q, float *y, int64_t rows, int64_t col
             const float dl = d * (ls - 32);
             const uint8_t *qs = b[i].qs + 16 * ib;
             for (int j = 0; j < 16; j++) {
-                y[j] = dl * kvalues_iq4nl[qs[j] & 0x0F];
-                y[j + 16] = dl * kvalues_iq4nl[qs[j] >> 4];
+                y[j] = dl * qb_kvalues_iq4nl[qs[j] & 0x0F];
+                y[j + 16] = dl * qb_kvalues_iq4nl[qs[j] >> 4];
             }
         }
     }
+}
+
+/* ---- dot products (format.h invariant 5) -----------------------------------------------------
+ * ggml's vec_dot_iq4_nl_q8_0_generic and vec_dot_iq4_xs_q8_K_generic: an integer Σ kvalues·a
+ * per 32 elements, times (d_a·d) for iq4_nl, times ((d·d_a)·(ls_j − 32)) for iq4_xs. */
+
+static float iq4_nl_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const block_iq4_nl *x = w_row;
+    const block_q8_0 *y = act_row;
+    float sumf = 0;
+    for (int64_t ib = 0, nb = cols / QK4_NL; ib < nb; ib++) {
+        const float d = qb_f16_to_f32(y[ib].d) * qb_f16_to_f32(x[ib].d);
+        int sumi = 0;
+        for (int j = 0; j < QK4_NL / 2; j++)
+            sumi += y[ib].qs[j] * qb_kvalues_iq4nl[x[ib].qs[j] & 0xF] +
+                    y[ib].qs[j + QK4_NL / 2] * qb_kvalues_iq4nl[x[ib].qs[j] >> 4];
+        sumf += d * sumi;
+    }
+    return sumf;
+}
+
+static float iq4_xs_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const block_iq4_xs *x = w_row;
+    const block_q8_K *y = act_row;
+    float sumf = 0;
+    for (int64_t i = 0, nb = cols / QK_K; i < nb; i++) {
+        const float d4d8 = qb_f16_to_f32(x[i].d) * y[i].d;
+        for (int ib = 0; ib < QK_K / 32; ib++) {
+            const int ls = ((x[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 0xF) | (((x[i].scales_h >> 2 * ib) & 3) << 4);
+            const uint8_t *qs = x[i].qs + 16 * ib;
+            const int8_t *q8 = y[i].qs + 32 * ib;
+            int sumi = 0;
+            for (int j = 0; j < 16; j++)
+                sumi += q8[j] * qb_kvalues_iq4nl[qs[j] & 0xF] + q8[j + 16] * qb_kvalues_iq4nl[qs[j] >> 4];
+            sumf += (d4d8 * (ls - 32)) * sumi;
+        }
+    }
+    return sumf;
 }
 
 /* Error bounds (format.h invariant 4), without importance weights (w = x²).
@@ -221,6 +253,7 @@ qb_format qb_format_iq4_nl = {
     .block_elems = QK4_NL, .block_bytes = 18, .gguf_type = 20, .flags = QB_FMT_USES_IMP,
     .err_block = 0.25, .err_abs = 0x1p-18,
     .quantize_ref = iq4_nl_quantize, .dequantize_ref = iq4_nl_dequantize,
+    .vec_dot_type = "q8_0", .vec_dot_ref = iq4_nl_vec_dot,
 };
 
 qb_format qb_format_iq4_xs = {
@@ -228,4 +261,5 @@ qb_format qb_format_iq4_xs = {
     .block_elems = QK_K, .block_bytes = 136, .gguf_type = 23, .flags = QB_FMT_USES_IMP,
     .err_block = 0.28, .err_abs = 0x1p-13,
     .quantize_ref = iq4_xs_quantize, .dequantize_ref = iq4_xs_dequantize,
+    .vec_dot_type = "q8_K", .vec_dot_ref = iq4_xs_vec_dot,
 };

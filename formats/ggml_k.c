@@ -41,22 +41,10 @@
 #include <string.h>
 
 #include "format.h"
+#include "ggml_blocks.h"
 #include "ggml_common.h"
 
 #define QK_K 256
-
-typedef struct { uint8_t scales[QK_K / 16], qs[QK_K / 4]; uint16_t d, dmin; } block_q2_K;
-typedef struct { uint8_t hmask[QK_K / 8], qs[QK_K / 4], scales[12]; uint16_t d; } block_q3_K;
-typedef struct { uint16_t d, dmin; uint8_t scales[12], qs[QK_K / 2]; } block_q4_K;
-typedef struct { uint16_t d, dmin; uint8_t scales[12], qh[QK_K / 8], qs[QK_K / 2]; } block_q5_K;
-typedef struct { uint8_t ql[QK_K / 2], qh[QK_K / 4]; int8_t scales[QK_K / 16]; uint16_t d; } block_q6_K;
-typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;
-_Static_assert(sizeof(block_q2_K) == 84, "q2_K block");
-_Static_assert(sizeof(block_q3_K) == 110, "q3_K block");
-_Static_assert(sizeof(block_q4_K) == 144, "q4_K block");
-_Static_assert(sizeof(block_q5_K) == 176, "q5_K block");
-_Static_assert(sizeof(block_q6_K) == 210, "q6_K block");
-_Static_assert(sizeof(block_q8_K) == 292, "q8_K block");
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
@@ -512,6 +500,104 @@ static void q8_K_dequantize(const void *q, float *y, int64_t rows, int64_t cols)
         for (int j = 0; j < QK_K; j++) y[j] = b[i].d * b[i].qs[j];
 }
 
+/* ---- dot products with q8_K activations (format.h invariant 5) ----------------------------
+ * ggml's vec_dot_*_q8_K_generic. q2_K: integer Σ sc_j·q·a per block and Σ m_j·bsums_j, then
+ * dall·isum − dmin·summs (dall = d_a·d, dmin = d_a·dmin). q3_K…q6_K: element e's scaled
+ * integer product goes to lane e mod 8 of eight int32 sums per block (ggml's aux32), each
+ * lane adds d·aux32[l] (d = d·d_a) to one of eight float sums kept across blocks, q4_K/q5_K
+ * subtract dmin·Σ m_j·bsums from the total block by block, and the eight float sums are
+ * added to the total at the end, lane 0 first. */
+
+static float q2_K_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const block_q2_K *x = w_row;
+    const block_q8_K *y = act_row;
+    float sumf = 0;
+    for (int64_t i = 0, nb = cols / QK_K; i < nb; i++) {
+        int summs = 0, isum = 0;
+        for (int j = 0; j < 16; j++) summs += y[i].bsums[j] * (x[i].scales[j] >> 4);
+        for (int e = 0; e < QK_K; e++) {
+            const int v = (x[i].qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+            isum += (x[i].scales[e / 16] & 0xF) * (v * y[i].qs[e]);
+        }
+        const float dall = y[i].d * qb_f16_to_f32(x[i].d), dmin = y[i].d * qb_f16_to_f32(x[i].dmin);
+        sumf += dall * isum - dmin * summs;
+    }
+    return sumf;
+}
+
+static float q3_K_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const block_q3_K *x = w_row;
+    const block_q8_K *y = act_row;
+    float sums[8] = {0}, sumf = 0;
+    for (int64_t i = 0, nb = cols / QK_K; i < nb; i++) {
+        int32_t aux[8] = {0};
+        for (int e = 0; e < QK_K; e++) {
+            const int low = (x[i].qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+            const int q3 = low - ((x[i].hmask[e % 32] >> (e / 32)) & 1 ? 0 : 4);
+            aux[e % 8] += (q3_scale(x[i].scales, e / 16) - 32) * (q3 * y[i].qs[e]);
+        }
+        const float d = qb_f16_to_f32(x[i].d) * y[i].d;
+        for (int l = 0; l < 8; l++) sums[l] += d * aux[l];
+    }
+    for (int l = 0; l < 8; l++) sumf += sums[l];
+    return sumf;
+}
+
+/* q4_K and q5_K: 4-bit (hbit = 0) or 5-bit levels, 6-bit scales and mins. */
+static float k4_vec_dot(const block_q4_K *x4, const block_q5_K *x5, const block_q8_K *y, int64_t nb) {
+    float sums[8] = {0}, sumf = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *scales = x4 ? x4[i].scales : x5[i].scales, *qs = x4 ? x4[i].qs : x5[i].qs;
+        int32_t aux[8] = {0};
+        int sumi = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            get_scale_min_k4(j, scales, &sc, &m);
+            sumi += (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]) * m;
+            for (int l = 0; l < 32; l++) {
+                const int e = 32 * j + l, low = j % 2 ? qs[32 * (j / 2) + l] >> 4 : qs[32 * (j / 2) + l] & 0xF;
+                const int v = low + (x5 && (x5[i].qh[l] >> j) & 1 ? 16 : 0);
+                aux[e % 8] += sc * (v * y[i].qs[e]);
+            }
+        }
+        const float d = qb_f16_to_f32(x4 ? x4[i].d : x5[i].d) * y[i].d;
+        for (int l = 0; l < 8; l++) sums[l] += d * aux[l];
+        const float dmin = qb_f16_to_f32(x4 ? x4[i].dmin : x5[i].dmin) * y[i].d;
+        sumf -= dmin * sumi;
+    }
+    for (int l = 0; l < 8; l++) sumf += sums[l];
+    return sumf;
+}
+
+static float q4_K_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    return k4_vec_dot(w_row, NULL, act_row, cols / QK_K);
+}
+
+static float q5_K_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    return k4_vec_dot(NULL, w_row, act_row, cols / QK_K);
+}
+
+static float q6_K_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const block_q6_K *x = w_row;
+    const block_q8_K *y = act_row;
+    float sums[8] = {0}, sumf = 0;
+    for (int64_t i = 0, nb = cols / QK_K; i < nb; i++) {
+        int32_t aux[8] = {0};
+        for (int e = 0; e < QK_K; e++) {
+            const int h = e / 128, t = (e % 128) / 32, l = e % 32;
+            const uint8_t lb = x[i].ql[64 * h + 32 * (t % 2) + l];
+            const int low = t < 2 ? lb & 0xF : lb >> 4, high = (x[i].qh[32 * h + l] >> (2 * t)) & 3;
+            aux[e % 8] += x[i].scales[e / 16] * (((low | (high << 4)) - 32) * y[i].qs[e]);
+        }
+        const float d = qb_f16_to_f32(x[i].d) * y[i].d;
+        for (int l = 0; l < 8; l++) sums[l] += d * aux[l];
+    }
+    for (int l = 0; l < 8; l++) sumf += sums[l];
+    return sumf;
+}
+
+#define q8_K_vec_dot NULL /* an activation format: ggml has no q8_K weight dot */
+
 /* ---- table rows --------------------------------------------------------------------------- */
 
 /* Error bounds (format.h invariant 4), without importance weights, as err_block·amax + err_abs
@@ -549,22 +635,24 @@ static void q8_K_dequantize(const void *q, float *y, int64_t rows, int64_t cols)
  * 63, q5_K 63·31 + 63, q6_K 128·32. q8_K's fp32 iscale = −127/max overflows to −Inf for
  * amax < 127/FLT_MAX ≈ 3.7e-37 and the block decodes to 0: err_abs = 2^-120 covers it. The
  * test's tiny data (amax ≈ 4e-6) lands in this regime for every fp16-scaled type. */
-#define KQUANT(T, ID, BYTES, DESC, FLAGS, EBLOCK, EABS)                                             \
+#define KQUANT(T, ID, BYTES, DESC, FLAGS, EBLOCK, EABS, DOT_TYPE)                                   \
     qb_format qb_format_##T = {                                                                    \
         .name = #T, .family = "ggml", .description = DESC, .block_elems = QK_K, .block_bytes = BYTES, \
         .gguf_type = ID, .flags = FLAGS, .err_block = EBLOCK, .err_abs = EABS,                       \
         .quantize_ref = T##_quantize, .dequantize_ref = T##_dequantize,                            \
+        .vec_dot_type = DOT_TYPE, .vec_dot_ref = T##_vec_dot,                                      \
     };
 KQUANT(q2_K, 10, 84, "GGUF Q2_K: 256 x 2-bit affine, 4-bit sub-scales/mins, fp16 d and dmin", QB_FMT_USES_IMP,
-       2 / 2.5 + 3 * (2 / 2.5) / 30 + 1.0 / 30 + 0x1p-10, (15 * 3 + 15) * 0x1p-24)
+       2 / 2.5 + 3 * (2 / 2.5) / 30 + 1.0 / 30 + 0x1p-10, (15 * 3 + 15) * 0x1p-24, "q8_K")
 KQUANT(q3_K, 11, 110, "GGUF Q3_K: 256 x 3-bit, 6-bit signed sub-scales, fp16 d", QB_FMT_USES_IMP,
-       1 - 3 / 4.9 + 3 * (1 / 3.1) / 64 + 0x1p-11, 32 * 4 * 0x1p-24)
+       1 - 3 / 4.9 + 3 * (1 / 3.1) / 64 + 0x1p-11, 32 * 4 * 0x1p-24, "q8_K")
 KQUANT(q4_K, 12, 144, "GGUF Q4_K: 256 x 4-bit affine, 6-bit sub-scales/mins, fp16 d and dmin", QB_FMT_USES_IMP,
-       2 / 14.0 + 15 * (2 / 14.0) / 126 + 1.0 / 126 + 0x1p-10, (63 * 15 + 63) * 0x1p-24)
+       2 / 14.0 + 15 * (2 / 14.0) / 126 + 1.0 / 126 + 0x1p-10, (63 * 15 + 63) * 0x1p-24, "q8_K")
 KQUANT(q5_K, 13, 176, "GGUF Q5_K: 256 x 5-bit affine, 6-bit sub-scales/mins, fp16 d and dmin", QB_FMT_USES_IMP,
-       2 / 30.5 + 31 * (2 / 30.5) / 126 + 1.0 / 126 + 0x1p-10, (63 * 31 + 63) * 0x1p-24)
+       2 / 30.5 + 31 * (2 / 30.5) / 126 + 1.0 / 126 + 0x1p-10, (63 * 31 + 63) * 0x1p-24, "q8_K")
 KQUANT(q6_K, 14, 210, "GGUF Q6_K: 256 x 6-bit, int8 sub-scales, fp16 d", QB_FMT_USES_IMP,
-       1 - 31 / 32.9 + 31 * (1 / 31.1) / 256 + 0x1p-11, 128 * 32 * 0x1p-24)
+       1 - 31 / 32.9 + 31 * (1 / 31.1) / 256 + 0x1p-11, 128 * 32 * 0x1p-24, "q8_K")
 KQUANT(q8_K, 15, 292, "GGUF Q8_K: 256 x int8, fp32 d = max/-127, int16 block sums (dot-product activations)", 0,
-       1.0 / 254 + 0x1p-20, 0x1p-120)
+       1.0 / 254 + 0x1p-20, 0x1p-120, NULL)
 #undef KQUANT
+#undef q8_K_vec_dot

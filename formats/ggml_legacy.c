@@ -26,22 +26,10 @@
 #include <string.h>
 
 #include "format.h"
+#include "ggml_blocks.h"
 #include "ggml_common.h"
 
 #define QK 32
-
-typedef struct { uint16_t d; uint8_t qs[QK / 2]; } block_q4_0;
-typedef struct { uint16_t d, m; uint8_t qs[QK / 2]; } block_q4_1;
-typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[QK / 2]; } block_q5_0;
-typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK / 2]; } block_q5_1;
-typedef struct { uint16_t d; int8_t qs[QK]; } block_q8_0;
-typedef struct { uint16_t d, s; int8_t qs[QK]; } block_q8_1;
-_Static_assert(sizeof(block_q4_0) == 18, "q4_0 block");
-_Static_assert(sizeof(block_q4_1) == 20, "q4_1 block");
-_Static_assert(sizeof(block_q5_0) == 22, "q5_0 block");
-_Static_assert(sizeof(block_q5_1) == 24, "q5_1 block");
-_Static_assert(sizeof(block_q8_0) == 34, "q8_0 block");
-_Static_assert(sizeof(block_q8_1) == 36, "q8_1 block");
 
 /* ---- shared block plumbing --------------------------------------------------------------- */
 
@@ -292,19 +280,97 @@ static void q8_1_dequantize(const void *q, float *y, int64_t rows, int64_t cols)
     }
 }
 
+/* ---- dot products with the activation row (format.h invariant 5) --------------------------
+ * ggml's vec_dot_*_generic: an exact integer sum per block, then the scales in float, in
+ * ggml's order (q4_0: (Σ·dx)·dy; q5_0: (dx·dy)·Σ; q8_0: Σ·(dx·dy); q4_1/q5_1 add mx·sy,
+ * sy the activation's fp16 block sum d·Σq). */
+
+static float q4_0_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const block_q4_0 *x = w_row;
+    const block_q8_0 *y = act_row;
+    float sumf = 0;
+    for (int64_t ib = 0, nb = cols / QK; ib < nb; ib++) {
+        int sumi = 0;
+        for (int j = 0; j < QK / 2; j++)
+            sumi += ((x[ib].qs[j] & 0x0F) - 8) * y[ib].qs[j] + ((x[ib].qs[j] >> 4) - 8) * y[ib].qs[j + QK / 2];
+        sumf += sumi * qb_f16_to_f32(x[ib].d) * qb_f16_to_f32(y[ib].d);
+    }
+    return sumf;
+}
+
+static float q4_1_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const block_q4_1 *x = w_row;
+    const block_q8_1 *y = act_row;
+    float sumf = 0;
+    for (int64_t ib = 0, nb = cols / QK; ib < nb; ib++) {
+        int sumi = 0;
+        for (int j = 0; j < QK / 2; j++)
+            sumi += (x[ib].qs[j] & 0x0F) * y[ib].qs[j] + (x[ib].qs[j] >> 4) * y[ib].qs[j + QK / 2];
+        sumf += (qb_f16_to_f32(x[ib].d) * qb_f16_to_f32(y[ib].d)) * sumi +
+                qb_f16_to_f32(x[ib].m) * qb_f16_to_f32(y[ib].s);
+    }
+    return sumf;
+}
+
+static float q5_0_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const block_q5_0 *x = w_row;
+    const block_q8_0 *y = act_row;
+    float sumf = 0;
+    int v[QK];
+    for (int64_t ib = 0, nb = cols / QK; ib < nb; ib++) {
+        int sumi = 0;
+        unpack5(x[ib].qs, x[ib].qh, v);
+        for (int j = 0; j < QK; j++) sumi += (v[j] - 16) * y[ib].qs[j];
+        sumf += (qb_f16_to_f32(x[ib].d) * qb_f16_to_f32(y[ib].d)) * sumi;
+    }
+    return sumf;
+}
+
+static float q5_1_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const block_q5_1 *x = w_row;
+    const block_q8_1 *y = act_row;
+    float sumf = 0;
+    int v[QK];
+    for (int64_t ib = 0, nb = cols / QK; ib < nb; ib++) {
+        int sumi = 0;
+        unpack5(x[ib].qs, x[ib].qh, v);
+        for (int j = 0; j < QK; j++) sumi += v[j] * y[ib].qs[j];
+        sumf += (qb_f16_to_f32(x[ib].d) * qb_f16_to_f32(y[ib].d)) * sumi +
+                qb_f16_to_f32(x[ib].m) * qb_f16_to_f32(y[ib].s);
+    }
+    return sumf;
+}
+
+static float q8_0_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const block_q8_0 *x = w_row;
+    const block_q8_0 *y = act_row;
+    float sumf = 0;
+    for (int64_t ib = 0, nb = cols / QK; ib < nb; ib++) {
+        int sumi = 0;
+        for (int j = 0; j < QK; j++) sumi += x[ib].qs[j] * y[ib].qs[j];
+        sumf += sumi * (qb_f16_to_f32(x[ib].d) * qb_f16_to_f32(y[ib].d));
+    }
+    return sumf;
+}
+
+#define q8_1_vec_dot NULL /* an activation format: ggml has no q8_1 weight dot */
+
 /* Error bounds (format.h invariant 4), without importance weights: half a step, or a whole
  * step for the element clamped at the top code, plus the fp16 rounding of d (and m) times the
  * largest code; err_abs covers d landing in fp16's subnormal range. */
-#define LEGACY(T, ID, BYTES, DESC, FLAGS, EBLOCK, EABS)                                           \
+#define LEGACY(T, ID, BYTES, DESC, FLAGS, EBLOCK, EABS, DOT_TYPE)                                 \
     qb_format qb_format_##T = {                                                                  \
         .name = #T, .family = "ggml", .description = DESC, .block_elems = QK, .block_bytes = BYTES, \
         .gguf_type = ID, .flags = FLAGS, .err_block = EBLOCK, .err_abs = EABS,                     \
         .quantize_ref = T##_quantize, .dequantize_ref = T##_dequantize,                          \
+        .vec_dot_type = DOT_TYPE, .vec_dot_ref = T##_vec_dot,                                    \
     };
-LEGACY(q4_0, 2, 18, "GGUF Q4_0: 32 x 4-bit, fp16 scale d = max/-8", QB_FMT_USES_IMP, 1.0 / 8 + 1.0 / 2048, 0x1p-22)
-LEGACY(q4_1, 3, 20, "GGUF Q4_1: 32 x 4-bit, fp16 scale and min", QB_FMT_USES_IMP, 1.0 / 15 + 3.0 / 2048, 0x1p-21)
-LEGACY(q5_0, 6, 22, "GGUF Q5_0: 32 x 5-bit, fp16 scale d = max/-16", QB_FMT_USES_IMP, 1.0 / 16 + 1.0 / 2048, 0x1p-21)
-LEGACY(q5_1, 7, 24, "GGUF Q5_1: 32 x 5-bit, fp16 scale and min", QB_FMT_USES_IMP, 1.0 / 31 + 3.0 / 2048, 0x1p-20)
-LEGACY(q8_0, 8, 34, "GGUF Q8_0: 32 x int8, fp16 scale d = amax/127", 0, 1.0 / 254 + 1.0 / 2048, 0x1p-18)
-LEGACY(q8_1, 9, 36, "GGUF Q8_1: Q8_0 plus fp16 block sum d*sum(q) (dot-product activations)", 0, 1.0 / 254 + 1.0 / 2048, 0x1p-18)
+LEGACY(q4_0, 2, 18, "GGUF Q4_0: 32 x 4-bit, fp16 scale d = max/-8", QB_FMT_USES_IMP, 1.0 / 8 + 1.0 / 2048, 0x1p-22, "q8_0")
+LEGACY(q4_1, 3, 20, "GGUF Q4_1: 32 x 4-bit, fp16 scale and min", QB_FMT_USES_IMP, 1.0 / 15 + 3.0 / 2048, 0x1p-21, "q8_1")
+LEGACY(q5_0, 6, 22, "GGUF Q5_0: 32 x 5-bit, fp16 scale d = max/-16", QB_FMT_USES_IMP, 1.0 / 16 + 1.0 / 2048, 0x1p-21, "q8_0")
+LEGACY(q5_1, 7, 24, "GGUF Q5_1: 32 x 5-bit, fp16 scale and min", QB_FMT_USES_IMP, 1.0 / 31 + 3.0 / 2048, 0x1p-20, "q8_1")
+LEGACY(q8_0, 8, 34, "GGUF Q8_0: 32 x int8, fp16 scale d = amax/127", 0, 1.0 / 254 + 1.0 / 2048, 0x1p-18, "q8_0")
+LEGACY(q8_1, 9, 36, "GGUF Q8_1: Q8_0 plus fp16 block sum d*sum(q) (dot-product activations)", 0, 1.0 / 254 + 1.0 / 2048, 0x1p-18,
+       NULL)
 #undef LEGACY
+#undef q8_1_vec_dot

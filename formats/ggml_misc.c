@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "format.h"
+#include "ggml_blocks.h"
 
 #define QK_K 256
 #define QK_MXFP4 32
@@ -47,19 +48,6 @@
 #define QK_NVFP4_SUB 16
 #define QK1_0 128
 #define QK2_0 64
-
-typedef struct { uint8_t qs[48]; uint8_t qh[4]; uint16_t d; } block_tq1_0;
-typedef struct { uint8_t qs[QK_K / 4]; uint16_t d; } block_tq2_0;
-typedef struct { uint8_t e; uint8_t qs[QK_MXFP4 / 2]; } block_mxfp4;
-typedef struct { uint8_t d[QK_NVFP4 / QK_NVFP4_SUB]; uint8_t qs[QK_NVFP4 / 2]; } block_nvfp4;
-typedef struct { uint16_t d; uint8_t qs[QK1_0 / 8]; } block_q1_0;
-typedef struct { uint16_t d; uint8_t qs[QK2_0 / 4]; } block_q2_0;
-_Static_assert(sizeof(block_tq1_0) == 54, "tq1_0 block");
-_Static_assert(sizeof(block_tq2_0) == 66, "tq2_0 block");
-_Static_assert(sizeof(block_mxfp4) == 17, "mxfp4 block");
-_Static_assert(sizeof(block_nvfp4) == 36, "nvfp4 block");
-_Static_assert(sizeof(block_q1_0) == 18, "q1_0 block");
-_Static_assert(sizeof(block_q2_0) == 18, "q2_0 block");
 
 /* E2M1 values ×2 (ggml's kvalues_mxfp4), indexed by the 4-bit code. */
 static const int8_t kvalues_fp4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
@@ -321,6 +309,117 @@ QUANTIZE(q1_0, QK1_0)
 QUANTIZE(q2_0, QK2_0)
 #undef QUANTIZE
 
+/* ---- dot products (format.h invariant 5) -----------------------------------------------------
+ * ggml's generic vec_dots: tq1_0/tq2_0 with q8_K, an integer Σ (t − 1)·a per super-block times
+ * (d·d_a); mxfp4 with q8_0, (d_a·scale/2)·Σ kvalues·a per 32; nvfp4 with q8_0, (d_a·scale_s/2)
+ * ·Σ per 16-element sub-block; q1_0 and q2_0 with q8_0, a float partial Σ_k d_a,k·(integer Σ
+ * over q8_0 block k) per weight block, then times d. */
+
+static float tq1_0_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const block_tq1_0 *x = w_row;
+    const block_q8_K *y = act_row;
+    float sumf = 0;
+    for (int64_t i = 0, nb = cols / QK_K; i < nb; i++) {
+        int sum = 0;
+        for (int e = 0; e < QK_K; e++) {
+            int t = e < 160   ? unpack_trit(x[i].qs[e % 32], e / 32)
+                    : e < 240 ? unpack_trit(x[i].qs[32 + (e - 160) % 16], (e - 160) / 16)
+                              : unpack_trit(x[i].qh[(e - 240) % 4], (e - 240) / 4);
+            sum += (t - 1) * y[i].qs[e];
+        }
+        sumf += (float)sum * (qb_f16_to_f32(x[i].d) * y[i].d);
+    }
+    return sumf;
+}
+
+static float tq2_0_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const block_tq2_0 *x = w_row;
+    const block_q8_K *y = act_row;
+    float sumf = 0;
+    for (int64_t i = 0, nb = cols / QK_K; i < nb; i++) {
+        int sumi = 0;
+        for (int e = 0; e < QK_K; e++) {
+            int r = e % 128, t = (x[i].qs[32 * (e / 128) + r % 32] >> (2 * (r / 32))) & 3;
+            sumi += (t - 1) * y[i].qs[e];
+        }
+        sumf += (float)sumi * (y[i].d * qb_f16_to_f32(x[i].d));
+    }
+    return sumf;
+}
+
+static float mxfp4_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const block_mxfp4 *x = w_row;
+    const block_q8_0 *y = act_row;
+    float sumf = 0;
+    for (int64_t ib = 0, nb = cols / QK_MXFP4; ib < nb; ib++) {
+        const float d = qb_f16_to_f32(y[ib].d) * e8m0_half(x[ib].e);
+        int sumi = 0;
+        for (int j = 0; j < QK_MXFP4 / 2; j++)
+            sumi += y[ib].qs[j] * kvalues_fp4[x[ib].qs[j] & 0xF] + y[ib].qs[j + QK_MXFP4 / 2] * kvalues_fp4[x[ib].qs[j] >> 4];
+        sumf += d * sumi;
+    }
+    return sumf;
+}
+
+static float nvfp4_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const block_nvfp4 *x = w_row;
+    const block_q8_0 *y = act_row;
+    float sumf = 0;
+    for (int64_t ib = 0, nb = cols / QK_NVFP4; ib < nb; ib++)
+        for (int s = 0; s < QK_NVFP4 / QK_NVFP4_SUB; s++) {
+            const block_q8_0 *yb = &y[2 * ib + s / 2];
+            const int8_t *q8 = yb->qs + QK_NVFP4_SUB * (s % 2);
+            const float d = ue4m3_half(x[ib].d[s]), dy = qb_f16_to_f32(yb->d);
+            int sumi = 0;
+            for (int j = 0; j < QK_NVFP4_SUB / 2; j++) {
+                const uint8_t qv = x[ib].qs[8 * s + j];
+                sumi += q8[j] * kvalues_fp4[qv & 0xF] + q8[j + QK_NVFP4_SUB / 2] * kvalues_fp4[qv >> 4];
+            }
+            sumf += dy * d * sumi;
+        }
+    return sumf;
+}
+
+static float q1_0_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const block_q1_0 *x = w_row;
+    const block_q8_0 *y = act_row;
+    float sumf = 0;
+    for (int64_t i = 0, nb = cols / QK1_0; i < nb; i++) {
+        float sumi = 0;
+        for (int k = 0; k < QK1_0 / 32; k++) {
+            const block_q8_0 *yb = &y[4 * i + k];
+            int sumi_block = 0;
+            for (int j = 0; j < 32; j++) {
+                const int e = 32 * k + j;
+                sumi_block += (x[i].qs[e / 8] >> (e % 8)) & 1 ? yb->qs[j] : -yb->qs[j];
+            }
+            sumi += qb_f16_to_f32(yb->d) * sumi_block;
+        }
+        sumf += qb_f16_to_f32(x[i].d) * sumi;
+    }
+    return sumf;
+}
+
+static float q2_0_vec_dot(const void *w_row, const void *act_row, int64_t cols) {
+    const block_q2_0 *x = w_row;
+    const block_q8_0 *y = act_row;
+    float sumf = 0;
+    for (int64_t i = 0, nb = cols / QK2_0; i < nb; i++) {
+        float sumi = 0;
+        for (int k = 0; k < QK2_0 / 32; k++) {
+            const block_q8_0 *yb = &y[2 * i + k];
+            int sumi_block = 0;
+            for (int j = 0; j < 32; j++) {
+                const int e = 32 * k + j;
+                sumi_block += (((x[i].qs[e / 4] >> (2 * (e % 4))) & 3) - 1) * yb->qs[j];
+            }
+            sumi += qb_f16_to_f32(yb->d) * sumi_block;
+        }
+        sumf += qb_f16_to_f32(x[i].d) * sumi;
+    }
+    return sumf;
+}
+
 /* Error bounds (format.h invariant 4), derived per type; fp16 scales add 2^-11 relative
  * (normal) or 2^-25 absolute (subnormal) per unit of code, and every bound holds up to
  * amax < 65520, where an fp16 scale overflows (mxfp4 and nvfp4 have no fp16 field).
@@ -342,16 +441,16 @@ QUANTIZE(q2_0, QK2_0)
  *                      the block decodes to zeros; above 2688 elements saturate at ±2688. The
  *                      only bound valid for all inputs is that 0 is on the grid, so the nearest
  *                      value is never farther than |x|: err_rel = 1. */
-#define MISC(T, ID, QKT, BYTES, DESC, EREL, EBLOCK, EABS)                                                   \
+#define MISC(T, ID, QKT, BYTES, DESC, EREL, EBLOCK, EABS, DOT_TYPE)                                         \
     qb_format qb_format_##T = {                                                                           \
         .name = #T, .family = "ggml", .description = DESC, .block_elems = QKT, .block_bytes = BYTES,         \
         .gguf_type = ID, .err_rel = EREL, .err_block = EBLOCK, .err_abs = EABS, .quantize_ref = T##_quantize, \
-        .dequantize_ref = T##_dequantize,                                                                 \
+        .dequantize_ref = T##_dequantize, .vec_dot_type = DOT_TYPE, .vec_dot_ref = T##_vec_dot,            \
     };
-MISC(tq1_0, 34, QK_K, 54, "GGUF TQ1_0: 256 ternary, 5 trits per byte, fp16 scale d = amax", 0, 0.5 + 0x1p-10, 0x1p-25)
-MISC(tq2_0, 35, QK_K, 66, "GGUF TQ2_0: 256 ternary as 2-bit codes, fp16 scale d = amax", 0, 0.5 + 0x1p-10, 0x1p-25)
-MISC(mxfp4, 39, QK_MXFP4, 17, "GGUF MXFP4: 32 x E2M1, E8M0 power-of-two scale", 0, 0.25, 0x1p-129)
-MISC(nvfp4, 40, QK_NVFP4, 36, "GGUF NVFP4: 64 x E2M1, UE4M3 scale per 16, no tensor scale", 1, 0, 0)
-MISC(q1_0, 41, QK1_0, 18, "GGUF Q1_0: 128 sign bits, fp16 scale d = mean |x|", 0, 127.0 / 128 + 0x1p-10, 0x1p-25)
-MISC(q2_0, 42, QK2_0, 18, "GGUF Q2_0: 64 x 2-bit {-d, 0, d}, fp16 scale d = amax", 0, 0.5 + 0x1p-10, 0x1p-25)
+MISC(tq1_0, 34, QK_K, 54, "GGUF TQ1_0: 256 ternary, 5 trits per byte, fp16 scale d = amax", 0, 0.5 + 0x1p-10, 0x1p-25, "q8_K")
+MISC(tq2_0, 35, QK_K, 66, "GGUF TQ2_0: 256 ternary as 2-bit codes, fp16 scale d = amax", 0, 0.5 + 0x1p-10, 0x1p-25, "q8_K")
+MISC(mxfp4, 39, QK_MXFP4, 17, "GGUF MXFP4: 32 x E2M1, E8M0 power-of-two scale", 0, 0.25, 0x1p-129, "q8_0")
+MISC(nvfp4, 40, QK_NVFP4, 36, "GGUF NVFP4: 64 x E2M1, UE4M3 scale per 16, no tensor scale", 1, 0, 0, "q8_0")
+MISC(q1_0, 41, QK1_0, 18, "GGUF Q1_0: 128 sign bits, fp16 scale d = mean |x|", 0, 127.0 / 128 + 0x1p-10, 0x1p-25, "q8_0")
+MISC(q2_0, 42, QK2_0, 18, "GGUF Q2_0: 64 x 2-bit {-d, 0, d}, fp16 scale d = amax", 0, 0.5 + 0x1p-10, 0x1p-25, "q8_0")
 #undef MISC

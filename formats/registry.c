@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../common/parallel.h"
+
 #define FORMATS(X)                                                                     \
     X(qb_format_f32) X(qb_format_f16) X(qb_format_bf16) X(qb_format_int8_sym_row)       \
     X(qb_format_q8_0) X(qb_format_q5_1) X(qb_format_q5_0) X(qb_format_q4_1) X(qb_format_q4_0) \
@@ -30,6 +32,7 @@ void qb_formats_init(void) {
     for (int i = 0; i < NFORMATS; i++) {
         table[i]->quantize = table[i]->quantize_ref;
         table[i]->dequantize = table[i]->dequantize_ref;
+        table[i]->vec_dot = table[i]->vec_dot_ref;
         table[i]->impl = "ref";
     }
 #if defined(__x86_64__) || defined(__i386__)
@@ -77,6 +80,50 @@ double qb_format_bpw(const qb_format *f, int64_t rows, int64_t cols) {
     size_t n = 0;
     if (rows <= 0 || cols <= 0 || qb_format_bytes(f, rows, cols, &n) != QB_OK) return 0.0;
     return 8.0 * (double)n / ((double)rows * (double)cols);
+}
+
+typedef struct rows_job {
+    const qb_format *f;
+    const float *x;
+    float *y;
+    const uint8_t *qin;
+    uint8_t *q;
+    int64_t cols;
+    size_t row_bytes;
+    const float *imp;
+    qb_status st;
+} rows_job;
+
+static void quantize_slice(void *ctx, int64_t r0, int64_t r1) {
+    rows_job *j = ctx;
+    qb_status st = j->f->quantize(j->x + r0 * j->cols, j->q + (size_t)r0 * j->row_bytes, r1 - r0, j->cols, j->imp);
+    if (st) j->st = st; /* every slice fails alike, whichever reports it */
+}
+
+static void dequantize_slice(void *ctx, int64_t r0, int64_t r1) {
+    rows_job *j = ctx;
+    j->f->dequantize(j->qin + (size_t)r0 * j->row_bytes, j->y + r0 * j->cols, r1 - r0, j->cols);
+}
+
+qb_status qb_format_quantize_mt(const qb_format *f, const float *x, void *q, int64_t rows, int64_t cols, const float *imp,
+                                int threads) {
+    size_t rb = 0;
+    qb_status st = qb_format_bytes(f, 1, cols, &rb);
+    if (st) return st;
+    if (f->tensor_extra_bytes) return f->quantize(x, q, rows, cols, imp);
+    rows_job j = {f, x, NULL, NULL, q, cols, rb, imp, QB_OK};
+    qb_parallel_for(threads, rows, quantize_slice, &j);
+    return j.st;
+}
+
+void qb_format_dequantize_mt(const qb_format *f, const void *q, float *y, int64_t rows, int64_t cols, int threads) {
+    size_t rb = 0;
+    if (f->tensor_extra_bytes || qb_format_bytes(f, 1, cols, &rb) != QB_OK) {
+        f->dequantize(q, y, rows, cols);
+        return;
+    }
+    rows_job j = {f, NULL, y, q, NULL, cols, rb, NULL, QB_OK};
+    qb_parallel_for(threads, rows, dequantize_slice, &j);
 }
 
 qb_status qb_check_finite(const float *x, int64_t rows, int64_t cols, const char *fmt_name) {

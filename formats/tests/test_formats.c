@@ -1,7 +1,9 @@
 /* test_formats.c — registry-driven checks of every format in the table (ggml's
  * test-quantize-fns habit): sizes add up, round trips stay within the documented error bound
- * (format.h, invariant 4) on seeded data of several distributions and odd shapes, and every
- * fast path gives the reference path's bytes and bits, specials included. */
+ * (format.h, invariant 4) on seeded data of several distributions and odd shapes, every
+ * fast path gives the reference path's bytes and bits, specials included, and every GEMV dot
+ * (invariant 5) agrees with its reference and the reference with a double-precision dot of
+ * the dequantized rows. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,7 @@
 #include "common/qbtest.h"
 #include "datasets/source.h"
 #include "formats/format.h"
+#include "formats/ggml_blocks.h"
 
 /* Shapes with odd row counts and columns that leave SIMD tails (block formats use multiples
  * of their block). */
@@ -117,6 +120,94 @@ static void test_specials(const qb_format *f) {
     free(x), free(y), free(q), free(q2), free(xx);
 }
 
+/* ---- GEMV dot products (format.h invariant 5) ------------------------------------------- */
+
+/* Slack for activations that carry a rounded block sum: q8_1 stores s = fp16(d·Σq), and the
+ * q4_1/q5_1 dots use m·s for their block offset m where the dequantized rows give m·Σ(d·q);
+ * |m| ≤ amax of the weight block (its smallest element quantizes to 0 and decodes to m).
+ * Returns Σ_blocks amax_b(|w|)·|s_b − Σ_b a_i| (a dequantized), 0 for other activations. */
+static double act_sum_slack(const qb_format *a, const void *qa, const float *wd, const float *ad, int64_t cols) {
+    if (strcmp(a->name, "q8_1") != 0) return 0;
+    const block_q8_1 *b = qa;
+    double slack = 0;
+    for (int64_t ib = 0; ib < cols / 32; ib++) {
+        double sum = 0, amax = 0;
+        for (int j = 0; j < 32; j++) {
+            sum += ad[32 * ib + j];
+            amax = fmax(amax, fabs(wd[32 * ib + j]));
+        }
+        slack += amax * fabs((double)qb_f16_to_f32(b[ib].s) - sum);
+    }
+    return slack;
+}
+
+/* Worst |Δ|/Σ|w_i·a_i| seen over all formats, for the closing summary. */
+static double worst_fast, worst_ref;
+
+/* Weight rows of each distribution, activation rows LLM-like or wide-range, at lengths of
+ * 1, 3, 7, 16, 33 and 4096/B common blocks B (odd block counts included):
+ *  (a) |vec_dot − vec_dot_ref| ≤ 1e-5·Σ|w_i·a_i| + 1e-30;
+ *  (b) |vec_dot_ref − Σ w_i·a_i (double)| ≤ the same, plus act_sum_slack — an independent
+ *      check of the reference against the dequantized rows. */
+static void test_vec_dot(const qb_format *f, qb_rng *r) {
+    if (!f->vec_dot_type) {
+        CHECK(!f->vec_dot_ref && !f->vec_dot, "%s: a dot without a vec_dot_type", f->name);
+        return;
+    }
+    const qb_format *a = qb_format_find(f->vec_dot_type);
+    CHECK(a != NULL, "%s: vec_dot_type '%s' is not a registered format", f->name, f->vec_dot_type);
+    CHECK(f->vec_dot_ref && f->vec_dot, "%s: vec_dot_type set but a NULL dot (invariant 1)", f->name);
+    if (!a || !f->vec_dot_ref || !f->vec_dot) return;
+    int64_t lcm = f->block_elems; /* a length both formats can hold */
+    while (lcm % a->block_elems) lcm += f->block_elems;
+    const int64_t mult[] = {1, 3, 7, 16, 33, 4096 / lcm};
+    double worst_a = 0, worst_b = 0;
+    int cases = 0;
+    for (size_t m = 0; m < sizeof mult / sizeof mult[0]; m++)
+        for (int wkind = 0; wkind < 4; wkind++)
+            for (int akind = 0; akind < 2; akind++) {
+                int64_t cols = lcm * mult[m];
+                size_t nw, na;
+                if (qb_format_bytes(f, 1, cols, &nw) != QB_OK || qb_format_bytes(a, 1, cols, &na) != QB_OK) {
+                    CHECK(0, "%s: no size for %lld columns", f->name, (long long)cols);
+                    continue;
+                }
+                float *w = malloc(cols * sizeof(float)), *x = malloc(cols * sizeof(float));
+                float *wd = malloc(cols * sizeof(float)), *ad = malloc(cols * sizeof(float));
+                unsigned char *qw = malloc(nw), *qa = malloc(na);
+                fill(r, w, cols, wkind);
+                fill(r, x, cols, akind);
+                CHECK(f->quantize(w, qw, 1, cols, NULL) == QB_OK, "%s: %s", f->name, qb_errmsg());
+                CHECK(a->quantize(x, qa, 1, cols, NULL) == QB_OK, "%s: %s", a->name, qb_errmsg());
+                f->dequantize_ref(qw, wd, 1, cols);
+                a->dequantize_ref(qa, ad, 1, cols);
+                double exact = 0, sabs = 0;
+                for (int64_t i = 0; i < cols; i++) {
+                    exact += (double)wd[i] * (double)ad[i];
+                    sabs += fabs((double)wd[i] * (double)ad[i]);
+                }
+                const double tol = 1e-5 * sabs + 1e-30, slack = act_sum_slack(a, qa, wd, ad, cols);
+                const double ref = f->vec_dot_ref(qw, qa, cols), fast = f->vec_dot(qw, qa, cols);
+                CHECK_LIMITED(fabs(fast - ref) <= tol, "%s·%s (%s) %lld cols, kinds %d/%d: vec_dot %.9g, ref %.9g, |d| %.3g > %.3g",
+                              f->name, a->name, f->impl, (long long)cols, wkind, akind, fast, ref, fabs(fast - ref), tol);
+                CHECK_LIMITED(fabs(ref - exact) <= tol + slack,
+                              "%s·%s %lld cols, kinds %d/%d: vec_dot_ref %.9g, double dot %.9g, |d| %.3g > %.3g + %.3g", f->name,
+                              a->name, (long long)cols, wkind, akind, ref, exact, fabs(ref - exact), tol, slack);
+                if (sabs > 0) {
+                    worst_a = fmax(worst_a, fabs(fast - ref) / sabs);
+                    worst_b = fmax(worst_b, (fabs(ref - exact) - slack) / sabs);
+                }
+                cases++;
+                free(w), free(x), free(wd), free(ad), free(qw), free(qa);
+            }
+    worst_fast = fmax(worst_fast, worst_a);
+    worst_ref = fmax(worst_ref, worst_b);
+    printf("  dot %s·%s: %d rows, |vec_dot - ref| <= %.2e, |ref - double| <= %.2e (x sum|w*a|; limit 1e-5)\n", f->name,
+           a->name, cases, worst_a, worst_b);
+}
+
+static const char *op_impl(const qb_format *f, int fast_is_ref) { return fast_is_ref ? "ref" : f->impl; }
+
 int main(void) {
     qb_formats_init();
     qb_rng r;
@@ -126,11 +217,16 @@ int main(void) {
         const qb_format *f = qb_format_at(i);
         CHECK(f->quantize && f->dequantize && f->quantize_ref && f->dequantize_ref && f->impl, "%s has a NULL path", f->name);
         for (int k = 0; k < i; k++) CHECK(strcmp(qb_format_at(k)->name, f->name) != 0, "duplicate name %s", f->name);
-        printf("%-14s impl=%s\n", f->name, f->impl);
+        printf("%-14s impl=%s (quantize %s, dequantize %s, vec_dot %s)\n", f->name, f->impl,
+               op_impl(f, f->quantize == f->quantize_ref), op_impl(f, f->dequantize == f->dequantize_ref),
+               f->vec_dot ? op_impl(f, f->vec_dot == f->vec_dot_ref) : "-");
         test_sizes(f);
         test_roundtrip(f, &r);
         test_specials(f);
+        test_vec_dot(f, &r);
     }
+    printf("dot products: worst |vec_dot - vec_dot_ref| = %.2e, worst |vec_dot_ref - double| = %.2e (x sum|w*a|)\n",
+           worst_fast, worst_ref);
     const qb_format *f;
     CHECK(qb_format_require("no_such_fmt", &f) == QB_EUSAGE && strstr(qb_errmsg(), "f16"), "%s", qb_errmsg());
     return qbt_finish();

@@ -73,7 +73,7 @@ void qb_formats_init_x86(qb_format *const *table, int n) {
      * does not know the name */
     unsigned a, b, c, d;
     int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1) && __builtin_cpu_supports("avx");
-    int avx2 = __builtin_cpu_supports("avx2");
+    int avx2 = __builtin_cpu_supports("avx2"), fma = __builtin_cpu_supports("fma");
     for (int i = 0; i < n; i++) {
         qb_format *f = table[i];
         if (f16c && strcmp(f->name, "f16") == 0) {
@@ -86,4 +86,6 @@ void qb_formats_init_x86(qb_format *const *table, int n) {
             f->impl = "avx2";
         }
     }
+    /* the GGUF block kernels (ggml_x86.c) need all three */
+    if (avx2 && fma && f16c) qb_formats_init_x86_ggml(table, n);
 }
