@@ -25,6 +25,7 @@ say() { [ -t 2 ] && printf '\033[1m==> %s\033[0m\n' "$*" >&2 || printf '==> %s\n
 # ---- system packages ------------------------------------------------------------------------
 packages=(build-essential cmake pkg-config git libsqlite3-dev sqlite3 libopenblas-dev libcjson-dev libdnnl-dev gnuplot-nox python3)
 [ "$mode" = run ] || packages+=(python3-venv)
+[ "$mode" = asan ] && packages+=(clang libclang-rt-14-dev) # libFuzzer targets (cmake/fuzz.cmake)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && continue
@@ -52,19 +53,20 @@ build=${QB_BUILD_DIR:-build}
 args=(-DCMAKE_BUILD_TYPE=Release)
 if [ "$mode" = asan ]; then
   build=${QB_BUILD_DIR:-build-asan}
-  args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQB_SANITIZE=ON)
+  args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DQB_SANITIZE=ON -DQB_FUZZ=ON)
 fi
 [ -n "${CI:-}" ] && args+=(-DQB_WERROR=ON)
 
-# test oracles (numpy, ml_dtypes, gguf) live in a venv inside the build directory: never
+# test oracles — numpy, ml_dtypes, gguf (llama.cpp's reader) and llama-cpp-python (which
+# compiles llama.cpp: minutes, once) — live in one venv shared by the test builds: never
 # installed into the system, and only fetched once
 if [ "$mode" != run ]; then
-  venv=$build/oracles
-  if ! "$venv/bin/python" -c 'import numpy, ml_dtypes, gguf' 2>/dev/null; then
-    say "installing test oracles (numpy, ml_dtypes, gguf) into $venv"
-    mkdir -p "$build"
+  venv=${QB_ORACLES_VENV:-build/oracles}
+  if ! "$venv/bin/python" -c 'import numpy, ml_dtypes, gguf, llama_cpp' 2>/dev/null; then
+    say "installing test oracles (numpy, ml_dtypes, gguf, llama-cpp-python) into $venv"
+    mkdir -p "$(dirname "$venv")"
     python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check numpy ml_dtypes gguf
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check numpy ml_dtypes gguf llama-cpp-python
   fi
   args+=("-DQB_TEST_PYTHON=$PWD/$venv/bin/python")
 fi

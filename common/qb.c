@@ -145,3 +145,44 @@ void qb_progress_done(void) {
     fputs("\r\033[K", stderr);
     fflush(stderr);
 }
+
+/* Length of the well-formed UTF-8 sequence of 2…4 bytes at b[0..n), or 0. */
+static unsigned utf8_len(const uint8_t *b, size_t n) {
+    unsigned len = b[0] >= 0xC2 && b[0] <= 0xDF   ? 2
+                   : b[0] >= 0xE0 && b[0] <= 0xEF ? 3
+                   : b[0] >= 0xF0 && b[0] <= 0xF4 ? 4
+                                                  : 0;
+    if (!len || len > n) return 0;
+    for (unsigned k = 1; k < len; k++)
+        if ((b[k] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+/* A byte string for a message: printable, one line, at most ~80 bytes shown. Well-formed UTF-8
+ * passes through (names stay readable); control bytes, stray bytes ≥ 0x80, quote and backslash
+ * are escaped as \xNN. */
+qb_shown qb_show(const void *p, size_t n) {
+    qb_shown r;
+    const uint8_t *b = p;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        if (o > 80) {
+            memcpy(r.s + o, "…", sizeof "…");
+            return r;
+        }
+        uint8_t c = b[i];
+        unsigned u = c >= 0x80 ? utf8_len(b + i, n - i) : 0;
+        if (u) {
+            memcpy(r.s + o, b + i, u);
+            o += u, i += u;
+        } else if (c < 0x20 || c >= 0x7f || c == '\'' || c == '\\') {
+            o += (size_t)snprintf(r.s + o, 5, "\\x%02x", c);
+            i++;
+        } else {
+            r.s[o++] = (char)c;
+            i++;
+        }
+    }
+    r.s[o] = '\0';
+    return r;
+}

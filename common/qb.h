@@ -49,6 +49,14 @@ uint64_t qb_fnv1a(uint64_t h, const void *p, size_t n);
 /* A random RFC 4122 version-4 UUID as 36 characters + NUL, from /dev/urandom. */
 void qb_uuid(char out[37]);
 
+/* A byte string from a file made fit for a one-line message: printable, at most ~80 bytes
+ * shown; well-formed UTF-8 passes through, control bytes, stray bytes, quote and backslash
+ * become \xNN. Use as qb_show(name, len).s. */
+typedef struct qb_shown {
+    char s[340];
+} qb_shown;
+qb_shown qb_show(const void *p, size_t n);
+
 /* True when stderr is a terminal: progress lines are printed only then. */
 int qb_progress_enabled(void);
 /* "\r[i/n] label" on stderr when enabled; qb_progress_done() clears the line. */

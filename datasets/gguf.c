@@ -142,50 +142,6 @@ static void st64(uint8_t *p, uint64_t v) {
 
 static uint64_t align_up(uint64_t o, uint64_t a) { return o + (a - o % a) % a; }
 
-/* Length of the well-formed UTF-8 sequence of 2…4 bytes at b[0..n), or 0. */
-static unsigned utf8_len(const uint8_t *b, uint64_t n) {
-    unsigned len = b[0] >= 0xC2 && b[0] <= 0xDF   ? 2
-                   : b[0] >= 0xE0 && b[0] <= 0xEF ? 3
-                   : b[0] >= 0xF0 && b[0] <= 0xF4 ? 4
-                                                  : 0;
-    if (!len || len > n) return 0;
-    for (unsigned k = 1; k < len; k++)
-        if ((b[k] & 0xC0) != 0x80) return 0;
-    return len;
-}
-
-/* A byte string for a message: printable, one line, at most ~80 bytes shown. Well-formed UTF-8
- * passes through (names stay readable); control bytes, stray bytes ≥ 0x80, quote and backslash
- * are escaped as \xNN. */
-typedef struct shown {
-    char s[340];
-} shown;
-static shown show(const void *p, uint64_t n) {
-    shown r;
-    const uint8_t *b = p;
-    size_t o = 0;
-    for (uint64_t i = 0; i < n;) {
-        if (o > 80) {
-            memcpy(r.s + o, "…", sizeof "…");
-            return r;
-        }
-        uint8_t c = b[i];
-        unsigned u = c >= 0x80 ? utf8_len(b + i, n - i) : 0;
-        if (u) {
-            memcpy(r.s + o, b + i, u);
-            o += u, i += u;
-        } else if (c < 0x20 || c >= 0x7f || c == '\'' || c == '\\') {
-            o += (size_t)snprintf(r.s + o, 5, "\\x%02x", c);
-            i++;
-        } else {
-            r.s[o++] = (char)c;
-            i++;
-        }
-    }
-    r.s[o] = '\0';
-    return r;
-}
-
 /* ======================================================================================== */
 /* Reader                                                                                   */
 /* ======================================================================================== */
@@ -343,8 +299,8 @@ static qb_status parse_kvs(qb_gguf *g, rd *r, uint64_t n_claimed) {
                            g->path, i, at, klen, QB_GGUF_MAX_KEY);
         if (memchr(k, 0, (size_t)klen))
             return qb_fail(QB_EINPUT, "%s: key #%" PRIu64 " '%s' at offset %" PRIu64 " contains a NUL byte", g->path, i,
-                           show(k, klen).s, at);
-        snprintf(ctx, sizeof ctx, "key '%s'", show(k, klen).s);
+                           qb_show(k, klen).s, at);
+        snprintf(ctx, sizeof ctx, "key '%s'", qb_show(k, klen).s);
         uint32_t type;
         READ_FIXED(r, 4, ld32, &type, "%s: value type", ctx);
         uint64_t vstart = r->pos;
@@ -376,7 +332,7 @@ static qb_status parse_kvs(qb_gguf *g, rd *r, uint64_t n_claimed) {
         if (dup)
             return qb_fail(QB_EINPUT, "%s: duplicate key '%s' (#%" PRIu64 " at offset %" PRIu64 " and #%" PRIu64
                            " at offset %" PRIu64 ")",
-                           g->path, show(g->kv[a].key, strlen(g->kv[a].key)).s, a, g->kv[a].file_offset, b,
+                           g->path, qb_show(g->kv[a].key, strlen(g->kv[a].key)).s, a, g->kv[a].file_offset, b,
                            g->kv[b].file_offset);
     }
     g->alignment = QB_GGUF_DEFAULT_ALIGNMENT;
@@ -418,11 +374,11 @@ static qb_status parse_tensor_infos(qb_gguf *g, rd *r, uint64_t n_claimed, uint6
         if (nlen > QB_GGUF_MAX_NAME)
             return qb_fail(QB_EINPUT, "%s: tensor #%" PRIu64 " name '%s' at offset %" PRIu64 " is %" PRIu64
                            " bytes long (at most %d)",
-                           g->path, i, show(nm, nlen).s, at, nlen, QB_GGUF_MAX_NAME);
+                           g->path, i, qb_show(nm, nlen).s, at, nlen, QB_GGUF_MAX_NAME);
         if (memchr(nm, 0, (size_t)nlen))
             return qb_fail(QB_EINPUT, "%s: tensor #%" PRIu64 " name '%s' at offset %" PRIu64 " contains a NUL byte",
-                           g->path, i, show(nm, nlen).s, at);
-        snprintf(ctx, sizeof ctx, "tensor '%s'", show(nm, nlen).s);
+                           g->path, i, qb_show(nm, nlen).s, at);
+        snprintf(ctx, sizeof ctx, "tensor '%s'", qb_show(nm, nlen).s);
         if (i == cap) { /* invariant 2 */
             cap = cap ? 2 * cap : 16;
             if (cap > n_claimed) cap = n_claimed;
@@ -471,7 +427,7 @@ static qb_status parse_tensor_infos(qb_gguf *g, rd *r, uint64_t n_claimed, uint6
         if (dup)
             return qb_fail(QB_EINPUT, "%s: duplicate tensor name '%s' (#%" PRIu64 " at offset %" PRIu64 " and #%" PRIu64
                            " at offset %" PRIu64 ")",
-                           g->path, show(g->tensors[a].name, strlen(g->tensors[a].name)).s, a, (*info_at)[a], b,
+                           g->path, qb_show(g->tensors[a].name, strlen(g->tensors[a].name)).s, a, (*info_at)[a], b,
                            (*info_at)[b]);
     }
     return QB_OK;
@@ -492,11 +448,11 @@ static qb_status place_tensors(qb_gguf *g) {
             if (t->offset > UINT64_MAX - g->data_offset)
                 return qb_fail(QB_EINPUT, "%s: tensor '%s' data offset %" PRIu64 " points past the end of the file (size %" PRIu64
                                ")",
-                               g->path, show(t->name, strlen(t->name)).s, t->offset, size);
+                               g->path, qb_show(t->name, strlen(t->name)).s, t->offset, size);
             return qb_fail(QB_EINPUT,
                            "%s: tensor '%s' data [offset %" PRIu64 ", %" PRIu64
                            " bytes] runs past the end of the file (size %" PRIu64 ")",
-                           g->path, show(t->name, strlen(t->name)).s, g->data_offset + t->offset, t->nbytes, size);
+                           g->path, qb_show(t->name, strlen(t->name)).s, g->data_offset + t->offset, t->nbytes, size);
         }
         t->data = (const uint8_t *)g->map.data + g->data_offset + t->offset;
     }
@@ -511,8 +467,8 @@ static qb_status place_tensors(qb_gguf *g) {
                 st = qb_fail(QB_EINPUT,
                              "%s: tensors '%s' [offset %" PRIu64 ", %" PRIu64 " bytes] and '%s' [offset %" PRIu64 ", %" PRIu64
                              " bytes] overlap",
-                             g->path, show(a->name, strlen(a->name)).s, g->data_offset + a->offset, a->nbytes,
-                             show(b->name, strlen(b->name)).s, g->data_offset + b->offset, b->nbytes);
+                             g->path, qb_show(a->name, strlen(a->name)).s, g->data_offset + a->offset, a->nbytes,
+                             qb_show(b->name, strlen(b->name)).s, g->data_offset + b->offset, b->nbytes);
         }
         free(by);
         if (st) return st;
@@ -530,7 +486,7 @@ static qb_status parse(qb_gguf *g, uint64_t **info_at) {
     magic = ld32(r.p);
     if (magic != QB_GGUF_MAGIC)
         return qb_fail(QB_EINPUT, "%s: not a GGUF file: magic '%s' at offset 0, expected 'GGUF'", g->path,
-                       show(r.p, 4).s);
+                       qb_show(r.p, 4).s);
     r.pos = 4;
     READ_FIXED(&r, 4, ld32, &g->version, "the version");
     if ((g->version & 0xFFFFu) == 0 && g->version != 0)
@@ -629,13 +585,13 @@ static void describe_type(char *buf, size_t n, uint32_t type, uint32_t arr_type)
 /* The KV `key` of exactly (type, arr_type), or a QB_EINPUT naming what it is instead. */
 static qb_status typed(const qb_gguf *g, const char *key, uint32_t type, uint32_t arr_type, const qb_gguf_kv **kv) {
     *kv = qb_gguf_find_kv(g, key);
-    if (!*kv) return qb_fail(QB_EINPUT, "%s: key '%s' not found", g->path, show(key, strlen(key)).s);
+    if (!*kv) return qb_fail(QB_EINPUT, "%s: key '%s' not found", g->path, qb_show(key, strlen(key)).s);
     if ((*kv)->type != type || (*kv)->arr_type != arr_type) {
         char have[64], want[64];
         describe_type(have, sizeof have, (*kv)->type, (*kv)->arr_type);
         describe_type(want, sizeof want, type, arr_type);
         return qb_fail(QB_EINPUT, "%s: key '%s' (offset %" PRIu64 ") is %s, expected %s", g->path,
-                       show(key, strlen(key)).s, (*kv)->file_offset, have, want);
+                       qb_show(key, strlen(key)).s, (*kv)->file_offset, have, want);
     }
     return QB_OK;
 }
@@ -683,7 +639,7 @@ qb_status qb_gguf_get_bool(const qb_gguf *g, const char *key, int *out) {
 
 qb_status qb_gguf_get_i64(const qb_gguf *g, const char *key, int64_t *out) {
     const qb_gguf_kv *kv = qb_gguf_find_kv(g, key);
-    if (!kv) return qb_fail(QB_EINPUT, "%s: key '%s' not found", g->path, show(key, strlen(key)).s);
+    if (!kv) return qb_fail(QB_EINPUT, "%s: key '%s' not found", g->path, qb_show(key, strlen(key)).s);
     const uint8_t *v = kv->val;
     switch (kv->type) {
     case QB_GGUF_UINT8: *out = v[0]; return QB_OK;
@@ -696,14 +652,14 @@ qb_status qb_gguf_get_i64(const qb_gguf *g, const char *key, int64_t *out) {
     case QB_GGUF_UINT64:
         if (ld64(v) > (uint64_t)INT64_MAX)
             return qb_fail(QB_EINPUT, "%s: key '%s' (offset %" PRIu64 ") = %" PRIu64 " does not fit in int64", g->path,
-                           show(key, strlen(key)).s, kv->file_offset, ld64(v));
+                           qb_show(key, strlen(key)).s, kv->file_offset, ld64(v));
         *out = (int64_t)ld64(v);
         return QB_OK;
     default: {
         char have[64];
         describe_type(have, sizeof have, kv->type, kv->arr_type);
         return qb_fail(QB_EINPUT, "%s: key '%s' (offset %" PRIu64 ") is %s, expected an integer", g->path,
-                       show(key, strlen(key)).s, kv->file_offset, have);
+                       qb_show(key, strlen(key)).s, kv->file_offset, have);
     }
     }
 }
@@ -746,7 +702,7 @@ qb_status qb_gguf_get_array_string(const qb_gguf *g, const char *key, uint64_t i
     if (st) return st;
     if (i >= kv->arr_n)
         return qb_fail(QB_EINPUT, "%s: key '%s' has %" PRIu64 " strings, element %" PRIu64 " asked for", g->path,
-                       show(key, strlen(key)).s, kv->arr_n, i);
+                       qb_show(key, strlen(key)).s, kv->arr_n, i);
     uint64_t cur = 0;
     for (uint64_t k = 0; k <= i; k++) qb_gguf_kv_next_string(kv, &cur, s, len);
     return QB_OK;
@@ -808,9 +764,9 @@ static qb_status w_set(qb_gguf_writer *w, const char *key, uint32_t type, uint8_
     size_t klen = strlen(key);
     if (!w->path) st = qb_fail(QB_ERUNTIME, "GGUF writer: not open");
     else if (w->failed) st = w_misuse(w, "an earlier error stopped the writer");
-    else if (w->header_done) st = w_misuse(w, "key '%s' set after tensor data was written", show(key, klen).s);
+    else if (w->header_done) st = w_misuse(w, "key '%s' set after tensor data was written", qb_show(key, klen).s);
     else if (klen == 0 || klen > QB_GGUF_MAX_KEY)
-        st = w_misuse(w, "key '%s' must be 1…%d bytes long", show(key, klen).s, QB_GGUF_MAX_KEY);
+        st = w_misuse(w, "key '%s' must be 1…%d bytes long", qb_show(key, klen).s, QB_GGUF_MAX_KEY);
     if (st) {
         free(val);
         return st;
@@ -903,7 +859,7 @@ qb_status qb_gguf_writer_set_string_array(qb_gguf_writer *w, const char *key, co
 qb_status qb_gguf_writer_set_array(qb_gguf_writer *w, const char *key, uint32_t elem_type, const void *elems,
                                    uint64_t n) {
     if (elem_type >= QB_GGUF_TYPE_COUNT || !gguf_types[elem_type].size)
-        return w_misuse(w, "key '%s': array element type %" PRIu32 " is not a fixed-size type", show(key, strlen(key)).s,
+        return w_misuse(w, "key '%s': array element type %" PRIu32 " is not a fixed-size type", qb_show(key, strlen(key)).s,
                         elem_type);
     unsigned esz = gguf_types[elem_type].size;
     uint8_t *v = qb_malloc((size_t)(12 + n * esz));
@@ -928,10 +884,10 @@ qb_status qb_gguf_writer_copy_kv(qb_gguf_writer *w, const qb_gguf_kv *kv) {
     uint32_t at;
     uint64_t an;
     char ctx[400];
-    snprintf(ctx, sizeof ctx, "key '%s'", show(kv->key, strlen(kv->key)).s);
+    snprintf(ctx, sizeof ctx, "key '%s'", qb_show(kv->key, strlen(kv->key)).s);
     qb_status st = kv->val || !kv->val_bytes ? skip_value(&r, kv->type, ctx, &at, &an) : QB_EINPUT;
     if (st || r.pos != kv->val_bytes)
-        return w_misuse(w, "key '%s': the value's encoding is not a valid %s", show(kv->key, strlen(kv->key)).s,
+        return w_misuse(w, "key '%s': the value's encoding is not a valid %s", qb_show(kv->key, strlen(kv->key)).s,
                         qb_gguf_type_name(kv->type));
     uint8_t *v = qb_malloc((size_t)kv->val_bytes);
     memcpy(v, kv->val, (size_t)kv->val_bytes);
@@ -951,14 +907,14 @@ qb_status qb_gguf_writer_add_tensor(qb_gguf_writer *w, const char *name, uint32_
     size_t nlen = strlen(name);
     if (!w->path) return qb_fail(QB_ERUNTIME, "GGUF writer: not open");
     if (w->failed) return w_misuse(w, "an earlier error stopped the writer");
-    if (w->header_done) return w_misuse(w, "tensor '%s' declared after tensor data was written", show(name, nlen).s);
+    if (w->header_done) return w_misuse(w, "tensor '%s' declared after tensor data was written", qb_show(name, nlen).s);
     if (nlen == 0 || nlen > QB_GGUF_MAX_NAME)
-        return w_misuse(w, "tensor name '%s' must be 1…%d bytes long", show(name, nlen).s, QB_GGUF_MAX_NAME);
+        return w_misuse(w, "tensor name '%s' must be 1…%d bytes long", qb_show(name, nlen).s, QB_GGUF_MAX_NAME);
     for (uint64_t i = 0; i < w->n_tensors; i++)
-        if (strcmp(w->tensors[i].name, name) == 0) return w_misuse(w, "tensor '%s' declared twice", show(name, nlen).s);
+        if (strcmp(w->tensors[i].name, name) == 0) return w_misuse(w, "tensor '%s' declared twice", qb_show(name, nlen).s);
     uint64_t nbytes;
     qb_status st = qb_ggml_nbytes(type, n_dims, ne, &nbytes);
-    if (st) return qb_fail_context(st, "GGUF writer '%s': tensor '%s'", w->path, show(name, nlen).s);
+    if (st) return qb_fail_context(st, "GGUF writer '%s': tensor '%s'", w->path, qb_show(name, nlen).s);
     uint64_t padded = align_up(nbytes, w->alignment);
     if (w->data_size > (uint64_t)INT64_MAX - padded) return w_misuse(w, "data section over 2^63 bytes");
     if (w->n_tensors == w->cap_tensors) {

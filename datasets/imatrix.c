@@ -24,7 +24,7 @@ static qb_status check_values(const char *file, const qb_imatrix_entry *e) {
     for (int64_t i = 0; i < e->n_per_row * e->n_mat; i++)
         if (!isfinite(e->values[i]) || e->values[i] < 0)
             return qb_fail(QB_EINPUT, "%s: importance %lld of '%s' is %g; values must be finite and >= 0", file, (long long)i,
-                           e->name, (double)e->values[i]);
+                           qb_show(e->name, strlen(e->name)).s, (double)e->values[i]);
     return QB_OK;
 }
 
@@ -57,8 +57,8 @@ qb_status qb_imatrix_load_dat_mem(qb_imatrix *im, const void *data, size_t size,
         const char *nm = (const char *)c.p;
         if (!st) c.p += len, c.left -= (size_t)len, c.at += (size_t)len;
         if (!st && (!take(&c, &ncall, 4) || !take(&c, &nval, 4) || nval < 1 || (size_t)nval > c.left / 4))
-            st = qb_fail(QB_EINPUT, "%s: entry '%.*s': value count at byte offset %zu is missing or runs past the end", name,
-                         len, nm, c.at);
+            st = qb_fail(QB_EINPUT, "%s: entry '%s': value count at byte offset %zu is missing or runs past the end", name,
+                         qb_show(nm, (size_t)len).s, c.at);
         if (st) break;
         qb_imatrix_entry *e = add_entry(im, nm, (size_t)len, nval, 1);
         take(&c, e->values, 4 * (size_t)nval);
@@ -95,8 +95,8 @@ static qb_status load_gguf(qb_imatrix *im, const qb_gguf *g) {
         free(cname);
         int64_t n_per_row = s->ne[0], n_mat = s->ne[1] * s->ne[2] * s->ne[3];
         if (!cnt || s->type != 0 || cnt->type != 0 || cnt->ne[0] * cnt->ne[1] * cnt->ne[2] * cnt->ne[3] != n_mat)
-            return qb_fail(QB_EINPUT, "%s: '%s' needs an F32 companion '%.*s.counts' with one count per expert (%lld)", g->path,
-                           s->name, (int)base, s->name, (long long)n_mat);
+            return qb_fail(QB_EINPUT, "%s: '%s' needs an F32 companion '%s.counts' with one count per expert (%lld)", g->path,
+                           qb_show(s->name, n).s, qb_show(s->name, base).s, (long long)n_mat);
         qb_imatrix_entry *e = add_entry(im, s->name, base, n_per_row, n_mat);
         for (int64_t m = 0; m < n_mat; m++) {
             float count;

@@ -56,8 +56,8 @@ static int by_begin(const void *a, const void *b) {
 }
 
 static qb_status parse_tensor(qb_safetensors *s, const cJSON *item, qb_st_tensor *t, uint64_t data_size) {
-    const char *nm = item->string;
-    t->name = qb_strdup(nm);
+    t->name = qb_strdup(item->string);
+    const char *nm = qb_show(item->string, strlen(item->string)).s; /* names come from the file: shown escaped */
     if (!cJSON_IsObject(item)) return qb_fail(QB_EINPUT, "%s: tensor '%s' is not a JSON object", s->path, nm);
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(item, "dtype");
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(item, "shape");
@@ -73,7 +73,7 @@ static qb_status parse_tensor(qb_safetensors *s, const cJSON *item, qb_st_tensor
             t->elem_bytes = dtypes[k].bytes;
             known = 1;
         }
-    if (!known) return qb_fail(QB_EINPUT, "%s: tensor '%s' has unknown dtype '%.20s'", s->path, nm, dt->valuestring);
+    if (!known) return qb_fail(QB_EINPUT, "%s: tensor '%s' has unknown dtype '%s'", s->path, nm, qb_show(dt->valuestring, strlen(dt->valuestring)).s);
     t->n_dims = cJSON_GetArraySize(shape);
     if (t->n_dims > QB_ST_MAX_DIMS) return qb_fail(QB_EINPUT, "%s: tensor '%s' has %d dimensions (at most %d)", s->path, nm, t->n_dims, QB_ST_MAX_DIMS);
     uint64_t elems = 1;
@@ -124,7 +124,7 @@ qb_status qb_safetensors_open_mem(qb_safetensors *s, const void *data, size_t si
     for (const cJSON *it = root->child; !st && it; it = it->next) {
         for (const cJSON *prev = root->child; prev != it; prev = prev->next)
             if (strcmp(prev->string, it->string) == 0) {
-                st = qb_fail(QB_EINPUT, "%s: header has the key '%.80s' twice", name, it->string);
+                st = qb_fail(QB_EINPUT, "%s: header has the key '%s' twice", name, qb_show(it->string, strlen(it->string)).s);
                 break;
             }
         count += strcmp(it->string, "__metadata__") != 0;
@@ -133,7 +133,8 @@ qb_status qb_safetensors_open_mem(qb_safetensors *s, const void *data, size_t si
     for (const cJSON *it = root->child; !st && it; it = it->next) {
         if (strcmp(it->string, "__metadata__") == 0) {
             for (const cJSON *m = it->child; cJSON_IsObject(it) && m && !st; m = m->next)
-                if (!cJSON_IsString(m)) st = qb_fail(QB_EINPUT, "%s: __metadata__ value '%.80s' is not a string", name, m->string);
+                if (!cJSON_IsString(m))
+                    st = qb_fail(QB_EINPUT, "%s: __metadata__ value '%s' is not a string", name, qb_show(m->string, strlen(m->string)).s);
             if (!st && !cJSON_IsObject(it)) st = qb_fail(QB_EINPUT, "%s: __metadata__ is not an object", name);
             if (!st) s->metadata = cJSON_PrintUnformatted(it);
             continue;
@@ -150,11 +151,13 @@ qb_status qb_safetensors_open_mem(qb_safetensors *s, const void *data, size_t si
         uint64_t at = 0;
         for (int i = 0; i < s->n && !st; i++) {
             if (order[i]->begin < at)
-                st = qb_fail(QB_EINPUT, "%s: tensors '%s' and '%s' overlap at data offset %llu", name, order[i - 1]->name,
-                             order[i]->name, (unsigned long long)order[i]->begin);
+                st = qb_fail(QB_EINPUT, "%s: tensors '%s' and '%s' overlap at data offset %llu", name,
+                             qb_show(order[i - 1]->name, strlen(order[i - 1]->name)).s,
+                             qb_show(order[i]->name, strlen(order[i]->name)).s, (unsigned long long)order[i]->begin);
             else if (order[i]->begin > at)
                 st = qb_fail(QB_EINPUT, "%s: %llu unindexed bytes before tensor '%s' (data offset %llu)", name,
-                             (unsigned long long)(order[i]->begin - at), order[i]->name, (unsigned long long)at);
+                             (unsigned long long)(order[i]->begin - at), qb_show(order[i]->name, strlen(order[i]->name)).s,
+                             (unsigned long long)at);
             at = order[i]->end;
         }
         if (!st && at != data_size)

@@ -36,6 +36,8 @@ static void dat_entry(buf *b, const char *name, int32_t ncall, const float *v, i
     put(b, v, 4 * (size_t)nval);
 }
 
+static const char *seed_dir;
+
 static void test_dat(void) {
     buf b = {.n = 0};
     float a[4] = {10, 20, 0, 40}, c[2] = {3, 6};
@@ -47,6 +49,13 @@ static void test_dat(void) {
     put(&b, "wiki.text", 9);
     qb_imatrix im;
     CHECK(qb_imatrix_load_dat_mem(&im, b.b, b.n, "t.dat") == QB_OK, "%s", qb_errmsg());
+    if (seed_dir) { /* a valid file seeds the fuzz target (cmake/fuzz.cmake) */
+        char cmd[600], path[600];
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s'", seed_dir);
+        snprintf(path, sizeof path, "%s/valid.dat", seed_dir);
+        FILE *f = system(cmd) == 0 ? fopen(path, "wb") : NULL;
+        if (f) fwrite(b.b, 1, b.n, f), fclose(f);
+    }
     const qb_imatrix_entry *e = qb_imatrix_find(&im, "blk.0.attn_q.weight");
     CHECK(e && e->n_per_row == 4 && e->n_mat == 1 && e->values[0] == 1.0f && e->values[1] == 2.0f && e->values[2] == 0.0f &&
               e->values[3] == 4.0f, "entry 0 divided by ncall");
@@ -119,7 +128,8 @@ static void test_gguf_form(void) {
     unlink(path);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    seed_dir = argc > 1 ? argv[1] : NULL;
     test_dat();
     test_gguf_form();
     return qbt_finish();

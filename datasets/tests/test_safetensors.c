@@ -41,7 +41,17 @@ static void expect_json_fail(const char *what, const char *json, size_t ndat, co
     free(b);
 }
 
-int main(void) {
+/* Saves a valid file as a seed for the fuzz target (cmake/fuzz.cmake). */
+static void save_seed(const char *dir, const unsigned char *b, size_t n) {
+    char cmd[600], path[600];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    if (system(cmd) != 0) return;
+    snprintf(path, sizeof path, "%s/valid.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    if (f) fwrite(b, 1, n, f), fclose(f);
+}
+
+int main(int argc, char **argv) {
     float w[6] = {1, -2, 3.5f, 0, 1e-3f, 65504};
     uint16_t bf[4] = {0x3f80, 0xc000, 0x0000, 0x7f80};
     unsigned char dat[24 + 8 + 2];
@@ -57,6 +67,7 @@ int main(void) {
     unsigned char *b = build(json, dat, sizeof dat, &n);
     qb_safetensors s;
     CHECK(qb_safetensors_open_mem(&s, b, n, "ok.safetensors") == QB_OK, "%s", qb_errmsg());
+    if (argc > 1) save_seed(argv[1], b, n);
     CHECK(s.n == 3, "%d tensors", s.n);
     const qb_st_tensor *t = qb_safetensors_find(&s, "model.layers.0.self_attn.q_proj.weight");
     CHECK(t && t->n_dims == 2 && t->shape[0] == 2 && t->shape[1] == 3 && strcmp(t->format, "f32") == 0 &&
