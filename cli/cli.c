@@ -56,6 +56,26 @@ qb_status qb_cli_formats(const char *list, const qb_format ***out, int *n) {
     return QB_OK;
 }
 
+qb_status qb_cli_mixes(const char *list, const qb_mix ***out, int *n) {
+    *n = 0;
+    *out = NULL;
+    char *copy = qb_strdup(list), *save = NULL;
+    qb_status st = QB_OK;
+    for (char *tok = strtok_r(copy, ",", &save); tok && !st; tok = strtok_r(NULL, ",", &save)) {
+        const qb_mix *m;
+        if ((st = qb_mix_require(tok, &m))) break;
+        *out = qb_realloc(*out, sizeof(**out) * (size_t)(*n + 1));
+        (*out)[(*n)++] = m;
+    }
+    free(copy);
+    if (st) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return st;
+}
+
 void qb_cli_add_sources(const char *list, char ***specs, int *n) {
     char *copy = qb_strdup(list), *save = NULL;
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {

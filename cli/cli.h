@@ -34,6 +34,8 @@ int qb_cli_next(qb_cli *cli, int argc, char **argv, const struct option *opts, c
 qb_status qb_cli_formats(const char *list, const qb_format ***out, int *n);
 /* Appends the comma-separated specs in `list` to *specs; "synthetic:all[:RxC]" expands to
  * every generator. */
+/* "Q4_K_M,Q8_0" → llama.cpp file types (caller frees *out). */
+qb_status qb_cli_mixes(const char *list, const qb_mix ***out, int *n);
 void qb_cli_add_sources(const char *list, char ***specs, int *n);
 void qb_cli_free_list(char **list, int n);
 /* Parses a non-negative integer option value. */

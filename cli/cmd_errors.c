@@ -7,13 +7,14 @@
 #include <string.h>
 
 #include "../common/json.h"
+#include "../common/parallel.h"
 #include "../common/table.h"
 #include "../results/db.h"
 #include "cli.h"
 
 static const char usage[] =
-    "Usage: quantbench errors --formats F1,F2,…|all --weights SOURCE[,SOURCE…] [--seed S]\n"
-    "                         [--resume[=RUN]] [--db PATH] [--json]\n"
+    "Usage: quantbench errors [--formats F1,F2,…|all] [--type Q4_K_M,…] --weights SOURCE[,SOURCE…]\n"
+    "                         [--seed S] [--threads N] [--resume[=RUN]] [--db PATH] [--json]\n"
     "\n"
     "Quantizes every weight source with every format and prints, per pair: bits per weight\n"
     "(scales included), MSE, RMSE, max abs error, SQNR in dB (higher is better, ≈6 dB per\n"
@@ -24,6 +25,14 @@ static const char usage[] =
     "                              outliers (a few columns 20-100x larger); 'all' = each.\n"
     "                              Default shape 256x4096; σ = 0.02 like LLM weights.\n"
     "  raw:FILE[:COLS]             little-endian float32 file, rows of COLS (default 1 row)\n"
+    "  MODEL                       a .gguf, .safetensors or checkpoint directory: every weight\n"
+    "                              tensor llama-quantize would quantize, one row each, plus a\n"
+    "                              '(total)' row weighted by element count\n"
+    "--type takes llama.cpp file types (Q4_K_M, Q3_K_S, …): each tensor of a model is measured\n"
+    "in the format llama-quantize gives it (the 'tensor format' column). On models, a format\n"
+    "whose block does not divide a tensor's rows takes llama.cpp's fallback, as quantize does.\n"
+    "p99 is the 99th percentile of |error| (±4.4 %; p50, p95, p99.9 and the histogram are in\n"
+    "--json and the database).\n"
     "--weights may be repeated. --seed (default 0) picks the synthetic data.\n"
     "--resume continues an interrupted run (the newest one with the same options, or RUN),\n"
     "skipping the rows it already stored.\n"
@@ -34,7 +43,7 @@ static const char usage[] =
 typedef struct printer {
     qb_table t;
     qb_json j;
-    int json, nrows;
+    int json, nrows, models; /* models: tensor columns shown */
 } printer;
 
 static void on_row(void *ctx, const char *source, const qb_tensor_error *e, int resumed) {
@@ -54,13 +63,20 @@ static void on_row(void *ctx, const char *source, const qb_tensor_error *e, int 
         qb_json_knum(&p->j, "max_abs", e->max_abs);
         qb_json_knum(&p->j, "sqnr_db", e->sqnr_db);
         qb_json_knum(&p->j, "cosine", e->cosine);
+        qb_json_kstr(&p->j, "tensor_format", e->tensor_format);
+        qb_json_knum(&p->j, "p50_abs", e->p50_abs);
+        qb_json_knum(&p->j, "p95_abs", e->p95_abs);
+        qb_json_knum(&p->j, "p99_abs", e->p99_abs);
+        qb_json_knum(&p->j, "p999_abs", e->p999_abs);
         qb_json_kint(&p->j, "resumed", resumed);
         qb_json_obj_end(&p->j);
         return;
     }
-    const char *cells[] = {source, e->format, qb_fmt_f(e->bits_per_weight, 4), qb_fmt_g(e->mse, 4), qb_fmt_g(e->rmse, 4),
-                           qb_fmt_g(e->max_abs, 4), qb_fmt_f(e->sqnr_db, 2), qb_fmt_cosine(e->cosine)};
-    qb_table_row(&p->t, cells);
+    const char *cells[] = {source, e->tensor, e->format, e->tensor_format ? e->tensor_format : e->format,
+                           qb_fmt_f(e->bits_per_weight, 4), qb_fmt_g(e->mse, 4), qb_fmt_g(e->rmse, 4), qb_fmt_g(e->max_abs, 4),
+                           qb_fmt_g(e->p99_abs, 3), qb_fmt_f(e->sqnr_db, 2), qb_fmt_cosine(e->cosine)};
+    if (p->models) qb_table_row(&p->t, cells);
+    else qb_table_row(&p->t, (const char *const[]){cells[0], cells[2], cells[4], cells[5], cells[6], cells[7], cells[8], cells[9], cells[10]});
 }
 
 static void on_signal(int sig) {
@@ -83,6 +99,10 @@ static char *config_json(const char *suite, const qb_errors_job *job) {
     qb_json_key(&j, "weights");
     qb_json_arr(&j);
     for (int i = 0; i < job->nsources; i++) qb_json_str(&j, job->sources[i]);
+    qb_json_arr_end(&j);
+    qb_json_key(&j, "types");
+    qb_json_arr(&j);
+    for (int i = 0; i < job->nmixes; i++) qb_json_str(&j, job->mixes[i]->name);
     qb_json_arr_end(&j);
     qb_json_kint(&j, "seed", (int64_t)job->seed);
     qb_json_end(&j);
@@ -118,15 +138,19 @@ qb_status qb_cli_errors_run(qb_cli *cli, const char *command, const char *suite,
         sigaction(SIGTERM, &sa, &old_term);
 
         printer p = {.json = cli->json};
-        static const char *const cols[] = {"source", "format", ">bits/weight", ">MSE", ">RMSE", ">max abs err",
+        for (int i = 0; i < job->nsources; i++) /* synthetic and raw sources are single matrices */
+            p.models |= strncmp(job->sources[i], "synthetic:", 10) != 0 && strncmp(job->sources[i], "raw:", 4) != 0;
+        static const char *const cols[] = {"source", "format", ">bits/weight", ">MSE", ">RMSE", ">max abs err", ">p99 abs err",
                                            ">SQNR dB", ">cosine", NULL};
+        static const char *const model_cols[] = {"source", "tensor", "scheme", "tensor format", ">bits/weight", ">MSE", ">RMSE",
+                                                 ">max abs err", ">p99 abs err", ">SQNR dB", ">cosine", NULL};
         if (p.json) {
             qb_json_begin(&p.j, stdout);
             qb_json_kstr(&p.j, "run", run_id);
             qb_json_key(&p.j, "rows");
             qb_json_arr(&p.j);
         } else {
-            qb_table_init(&p.t, cols);
+            qb_table_init(&p.t, p.models ? model_cols : cols);
         }
         st = qb_errors_run(&db, run_id, job, on_row, &p);
         sigaction(SIGINT, &old_int, NULL);
@@ -156,8 +180,10 @@ qb_status qb_cli_errors_run(qb_cli *cli, const char *command, const char *suite,
 qb_status cmd_errors(qb_cli *cli, int argc, char **argv) {
     static const struct option opts[] = {QB_COMMON_OPTIONS, {"formats", required_argument, NULL, 'f'},
                                          {"weights", required_argument, NULL, 'w'}, {"seed", required_argument, NULL, 's'},
-                                         {"resume", optional_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
-    const char *formats = NULL, *resume_id = NULL;
+                                         {"resume", optional_argument, NULL, 'r'}, {"type", required_argument, NULL, 'T'},
+                                         {"threads", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
+    const char *formats = NULL, *resume_id = NULL, *types = NULL;
+    int64_t threads = qb_cpu_count();
     char **specs = NULL;
     int nspecs = 0, resume = 0, c;
     int64_t seed = 0;
@@ -170,20 +196,27 @@ qb_status cmd_errors(qb_cli *cli, int argc, char **argv) {
         case 'w': qb_cli_add_sources(optarg, &specs, &nspecs); break;
         case 's': st = qb_cli_int("seed", optarg, 0, INT64_MAX, &seed); break;
         case 'r': resume = 1, resume_id = optarg; break;
+        case 'T': types = optarg; break;
+        case 't': st = qb_cli_int("threads", optarg, 1, 1024, &threads); break;
         default: st = qb_fail(QB_EUSAGE, "unexpected option");
         }
     }
     if (!st && optind < argc) st = qb_fail(QB_EUSAGE, "unexpected argument '%s'", argv[optind]);
-    if (!st && !formats) st = qb_fail(QB_EUSAGE, "--formats is required, e.g. --formats f16,bf16 or --formats all");
+    if (!st && !formats && !types) st = qb_fail(QB_EUSAGE, "--formats or --type is required, e.g. --formats f16,bf16 or --type Q4_K_M");
     if (!st && nspecs == 0) st = qb_fail(QB_EUSAGE, "--weights is required, e.g. --weights synthetic:gaussian");
     const qb_format **fmts = NULL;
-    int nfmts = 0;
-    if (!st) st = qb_cli_formats(formats, &fmts, &nfmts);
+    const qb_mix **mixes = NULL;
+    int nfmts = 0, nmixes = 0;
+    if (!st && formats) st = qb_cli_formats(formats, &fmts, &nfmts);
+    if (!st && types) st = qb_cli_mixes(types, &mixes, &nmixes);
     if (!st) {
-        qb_errors_job job = {(const char *const *)specs, nspecs, fmts, nfmts, (uint64_t)seed, strcmp(formats, "all") == 0};
+        qb_errors_job job = {.sources = (const char *const *)specs, .nsources = nspecs, .formats = fmts, .nformats = nfmts,
+                             .seed = (uint64_t)seed, .skip_misfits = formats && strcmp(formats, "all") == 0,
+                             .mixes = mixes, .nmixes = nmixes, .threads = (int)threads};
         st = qb_cli_errors_run(cli, "errors", NULL, &job, resume, resume_id, argc - 1, argv + 1);
     }
     free(fmts);
+    free(mixes);
     qb_cli_free_list(specs, nspecs);
     return st;
 }

@@ -40,22 +40,6 @@ typedef struct plan {
     uint64_t out_bytes;
 } plan;
 
-typedef struct job {
-    const qb_format *f;
-    const float *x;
-    uint8_t *q;
-    int64_t cols;
-    size_t row_bytes;
-    const float *imp;
-    qb_status st;
-} job;
-
-static void quantize_slice(void *ctx, int64_t r0, int64_t r1) {
-    job *j = ctx;
-    qb_status st = j->f->quantize(j->x + r0 * j->cols, j->q + (size_t)r0 * j->row_bytes, r1 - r0, j->cols, j->imp);
-    if (st) j->st = st; /* every slice fails alike (a NaN is reported by whichever sees it) */
-}
-
 typedef struct type_stat {
     const char *name;
     int64_t tensors;
@@ -83,10 +67,10 @@ static qb_status convert_tensor(const qb_model *m, int i, const plan *p, const q
         if (r0 + nr > (expert + 1) * per_expert) nr = (expert + 1) * per_expert - r0;
         st = qb_model_rows_f32(m, i, r0, nr, buf);
         if (st) break;
-        job j = {p->to, buf, qbuf, t->ne[0], rb, ie ? ie->values + (ie->n_mat > 1 ? expert : 0) * t->ne[0] : NULL, QB_OK};
-        qb_parallel_for(threads, nr, quantize_slice, &j);
-        if (j.st) {
-            st = qb_fail_context(j.st, "%s: tensor '%s' rows %" PRId64 "-%" PRId64, m->path, t->name, r0, r0 + nr - 1);
+        const float *imp = ie ? ie->values + (ie->n_mat > 1 ? expert : 0) * t->ne[0] : NULL;
+        st = qb_format_quantize_mt(p->to, buf, qbuf, nr, t->ne[0], imp, threads);
+        if (st) {
+            st = qb_fail_context(st, "%s: tensor '%s' rows %" PRId64 "-%" PRId64, m->path, t->name, r0, r0 + nr - 1);
             break;
         }
         st = qb_gguf_writer_write_tensor(w, (uint64_t)i, qbuf, (uint64_t)nr * rb);

@@ -48,7 +48,8 @@ qb_status cmd_run(qb_cli *cli, int argc, char **argv) {
     int nfmts = 0;
     st = qb_cli_formats("all", &fmts, &nfmts);
     if (!st) {
-        qb_errors_job job = {(const char *const *)specs, nspecs, fmts, nfmts, (uint64_t)seed, 1};
+        qb_errors_job job = {.sources = (const char *const *)specs, .nsources = nspecs, .formats = fmts, .nformats = nfmts,
+                             .seed = (uint64_t)seed, .skip_misfits = 1, .threads = 1};
         st = qb_cli_errors_run(cli, "run", suite, &job, resume, resume_id, argc - 1, argv + 1);
     }
     free(fmts);

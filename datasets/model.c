@@ -183,14 +183,14 @@ static qb_status open_safetensors(qb_model *m) {
             char qk;
             char *name = gguf_name(x->name, &qk);
             if (!name) {
-                st = qb_fail(QB_EINPUT, "%s: tensor '%s' has no GGUF name for %s models", files[f], x->name, m->arch);
+                st = qb_fail(QB_EINPUT, "%s: tensor '%s' has no GGUF name for %s models", files[f], qb_show(x->name, strlen(x->name)).s, m->arch);
                 break;
             }
             qb_model_tensor *t = &m->t[m->n++];
             memset(t, 0, sizeof *t);
             t->name = name;
             if (x->n_dims < 1 || x->n_dims > 4) {
-                st = qb_fail(QB_EINPUT, "%s: tensor '%s' has %d dimensions (1 to 4 supported)", files[f], x->name, x->n_dims);
+                st = qb_fail(QB_EINPUT, "%s: tensor '%s' has %d dimensions (1 to 4 supported)", files[f], qb_show(x->name, strlen(x->name)).s, x->n_dims);
                 break;
             }
             t->n_dims = (uint32_t)x->n_dims;
@@ -202,7 +202,7 @@ static qb_status open_safetensors(qb_model *m) {
             if (permute_qk && qk)
                 t->permute_heads = qk == 'q' ? m->info.n_head : m->info.n_head_kv;
             if (t->permute_heads && (t->ne[1] % (2 * t->permute_heads) != 0)) {
-                st = qb_fail(QB_EINPUT, "%s: '%s' has %lld rows, not a multiple of 2 x %d heads", files[f], x->name,
+                st = qb_fail(QB_EINPUT, "%s: '%s' has %lld rows, not a multiple of 2 x %d heads", files[f], qb_show(x->name, strlen(x->name)).s,
                              (long long)t->ne[1], t->permute_heads);
                 break;
             }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "../common/qb.h"
 
 void qb_erracc_init(qb_erracc *a) { memset(a, 0, sizeof *a); }
@@ -74,13 +76,36 @@ void qb_erracc_stats(const qb_erracc *a, qb_errstats *out) {
     out->p999_abs = percentile(a, 0.999);
 }
 
-char *qb_erracc_hist_json(const qb_erracc *a) {
-    size_t cap = 64 + 21 * (QB_HIST_BINS + 2), k = 0;
+char *qb_erracc_json(const qb_erracc *a) {
+    size_t cap = 256 + 21 * (QB_HIST_BINS + 2), k = 0;
     char *s = qb_malloc(cap);
-    k += (size_t)snprintf(s + k, cap - k, "{\"bins_per_octave\":8,\"first_octave\":%d,\"counts\":[", QB_HIST_OCT_LO);
+    k += (size_t)snprintf(s + k, cap - k,
+                          "{\"n\":%lld,\"see\":%.17g,\"sxx\":%.17g,\"syy\":%.17g,\"sxy\":%.17g,\"max\":%.17g,"
+                          "\"bins_per_octave\":8,\"first_octave\":%d,\"counts\":[",
+                          (long long)a->n, a->see, a->sxx, a->syy, a->sxy, isfinite(a->maxe) ? a->maxe : 1e308, QB_HIST_OCT_LO);
     for (int b = 0; b < QB_HIST_BINS + 2; b++) k += (size_t)snprintf(s + k, cap - k, "%s%lld", b ? "," : "", (long long)a->hist[b]);
     snprintf(s + k, cap - k, "]}");
     return s;
+}
+
+int qb_erracc_from_json(qb_erracc *a, const char *json) {
+    qb_erracc_init(a);
+    cJSON *j = json ? cJSON_Parse(json) : NULL;
+    const cJSON *counts = cJSON_GetObjectItemCaseSensitive(j, "counts");
+    int ok = cJSON_GetArraySize(counts) == QB_HIST_BINS + 2;
+    const char *keys[] = {"n", "see", "sxx", "syy", "sxy", "max"};
+    double v[6] = {0};
+    for (int k = 0; ok && k < 6; k++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, keys[k]);
+        ok = cJSON_IsNumber(x);
+        if (ok) v[k] = x->valuedouble;
+    }
+    int b = 0;
+    for (const cJSON *c = counts ? counts->child : NULL; ok && c; c = c->next) a->hist[b++] = (int64_t)c->valuedouble;
+    if (ok) a->n = (int64_t)v[0], a->see = v[1], a->sxx = v[2], a->syy = v[3], a->sxy = v[4], a->maxe = v[5] >= 1e308 ? INFINITY : v[5];
+    cJSON_Delete(j);
+    if (!ok) qb_erracc_init(a);
+    return ok;
 }
 
 void qb_error_stats(const float *x, const float *y, int64_t n, qb_errstats *out) {

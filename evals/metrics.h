@@ -34,9 +34,13 @@ void qb_erracc_init(qb_erracc *a);
 void qb_erracc_add(qb_erracc *a, const float *x, const float *y, int64_t n);
 void qb_erracc_merge(qb_erracc *into, const qb_erracc *from);
 void qb_erracc_stats(const qb_erracc *a, qb_errstats *out);
-/* The histogram as JSON: {"bins_per_octave":8,"first_octave":-40,"counts":[…]} with the
- * under/overflow bins first and last (heap string). */
-char *qb_erracc_hist_json(const qb_erracc *a);
+/* The accumulator as JSON — its sums and the |error| histogram:
+ * {"n":…,"see":…,"sxx":…,"syy":…,"sxy":…,"max":…,"bins_per_octave":8,"first_octave":-40,
+ *  "counts":[…]} with the under/overflow bins first and last (heap string). Stored with each
+ * row, so a resumed run can merge finished tensors into a model's total exactly. */
+char *qb_erracc_json(const qb_erracc *a);
+/* The inverse; 0 when `json` is not such an object. */
+int qb_erracc_from_json(qb_erracc *a, const char *json);
 
 /* One-shot: x reference, y reconstruction, n values each. */
 void qb_error_stats(const float *x, const float *y, int64_t n, qb_errstats *out);

@@ -1,13 +1,17 @@
 /* quant_errors.h — the tensor-error job shared by `quantbench errors` and the suites: for
- * every weight source × tensor × format, quantize, dequantize, measure (metrics.h) and
- * commit one tensor_errors row at once. Rows the run already holds are skipped, which is
- * what makes --resume continue a killed run. */
+ * every weight source × scheme × tensor, quantize, dequantize and measure (metrics.h) a chunk
+ * of rows at a time, and commit one tensor_errors row as soon as a tensor is done. A scheme is
+ * a registry format or a llama.cpp file type (formats/mixes.h: each tensor gets the format the
+ * policy gives it). A source with several tensors (a model file) also gets a '(total)' row per
+ * scheme, weighted by element count. Rows the run already holds are skipped (and merged into
+ * the total from their stored sums), which is what makes --resume continue a killed run. */
 #ifndef QB_QUANT_ERRORS_H
 #define QB_QUANT_ERRORS_H
 
 #include <signal.h>
 
 #include "../formats/format.h"
+#include "../formats/mixes.h"
 #include "../results/db.h"
 
 typedef struct qb_errors_job {
@@ -17,14 +21,18 @@ typedef struct qb_errors_job {
     int nformats;
     uint64_t seed;
     /* 1: a format whose block does not divide a source's rows is skipped with a note on
-     * stderr (formats chosen as "all"); 0: it is an error (formats the user named) */
+     * stderr (formats chosen as "all"); 0: it is an error (formats the user named). Model
+     * files instead take llama.cpp's fallback format for such tensors, as quantize does. */
     int skip_misfits;
+    const qb_mix *const *mixes; /* llama.cpp file types: need model-file sources */
+    int nmixes;
+    int threads;
 } qb_errors_job;
 
 /* Called for each row, stored now or found stored by an earlier attempt (resumed = 1). */
 typedef void (*qb_errors_row_fn)(void *ctx, const char *source_name, const qb_tensor_error *row, int resumed);
 
-/* Set from a signal handler: the job stops between measurements and returns QB_ERUNTIME. */
+/* Set from a signal handler: the job stops between chunks and returns QB_ERUNTIME. */
 extern volatile sig_atomic_t qb_interrupted;
 
 qb_status qb_errors_run(qb_db *db, const char *run_id, const qb_errors_job *job, qb_errors_row_fn fn, void *ctx);

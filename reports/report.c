@@ -37,10 +37,12 @@ typedef struct run_meta {
 } run_meta;
 
 typedef struct err_row {
-    char *input_id, *input_name, *spec, *tensor, *format;
+    char *input_id, *input_name, *spec, *tensor, *format, *tensor_format;
     const char *source; /* points at input_name, or at input_id when two inputs share a name */
     int64_t rows, cols;
     double bpw, mse, rmse, max_abs, sqnr_db, cosine; /* NaN where the database holds NULL */
+    double p50, p95, p99, p999;
+    int detail; /* a tensor of a model whose '(total)' row stands for it in tables and plot */
 } err_row;
 
 typedef struct report {
@@ -86,6 +88,7 @@ static void report_free(report *r) {
         free(e->spec);
         free(e->tensor);
         free(e->format);
+        free(e->tensor_format);
     }
     free(r->rows);
     memset(r, 0, sizeof *r);
@@ -148,7 +151,9 @@ static qb_status load_run(qb_db *db, const char *want, run_meta *m) {
 static qb_status load_rows(qb_db *db, report *r) {
     const char *sql =
         "SELECT i.id, i.name, i.spec, e.tensor, e.format, e.rows, e.cols, e.bits_per_weight,"
-        " e.mse, e.rmse, e.max_abs, e.sqnr_db, e.cosine"
+        " e.mse, e.rmse, e.max_abs, e.sqnr_db, e.cosine, e.tensor_format, e.p50_abs, e.p95_abs, e.p99_abs, e.p999_abs,"
+        " e.tensor <> '" QB_TOTAL_TENSOR "' AND EXISTS (SELECT 1 FROM tensor_errors t WHERE t.run_id = e.run_id"
+        "   AND t.input_id = e.input_id AND t.tensor = '" QB_TOTAL_TENSOR "')"
         " FROM tensor_errors e JOIN inputs i ON i.id = e.input_id WHERE e.run_id = ?1"
         " ORDER BY i.name, i.id, e.bits_per_weight DESC, e.format, e.tensor";
     sqlite3_stmt *s;
@@ -179,6 +184,12 @@ static qb_status load_rows(qb_db *db, report *r) {
         e->max_abs = col_real(s, k++);
         e->sqnr_db = col_real(s, k++);
         e->cosine = col_real(s, k++);
+        e->tensor_format = col_str(s, k++);
+        e->p50 = col_real(s, k++);
+        e->p95 = col_real(s, k++);
+        e->p99 = col_real(s, k++);
+        e->p999 = col_real(s, k++);
+        e->detail = sqlite3_column_int(s, k++);
         /* NOT NULL columns; only a hand-edited file breaks these, and a NULL must not crash us */
         if (!e->input_id) e->input_id = qb_strdup("?");
         if (!e->input_name) e->input_name = qb_strdup("?");
@@ -207,6 +218,13 @@ static int group_end(const report *r, int a) {
     int b = a + 1;
     while (b < r->nrows && strcmp(r->rows[b].input_id, r->rows[a].input_id) == 0) b++;
     return b;
+}
+
+/* Rows of [a, b) that only errors.csv lists (a model's tensors behind its '(total)' rows). */
+static int group_details(const report *r, int a, int b) {
+    int n = 0;
+    for (int i = a; i < b; i++) n += r->rows[i].detail;
+    return n;
 }
 
 static int group_has_tensors(const report *r, int a, int b) {
@@ -250,6 +268,7 @@ static void source_table(const report *r, int a, int b, qb_table *t) {
     qb_table_init(t, tensors ? error_cols_tensor : error_cols);
     for (int i = a; i < b; i++) {
         const err_row *e = &r->rows[i];
+        if (e->detail) continue;
         const char *cells[8];
         int k = 0;
         if (tensors) cells[k++] = e->tensor;
@@ -265,16 +284,19 @@ static void source_table(const report *r, int a, int b, qb_table *t) {
 }
 
 static void csv_table(const report *r, qb_table *t) {
-    static const char *const cols[] = {"source", "tensor", "format", ">rows", ">cols", ">bits_per_weight", ">mse", ">rmse",
-                                       ">max_abs", ">sqnr_db", ">cosine", NULL};
+    static const char *const cols[] = {"source", "tensor", "format", "tensor_format", ">rows", ">cols", ">bits_per_weight", ">mse",
+                                       ">rmse", ">max_abs", ">sqnr_db", ">cosine", ">p50_abs", ">p95_abs", ">p99_abs",
+                                       ">p999_abs", NULL};
     qb_table_init(t, cols);
     for (int i = 0; i < r->nrows; i++) {
         const err_row *e = &r->rows[i];
         char nr[24], nc[24];
         snprintf(nr, sizeof nr, "%lld", (long long)e->rows);
         snprintf(nc, sizeof nc, "%lld", (long long)e->cols);
-        const char *cells[] = {e->source, e->tensor, e->format, nr, nc, fmt_full(e->bpw), fmt_full(e->mse),
-                               fmt_full(e->rmse), fmt_full(e->max_abs), fmt_full(e->sqnr_db), fmt_full(e->cosine)};
+        const char *cells[] = {e->source, e->tensor, e->format, e->tensor_format ? e->tensor_format : e->format, nr, nc,
+                               fmt_full(e->bpw), fmt_full(e->mse), fmt_full(e->rmse), fmt_full(e->max_abs),
+                               fmt_full(e->sqnr_db), fmt_full(e->cosine), fmt_full(e->p50), fmt_full(e->p95),
+                               fmt_full(e->p99), fmt_full(e->p999)};
         qb_table_row(t, cells);
     }
 }
@@ -476,6 +498,7 @@ static qb_status write_plot_data(const report *r, const char *path, plot_info *p
         int started = 0;
         for (int i = a; i < b; i++) {
             const err_row *e = &r->rows[i];
+            if (e->detail) continue; /* a model is one point per scheme: its total */
             if (!isfinite(e->sqnr_db) || !isfinite(e->bpw)) {
                 append_skipped(p, &nskipped, e);
                 continue;
@@ -803,6 +826,8 @@ static qb_status write_md(const report *r, const plot_info *p, const char *out_d
         source_table(r, a, b, &t);
         qb_table_print(&t, f, QB_TABLE_MARKDOWN);
         qb_table_free(&t);
+        int nd = group_details(r, a, b);
+        if (nd) fprintf(f, "\nThe model's %d per-tensor rows (type, error, |error| percentiles) are in errors.csv.\n", nd);
         fputc('\n', f);
     }
 
@@ -920,6 +945,8 @@ static qb_status write_html(const report *r, const plot_info *p, const char *out
         source_table(r, a, b, &t);
         qb_table_print(&t, f, QB_TABLE_HTML);
         qb_table_free(&t);
+        int nd = group_details(r, a, b);
+        if (nd) fprintf(f, "<p class=\"note\">The model's %d per-tensor rows (type, error, |error| percentiles) are in errors.csv.</p>\n", nd);
     }
 
     fputs("<h2>SQNR vs bits per weight</h2>\n", f);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../common/io.h"
+#include "../formats/mixes.h"
 #include "schema.h"
 
 static qb_status dberr(qb_db *db, const char *what) {
@@ -243,6 +244,23 @@ static qb_status put_formats(qb_db *db) {
             return dberr(db, "storing formats");
         }
     }
+    /* llama.cpp file types are schemes of formats: rows of family 'mix' with no block of their own */
+    for (int i = 0; i < qb_mix_count(); i++) {
+        const qb_mix *mx = qb_mix_at(i);
+        char desc[160];
+        snprintf(desc, sizeof desc, "llama.cpp file type %s (general.file_type %u): llama-quantize's per-tensor types, mostly %s",
+                 mx->name, mx->file_type, mx->base);
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, mx->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, "mix", -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, desc, -1, SQLITE_TRANSIENT);
+        for (int k = 4; k <= 7; k++) sqlite3_bind_int(s, k, 0);
+        sqlite3_bind_null(s, 8);
+        if (step_done(s) != SQLITE_OK) {
+            sqlite3_finalize(s);
+            return dberr(db, "storing formats");
+        }
+    }
     sqlite3_finalize(s);
     return QB_OK;
 }
@@ -376,8 +394,9 @@ qb_status qb_db_put_tensor_error(qb_db *db, const char *run_id, const qb_tensor_
     char now[32];
     qb_utc_iso(now);
     if (sqlite3_prepare_v2(db->h, "INSERT INTO tensor_errors(run_id, input_id, tensor, format, rows, cols,"
-                                  " bits_per_weight, mse, rmse, max_abs, sqnr_db, cosine, created_at)"
-                                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &s, NULL) != SQLITE_OK)
+                                  " bits_per_weight, mse, rmse, max_abs, sqnr_db, cosine, created_at, tensor_format,"
+                                  " p50_abs, p95_abs, p99_abs, p999_abs, hist)"
+                                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &s, NULL) != SQLITE_OK)
         return commit(db, dberr(db, "storing an error row"));
     sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, e->input_id, -1, SQLITE_STATIC);
@@ -392,6 +411,12 @@ qb_status qb_db_put_tensor_error(qb_db *db, const char *run_id, const qb_tensor_
     bind_real(s, 11, e->sqnr_db);
     bind_real(s, 12, e->cosine);
     sqlite3_bind_text(s, 13, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 14, e->tensor_format, -1, SQLITE_STATIC);
+    bind_real(s, 15, e->p50_abs);
+    bind_real(s, 16, e->p95_abs);
+    bind_real(s, 17, e->p99_abs);
+    bind_real(s, 18, e->p999_abs);
+    sqlite3_bind_text(s, 19, e->hist, -1, SQLITE_STATIC);
     int rc = step_done(s);
     sqlite3_finalize(s);
     return commit(db, rc == SQLITE_OK ? QB_OK : dberr(db, "storing an error row"));
@@ -399,7 +424,8 @@ qb_status qb_db_put_tensor_error(qb_db *db, const char *run_id, const qb_tensor_
 
 int qb_db_get_tensor_error(qb_db *db, const char *run_id, qb_tensor_error *e) {
     sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(db->h, "SELECT rows, cols, bits_per_weight, mse, rmse, max_abs, sqnr_db, cosine"
+    if (sqlite3_prepare_v2(db->h, "SELECT rows, cols, bits_per_weight, mse, rmse, max_abs, sqnr_db, cosine,"
+                                  " p50_abs, p95_abs, p99_abs, p999_abs"
                                   " FROM tensor_errors WHERE run_id=? AND input_id=? AND tensor=? AND format=?",
                            -1, &s, NULL) != SQLITE_OK)
         return 0;
@@ -411,8 +437,9 @@ int qb_db_get_tensor_error(qb_db *db, const char *run_id, qb_tensor_error *e) {
     if (found) {
         e->rows = sqlite3_column_int64(s, 0);
         e->cols = sqlite3_column_int64(s, 1);
-        double *v[] = {&e->bits_per_weight, &e->mse, &e->rmse, &e->max_abs, &e->sqnr_db, &e->cosine};
-        for (int k = 0; k < 6; k++)
+        double *v[] = {&e->bits_per_weight, &e->mse, &e->rmse, &e->max_abs, &e->sqnr_db, &e->cosine,
+                       &e->p50_abs, &e->p95_abs, &e->p99_abs, &e->p999_abs};
+        for (int k = 0; k < 10; k++)
             *v[k] = sqlite3_column_type(s, k + 2) == SQLITE_NULL ? NAN : sqlite3_column_double(s, k + 2);
     }
     sqlite3_finalize(s);

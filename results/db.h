@@ -52,7 +52,12 @@ typedef struct qb_tensor_error {
     const char *input_id, *tensor, *format;
     int64_t rows, cols;
     double bits_per_weight, mse, rmse, max_abs, sqnr_db, cosine;
+    const char *tensor_format;                  /* under a file type: the tensor's own format; else NULL */
+    double p50_abs, p95_abs, p99_abs, p999_abs; /* NaN when not measured */
+    const char *hist;                           /* JSON, or NULL */
 } qb_tensor_error;
+
+#define QB_TOTAL_TENSOR "(total)" /* tensor name of a model's element-weighted total row */
 
 qb_status qb_db_put_tensor_error(qb_db *db, const char *run_id, const qb_tensor_error *e);
 /* When the run already holds the row keyed by e->input_id, e->tensor, e->format, fills the

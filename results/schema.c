@@ -86,6 +86,15 @@ static const char *const migrations[] = {
     "  kind TEXT NOT NULL, threads INTEGER NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL,\n"
     "  PRIMARY KEY (run_id, kind, threads)\n"
     ");\n",
+    /* 2: model files — per-tensor rows under a llama.cpp file type, |error| percentiles.
+     * tensor_errors.format is then the file type (a 'mix' row of formats) and tensor_format
+     * the format that tensor got; tensor '(total)' holds a model's element-weighted total. */
+    "ALTER TABLE tensor_errors ADD COLUMN tensor_format TEXT;\n"
+    "ALTER TABLE tensor_errors ADD COLUMN p50_abs REAL;\n"
+    "ALTER TABLE tensor_errors ADD COLUMN p95_abs REAL;\n"
+    "ALTER TABLE tensor_errors ADD COLUMN p99_abs REAL;\n"
+    "ALTER TABLE tensor_errors ADD COLUMN p999_abs REAL;\n"
+    "ALTER TABLE tensor_errors ADD COLUMN hist TEXT;            -- JSON histogram of |error| (metrics.h)\n",
 };
 
 int qb_schema_version(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

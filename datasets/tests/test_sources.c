@@ -37,11 +37,11 @@ static void test_generators(void) {
         qb_source a, b, c;
         CHECK(qb_source_open(&a, spec, 1) == QB_OK, "%s: %s", spec, qb_errmsg());
         CHECK(qb_source_open(&b, spec, 1) == QB_OK && qb_source_open(&c, spec, 2) == QB_OK, "%s", spec);
-        CHECK(a.tensor.rows == 256 && a.tensor.cols == 4096, "%s default shape", spec);
+        CHECK(a.tensors[0].rows == 256 && a.tensors[0].cols == 4096, "%s default shape", spec);
         CHECK(strcmp(a.id, b.id) == 0 && strcmp(a.id, c.id) != 0, "%s: same seed → same id (%s, %s, %s)", spec, a.id, b.id, c.id);
-        CHECK(memcmp(a.tensor.data, b.tensor.data, 256 * 4096 * 4) == 0, "%s not deterministic", spec);
+        CHECK(memcmp(a.tensors[0].data, b.tensors[0].data, 256 * 4096 * 4) == 0, "%s not deterministic", spec);
         double mean, sd, kurt;
-        moments(a.tensor.data, 256 * 4096, &mean, &sd, &kurt);
+        moments(a.tensors[0].data, 256 * 4096, &mean, &sd, &kurt);
         CHECK(fabs(mean) < 1e-4, "%s mean %g", spec, mean);
         CHECK(fabs(sd / 0.02 - 1) < want[k].sd_tol, "%s sd %g", spec, sd);
         CHECK(kurt > want[k].kurt_lo && kurt < want[k].kurt_hi, "%s kurtosis %g", spec, kurt);
@@ -52,7 +52,7 @@ static void test_generators(void) {
     int big = 0;
     for (int64_t col = 0; col < 2000; col++) {
         double s = 0;
-        for (int64_t r = 0; r < 64; r++) s += (double)o.tensor.data[r * 2000 + col] * o.tensor.data[r * 2000 + col];
+        for (int64_t r = 0; r < 64; r++) s += (double)o.tensors[0].data[r * 2000 + col] * o.tensors[0].data[r * 2000 + col];
         double sd = sqrt(s / 64);
         if (sd > 0.02 * 10) {
             big++;
@@ -91,11 +91,12 @@ static void test_errors(void) {
     expect_fail("synthetic:gaussian:12", QB_EUSAGE, "ROWSxCOLS");
     expect_fail("synthetic:gaussian:0x5", QB_EUSAGE, "ROWSxCOLS");
     expect_fail("synthetic:gaussian:100000x100000", QB_EUSAGE, "too large");
-    expect_fail("gguf:model.gguf", QB_EUSAGE, "unknown weight source");
+    expect_fail("s3:bucket/weights", QB_EUSAGE, "unknown weight source");
+    expect_fail("/nonexistent/model.gguf", QB_EINPUT, "cannot open '/nonexistent/model.gguf'");
     float v[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
     char *ok = write_floats("ok.f32", v, 12, 0), *spec = qb_asprintf("raw:%s:4", ok);
     qb_source s;
-    CHECK(qb_source_open(&s, spec, 0) == QB_OK && s.tensor.rows == 3 && s.tensor.cols == 4 && s.tensor.data[11] == 12,
+    CHECK(qb_source_open(&s, spec, 0) == QB_OK && s.tensors[0].rows == 3 && s.tensors[0].cols == 4 && s.tensors[0].data[11] == 12,
           "raw 3x4: %s", qb_errmsg());
     qb_source_close(&s);
     free(spec);

@@ -155,7 +155,9 @@ static void put_inputs(qb_db *db) {
 }
 
 static void put_row(qb_db *db, const char *run, const expect_row *r) {
-    qb_tensor_error e = {r->input_id, "", r->format, 64, 256, r->bpw, r->mse, r->rmse, r->max_abs, r->sqnr_db, r->cosine};
+    qb_tensor_error e = {.input_id = r->input_id, .tensor = "", .format = r->format, .rows = 64, .cols = 256,
+                         .bits_per_weight = r->bpw, .mse = r->mse, .rmse = r->rmse, .max_abs = r->max_abs, .sqnr_db = r->sqnr_db,
+                         .cosine = r->cosine, .p50_abs = NAN, .p95_abs = NAN, .p99_abs = NAN, .p999_abs = NAN};
     qb_status st = qb_db_put_tensor_error(db, run, &e);
     CHECK(st == QB_OK, "qb_db_put_tensor_error %s/%s: %s", r->source, r->format, qb_errmsg());
 }
@@ -205,30 +207,33 @@ static void check_csv(const char *csv) {
     int nlines = 0;
     for (const char *q = csv; *q; q++) nlines += *q == '\n';
     CHECK(nlines == 1 + NROWS, "errors.csv has %d lines, expected header + %d", nlines, NROWS);
-    char cells[16][64];
-    int n = csv_cells(p, cells, 16);
-    const char *head[] = {"source", "tensor", "format", "rows", "cols", "bits_per_weight", "mse", "rmse", "max_abs", "sqnr_db", "cosine"};
-    CHECK(n == 11, "errors.csv header has %d columns, expected 11", n);
-    for (int c = 0; c < n && c < 11; c++) CHECK(strcmp(cells[c], head[c]) == 0, "csv header %d: '%s' vs '%s'", c, cells[c], head[c]);
+    char cells[20][64];
+    int n = csv_cells(p, cells, 20);
+    const char *head[] = {"source", "tensor", "format", "tensor_format", "rows", "cols", "bits_per_weight", "mse", "rmse", "max_abs",
+                          "sqnr_db", "cosine", "p50_abs", "p95_abs", "p99_abs", "p999_abs"};
+    CHECK(n == 16, "errors.csv header has %d columns, expected 16", n);
+    for (int c = 0; c < n && c < 16; c++) CHECK(strcmp(cells[c], head[c]) == 0, "csv header %d: '%s' vs '%s'", c, cells[c], head[c]);
     for (int i = 0; i < NROWS; i++) {
         p = strchr(p, '\n');
         if (!p || !p[1]) break;
         p++;
-        n = csv_cells(p, cells, 16);
-        if (n != 11) {
+        n = csv_cells(p, cells, 20);
+        if (n != 16) {
             CHECK(0, "errors.csv line %d has %d columns", i + 2, n);
             continue;
         }
         const expect_row *r = &rows[i];
         CHECK(strcmp(cells[0], r->source) == 0 && strcmp(cells[2], r->format) == 0, "errors.csv line %d: %s/%s, expected %s/%s",
               i + 2, cells[0], cells[2], r->source, r->format);
-        CHECK(strcmp(cells[1], "") == 0 && strcmp(cells[3], "64") == 0 && strcmp(cells[4], "256") == 0,
-              "errors.csv line %d: tensor '%s' shape %sx%s, expected '' 64x256", i + 2, cells[1], cells[3], cells[4]);
+        CHECK(strcmp(cells[1], "") == 0 && strcmp(cells[3], r->format) == 0 && strcmp(cells[4], "64") == 0 &&
+                  strcmp(cells[5], "256") == 0,
+              "errors.csv line %d: tensor '%s' (%s) shape %sx%s, expected '' (%s) 64x256", i + 2, cells[1], cells[3], cells[4],
+              cells[5], r->format);
         const double want[] = {r->bpw, r->mse, r->rmse, r->max_abs, r->sqnr_db, r->cosine};
         for (int c = 0; c < 6; c++) {
-            const char *cell = cells[5 + c];
+            const char *cell = cells[6 + c];
             if (isnan(want[c])) {
-                CHECK(cell[0] == '\0', "errors.csv %s/%s %s: '%s', expected empty (NULL)", r->source, r->format, head[5 + c], cell);
+                CHECK(cell[0] == '\0', "errors.csv %s/%s %s: '%s', expected empty (NULL)", r->source, r->format, head[6 + c], cell);
                 continue;
             }
             char buf[64];
@@ -236,7 +241,7 @@ static void check_csv(const char *csv) {
             char *end;
             double got = strtod(cell, &end), exp = strtod(buf, NULL);
             CHECK(*cell && *end == '\0' && got == exp, "errors.csv %s/%s %s: '%s' = %.17g, expected %s", r->source, r->format,
-                  head[5 + c], cell, got, buf);
+                  head[6 + c], cell, got, buf);
         }
     }
 }
