@@ -24,7 +24,8 @@
  *     reference path; formats/tests/test_formats.c checks this for every row of the table.
  *  3. A format's name is its permanent key in the results database; never reuse one.
  *  4. Error bound: for every element, |x − x̂| ≤ err_rel·|x| + err_block·amax(block) +
- *     err_abs, for finite inputs inside the format's range (round-trip tests use it).
+ *     err_abs, for finite inputs inside the format's range: when dom_hi > 0, blocks whose
+ *     amax lies in [dom_lo, dom_hi] (round-trip tests use it).
  *  5. vec_dot_ref evaluates ggml's generic (scalar) vec_dot arithmetic exactly: the integer
  *     sums per block, then the float scale products and accumulation in ggml's order. A
  *     fast vec_dot keeps the integer sums exact but may reorder the float accumulation and
@@ -61,6 +62,7 @@ typedef struct qb_format {
     int32_t gguf_type;         /* GGUF/ggml type id, or -1 */
     uint32_t flags;            /* QB_FMT_* */
     double err_rel, err_block, err_abs; /* documented error bound, invariant 4 */
+    double dom_lo, dom_hi;              /* block amax range where that bound holds; 0, 0: every finite input */
 
     /* x: rows × cols floats, row-major; q: qb_format_bytes(rows, cols) bytes; imp: cols
      * importance weights or NULL. Returns QB_OK or QB_EINPUT with the row/column named

@@ -438,19 +438,24 @@ static float q2_0_vec_dot(const void *w_row, const void *act_row, int64_t cols) 
  *                      per 16: there the scale is amax/6 within 1/16 and the error ≤ one scale
  *                      ≤ 17/96·amax (the 4→6 step). Below it the scale is subnormal (3-bit
  *                      M·2^-9, error up to amax/3 at M = 1) and for amax < 6·2^-10 it is 0 and
- *                      the block decodes to zeros; above 2688 elements saturate at ±2688. The
- *                      only bound valid for all inputs is that 0 is on the grid, so the nearest
- *                      value is never farther than |x|: err_rel = 1. */
-#define MISC(T, ID, QKT, BYTES, DESC, EREL, EBLOCK, EABS, DOT_TYPE)                                         \
+ *                      the block decodes to zeros; above 2688 elements saturate at ±2688. And
+ *                      ggml's fp32→UE4M3 sends every scale ≥ 248 to 448 (codes for 256…416 are
+ *                      never written, FORMATS.md §5.9), so for amax above 6·248 = 1488 the scale
+ *                      jumps and the error reaches ~0.19·amax. The bound holds for 64-blocks
+ *                      whose amax is in [0.094, 1488] (dom_lo, dom_hi): err_block = 17/96 of the
+ *                      block amax, and err_abs = 0.032 for a
+ *                      16-element sub-block of such a block that lies below 0.094 itself
+ *                      (its subnormal scale errs by at most its amax/3 < 0.0313). */
+#define MISC(T, ID, QKT, BYTES, DESC, EREL, EBLOCK, EABS, DOT_TYPE, ...)                                    \
     qb_format qb_format_##T = {                                                                           \
         .name = #T, .family = "ggml", .description = DESC, .block_elems = QKT, .block_bytes = BYTES,         \
-        .gguf_type = ID, .err_rel = EREL, .err_block = EBLOCK, .err_abs = EABS, .quantize_ref = T##_quantize, \
+        .gguf_type = ID, .err_rel = EREL, .err_block = EBLOCK, .err_abs = EABS, __VA_ARGS__ .quantize_ref = T##_quantize, \
         .dequantize_ref = T##_dequantize, .vec_dot_type = DOT_TYPE, .vec_dot_ref = T##_vec_dot,            \
     };
 MISC(tq1_0, 34, QK_K, 54, "GGUF TQ1_0: 256 ternary, 5 trits per byte, fp16 scale d = amax", 0, 0.5 + 0x1p-10, 0x1p-25, "q8_K")
 MISC(tq2_0, 35, QK_K, 66, "GGUF TQ2_0: 256 ternary as 2-bit codes, fp16 scale d = amax", 0, 0.5 + 0x1p-10, 0x1p-25, "q8_K")
 MISC(mxfp4, 39, QK_MXFP4, 17, "GGUF MXFP4: 32 x E2M1, E8M0 power-of-two scale", 0, 0.25, 0x1p-129, "q8_0")
-MISC(nvfp4, 40, QK_NVFP4, 36, "GGUF NVFP4: 64 x E2M1, UE4M3 scale per 16, no tensor scale", 1, 0, 0, "q8_0")
+MISC(nvfp4, 40, QK_NVFP4, 36, "GGUF NVFP4: 64 x E2M1, UE4M3 scale per 16, no tensor scale", 0, 17.0 / 96.0, 0.032, "q8_0", .dom_lo = 0.094, .dom_hi = 1488,)
 MISC(q1_0, 41, QK1_0, 18, "GGUF Q1_0: 128 sign bits, fp16 scale d = mean |x|", 0, 127.0 / 128 + 0x1p-10, 0x1p-25, "q8_0")
 MISC(q2_0, 42, QK2_0, 18, "GGUF Q2_0: 64 x 2-bit {-d, 0, d}, fp16 scale d = amax", 0, 0.5 + 0x1p-10, 0x1p-25, "q8_0")
 #undef MISC

@@ -24,7 +24,8 @@ static void fill(qb_rng *r, float *x, int64_t n, int kind) {
         case 0: x[i] = (float)(0.02 * v); break;                                   /* LLM-like */
         case 1: x[i] = (float)(v * exp2(qb_rng_uniform(r) * 30.0 - 20.0)); break; /* wide dynamic range */
         case 2: x[i] = (float)(1000.0 * v); break;                                 /* large, inside f16 */
-        default: x[i] = (i % 5 == 0) ? 0.0f : (float)(1e-6 * v); break;            /* zeros, f16 subnormals */
+        case 4: x[i] = (float)v; break;                                            /* unit scale */
+        case 3: x[i] = (i % 5 == 0) ? 0.0f : (float)(1e-6 * v); break;             /* zeros, f16 subnormals */
         }
     }
 }
@@ -49,9 +50,12 @@ static void test_sizes(const qb_format *f) {
     CHECK(qb_format_find(f->name) == f, "%s not found by name", f->name);
 }
 
+enum { NKINDS = 5 };
+
 static void test_roundtrip(const qb_format *f, qb_rng *r) {
+    int64_t checked = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-        for (int kind = 0; kind < 4; kind++) {
+        for (int kind = 0; kind < NKINDS; kind++) {
             int64_t rows = shapes[s][0], cols = (shapes[s][1] + f->block_elems - 1) / f->block_elems * f->block_elems;
             int64_t n = rows * cols;
             size_t nb;
@@ -66,7 +70,10 @@ static void test_roundtrip(const qb_format *f, qb_rng *r) {
             f->dequantize_ref(q, y, rows, cols);
             int bad = 0;
             for (int64_t i = 0; i < n && bad < 3; i++) {
-                double bound = f->err_rel * fabs(x[i]) + f->err_block * block_amax(f, x, cols, i) + f->err_abs;
+                double amax = block_amax(f, x, cols, i);
+                if (f->dom_hi > 0 && (amax < f->dom_lo || amax > f->dom_hi)) continue; /* outside the format's range */
+                checked++;
+                double bound = f->err_rel * fabs(x[i]) + f->err_block * amax + f->err_abs;
                 double err = fabs((double)x[i] - (double)y[i]);
                 if (!(err <= bound * (1 + 1e-6) + 1e-30)) {
                     bad++;
@@ -84,6 +91,7 @@ static void test_roundtrip(const qb_format *f, qb_rng *r) {
             CHECK(memcmp(y, y2, n * sizeof(float)) == 0, "%s: %s dequantize differs from ref", f->name, f->impl);
             free(x), free(y), free(y2), free(q), free(q2);
         }
+    CHECK(checked > 0, "%s: no element inside its declared range [%g, %g] was checked", f->name, f->dom_lo, f->dom_hi);
 }
 
 /* Specials through both paths: formats with NaN keep NaN/±Inf/±0; the others must refuse a
