@@ -4,7 +4,8 @@
 # Python's own IEEE conversions, --json shapes, run → report, and that a failing command
 # never loses what the database already holds.
 #
-# Usage: bash cli/tests/test_cli.sh /abs/path/to/quantbench
+# Usage: bash cli/tests/test_cli.sh /abs/path/to/quantbench [/abs/path/to/gguf_tool]
+# (gguf_tool makes the model files of the quantize / inspect / errors-on-a-model checks)
 # Prints one line "N passed, M failed" at the end; exits 1 when M > 0, 77 (skip) when the
 # tools it needs (python3) are missing.
 set -u
@@ -15,6 +16,8 @@ if [ -z "$QB" ] || [ ! -x "$QB" ]; then
     exit 1
 fi
 case $QB in /*) ;; *) QB=$PWD/$QB ;; esac
+GT=${2:-}
+[ -n "$GT" ] && case $GT in /*) ;; *) GT=$PWD/$GT ;; esac
 if ! command -v python3 >/dev/null 2>&1; then
     echo "SKIP: python3 is needed to generate and check data"
     exit 77
@@ -483,6 +486,57 @@ if not isinstance(rows, list): print("rows is %r (%s), ARCHITECTURE says --json 
 
 bad "report of an unknown run" 2 report --db "$T/run2.db" --run ffffffff --out "$T/rep3"
 expect_err_has "report of an unknown run names it" "ffffffff"
+
+# ---- model files: quantize, inspect, errors --weights MODEL ---------------------------------
+if [ -n "$GT" ] && [ -x "$GT" ]; then
+    run "$GT" llama "$T/m.gguf" 2 256 512 4 2 300 f16
+    check "gguf_tool makes a model" test "$RC" -eq 0
+    qb inspect "$T/m.gguf"
+    expect_rc "inspect" 0
+    check "inspect names the architecture and layers" grep -q 'llama, 2 layers, 21 tensors' "$OUT"
+    qb inspect "$T/m.gguf" --json
+    cp "$OUT" inspect.json
+    pycheck "inspect --json: every tensor with type and bits/weight" "$STRICT"'
+rows = doc["rows"]
+ok = len(rows) == 21 and all(r["type"] in ("F16", "F32") and r["bits_per_weight"] in (16.0, 32.0) for r in rows)
+if not ok: print(rows[:3])
+sys.exit(0 if ok else 1)' inspect.json
+
+    qb quantize "$T/m.gguf" "$T/q.gguf" Q4_K_M --threads 2
+    expect_rc "quantize Q4_K_M" 0
+    check "quantize prints the totals" grep -qE 'bits per weight; [0-9]+ tensors quantized, [0-9]+ copied' "$OUT"
+    qb inspect "$T/q.gguf"
+    check "the quantized file has Q4_K and Q6_K tensors" grep -qE '^Q4_K ' "$OUT"
+    bad "quantize to an unknown type" 2 quantize "$T/m.gguf" "$T/x.gguf" Q4_K_X
+    expect_err_has "unknown type lists the valid ones" "Q4_K_M"
+    bad "quantize to a format without a GGUF type" 2 quantize "$T/m.gguf" "$T/x.gguf" int8_sym_row
+    expect_err_has "quantize explains the GGUF type" "no GGUF type"
+    bad "quantize a missing file" 4 quantize "$T/nope.gguf" "$T/x.gguf" Q8_0
+    head -c 1000 "$T/m.gguf" >"$T/trunc.gguf"
+    bad "quantize a truncated GGUF" 4 quantize "$T/trunc.gguf" "$T/x.gguf" Q8_0
+    expect_err_has "truncated GGUF is named" "trunc.gguf"
+    check "a failed quantize leaves no output file" test ! -e "$T/x.gguf"
+    check "and no temporary file" sh -c "! ls '$T'/x.gguf.tmp.* >/dev/null 2>&1"
+    bad "inspect a file that is not a model" 4 inspect "$T/trunc.gguf"
+
+    qb errors --db "$T/m.db" --weights "$T/m.gguf" --type Q4_K_M --formats q8_0 --json
+    expect_rc "errors on a model" 0
+    cp "$OUT" merr.json
+    pycheck "errors on a model: a row per tensor and scheme plus totals" "$STRICT"'
+rows = doc["rows"]
+tot = [r for r in rows if r["tensor"] == "(total)"]
+per = [r for r in rows if r["tensor"] != "(total)"]
+# 2 layers x 7 matrices + token_embd + output = 16 quantizable tensors, 2 schemes
+ok = len(per) == 32 and len(tot) == 2 and {r["format"] for r in tot} == {"Q4_K_M", "q8_0"}
+ok = ok and all(r["tensor_format"] in ("q4_K", "q6_K") for r in per if r["format"] == "Q4_K_M")
+ok = ok and all(r["p50_abs"] <= r["p99_abs"] <= r["max_abs"] * 1.05 for r in per)
+if not ok: print(len(per), len(tot), tot)
+sys.exit(0 if ok else 1)' merr.json
+    bad "a file type needs a model" 2 errors --db "$T/m.db" --weights synthetic:gaussian --type Q4_K_M
+    expect_err_has "file type on synthetic data is explained" "needs a model file"
+else
+    echo "note: no gguf_tool given; model-file checks not run"
+fi
 
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]
