@@ -92,8 +92,7 @@ qb_status cmd_inspect(qb_cli *cli, int argc, char **argv) {
     }
     for (int i = 0; i < m.n; i++) {
         const qb_model_tensor *t = &m.t[i];
-        const char *type = t->decoder ? t->decoder->name : "?";
-        if (t->ggml_type != QB_MODEL_NO_TYPE) qb_ggml_type_info(t->ggml_type, &type, NULL, NULL);
+        const char *type = qb_model_type_name(t);
         double n = (double)qb_model_rows(t) * (double)t->ne[0];
         params += n, bytes += (double)t->nbytes;
         int k = 0;
@@ -101,8 +100,7 @@ qb_status cmd_inspect(qb_cli *cli, int argc, char **argv) {
         if (k == nper && nper < 64) per[nper++].type = type, per[k].n = 0, per[k].params = per[k].bytes = 0;
         if (k < 64) per[k].n++, per[k].params += n, per[k].bytes += (double)t->nbytes;
         char shape[64];
-        int s = snprintf(shape, sizeof shape, "%" PRId64, t->ne[0]);
-        for (uint32_t d = 1; d < t->n_dims; d++) s += snprintf(shape + s, sizeof shape - (size_t)s, "x%" PRId64, t->ne[d]);
+        qb_model_shape(t, shape, sizeof shape);
         if (cli->json) {
             qb_json_obj(&j);
             qb_json_kstr(&j, "tensor", t->name);

@@ -183,9 +183,7 @@ qb_status cmd_quantize(qb_cli *cli, int argc, char **argv) {
     int n_quantized = 0;
     for (int i = 0; i < m.n && !st; i++) {
         const qb_model_tensor *mt = &m.t[i];
-        const char *from = "?", *to = "?";
-        if (mt->ggml_type != QB_MODEL_NO_TYPE) qb_ggml_type_info(mt->ggml_type, &from, NULL, NULL);
-        else if (mt->decoder) from = mt->decoder->name;
+        const char *from = qb_model_type_name(mt), *to = "?";
         qb_ggml_type_info(p[i].out_type, &to, NULL, NULL);
         qb_progress(i + 1, m.n, mt->name);
         const qb_imatrix_entry *ie = NULL;
@@ -217,8 +215,7 @@ qb_status cmd_quantize(qb_cli *cli, int argc, char **argv) {
             }
         }
         char shape[64];
-        int k = snprintf(shape, sizeof shape, "%" PRId64, mt->ne[0]);
-        for (uint32_t d = 1; d < mt->n_dims; d++) k += snprintf(shape + k, sizeof shape - (size_t)k, "x%" PRId64, mt->ne[d]);
+        qb_model_shape(mt, shape, sizeof shape);
         if (cli->json) {
             qb_json_obj(&j);
             qb_json_kstr(&j, "tensor", mt->name);

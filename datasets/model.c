@@ -248,6 +248,18 @@ void qb_model_close(qb_model *m) {
 
 int64_t qb_model_rows(const qb_model_tensor *t) { return t->ne[1] * t->ne[2] * t->ne[3]; }
 
+const char *qb_model_shape(const qb_model_tensor *t, char *buf, size_t n) {
+    int k = snprintf(buf, n, "%lld", (long long)t->ne[0]);
+    for (uint32_t d = 1; d < t->n_dims && (size_t)k < n; d++) k += snprintf(buf + k, n - (size_t)k, "x%lld", (long long)t->ne[d]);
+    return buf;
+}
+
+const char *qb_model_type_name(const qb_model_tensor *t) {
+    const char *name = t->decoder ? t->decoder->name : "?";
+    if (t->ggml_type != QB_MODEL_NO_TYPE) qb_ggml_type_info(t->ggml_type, &name, NULL, NULL);
+    return name;
+}
+
 static size_t row_bytes(const qb_model_tensor *t) {
     size_t b = 0;
     qb_format_bytes(t->decoder, 1, t->ne[0], &b);

@@ -51,6 +51,10 @@ typedef struct qb_model {
 qb_status qb_model_open(qb_model *m, const char *path);
 void qb_model_close(qb_model *m);
 int64_t qb_model_rows(const qb_model_tensor *t);
+/* "4096x11008" (ne order, as llama.cpp prints shapes) into buf. */
+const char *qb_model_shape(const qb_model_tensor *t, char *buf, size_t n);
+/* The stored type's name: ggml's ("Q4_K", "F16") or the decoding format's, "?" when neither. */
+const char *qb_model_type_name(const qb_model_tensor *t);
 
 /* Rows [r0, r0 + nr) of tensor i as float32 (nr · ne[0] values). QB_EINPUT when the stored
  * type has no decoder in this build. */

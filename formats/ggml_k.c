@@ -65,30 +65,6 @@ static void pack2(const uint8_t *L, uint8_t *qs) {
             qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
 }
 
-/* q4_K/q5_K: 8 × (6-bit scale, 6-bit min) in 12 bytes. Levels arrive as uint8 and the top
- * bits are shifted as ggml does, so an out-of-range level packs the same (wrapped) bits. */
-static void pack_scale_min_k4(const uint8_t ls[8], const uint8_t lm[8], uint8_t s[12]) {
-    for (int j = 0; j < 8; j++) {
-        if (j < 4) {
-            s[j] = ls[j];
-            s[j + 4] = lm[j];
-        } else {
-            s[j + 4] = (uint8_t)((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
-            s[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
-            s[j] |= (uint8_t)((lm[j] >> 4) << 6);
-        }
-    }
-}
-
-static void get_scale_min_k4(int j, const uint8_t *s, uint8_t *sc, uint8_t *m) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (uint8_t)((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
-        *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
-    }
-}
 
 /* q4_K/q5_K requantization with the stored fp16 d/dmin and 6-bit levels: q = clamp(round((x +
  * dmin·m_j)/(d·sc_j)), 0, nmax); sub-blocks whose d·sc_j is 0 keep their search levels. */

@@ -539,30 +539,6 @@ static void scatter_levels(const __m256i *L, int n, int stride, uint8_t *levels)
     }
 }
 
-/* ggml_k.c's helpers, for the scalar steps between the searches. */
-static void pack_scale_min_k4(const uint8_t ls[8], const uint8_t lm[8], uint8_t s[12]) {
-    for (int j = 0; j < 8; j++) {
-        if (j < 4) {
-            s[j] = ls[j];
-            s[j + 4] = lm[j];
-        } else {
-            s[j + 4] = (uint8_t)((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
-            s[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
-            s[j] |= (uint8_t)((lm[j] >> 4) << 6);
-        }
-    }
-}
-
-static void get_scale_min_k4(int j, const uint8_t *s, uint8_t *sc, uint8_t *m) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (uint8_t)((s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4));
-        *m = (uint8_t)((s[j + 4] >> 4) | ((s[j] >> 6) << 4));
-    }
-}
-
 /* ggml_k.c's k4_block (scales, d, dmin and levels of a q4_K or q5_K super-block). */
 static void k4_block_avx2(const float *x, const float *imp, int nmax, uint8_t s[12], uint16_t *d16, uint16_t *dmin16,
                           uint8_t *L) {
