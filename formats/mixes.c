@@ -265,7 +265,11 @@ int32_t qb_mix_file_type_of(const qb_format *f) {
                   {"q5_1", 9},    {"q8_0", 7},    {"q2_K", 10},   {"q3_K", 12},   {"q4_K", 15},   {"q5_K", 17},
                   {"q6_K", 18},   {"iq4_nl", 25}, {"iq4_xs", 30}, {"tq1_0", 36},  {"tq2_0", 37},  {"mxfp4", 38},
                   {"nvfp4", 39},  {"q1_0", 40},   {"q2_0", 41}};
-    for (size_t k = 0; k < sizeof ftypes / sizeof ftypes[0]; k++)
-        if (strcmp(ftypes[k].format, f->name) == 0) return ftypes[k].ftype;
+    /* by GGUF type, so a variant written in a standard layout (q4_0_opt) is labelled as what
+     * llama.cpp will load it as */
+    for (size_t k = 0; k < sizeof ftypes / sizeof ftypes[0]; k++) {
+        const qb_format *std = qb_format_find(ftypes[k].format);
+        if (std && std->gguf_type == f->gguf_type) return ftypes[k].ftype;
+    }
     return -1;
 }

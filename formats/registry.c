@@ -13,7 +13,8 @@
     X(qb_format_q8_0) X(qb_format_q5_1) X(qb_format_q5_0) X(qb_format_q4_1) X(qb_format_q4_0) \
     X(qb_format_q8_K) X(qb_format_q6_K) X(qb_format_q5_K) X(qb_format_q4_K) X(qb_format_q3_K) X(qb_format_q2_K) \
     X(qb_format_q8_1) X(qb_format_iq4_nl) X(qb_format_iq4_xs) X(qb_format_mxfp4) X(qb_format_nvfp4) X(qb_format_q2_0) \
-    X(qb_format_tq2_0) X(qb_format_tq1_0) X(qb_format_q1_0)
+    X(qb_format_tq2_0) X(qb_format_tq1_0) X(qb_format_q1_0)                                \
+    X(qb_format_q5_1_opt) X(qb_format_q5_0_opt) X(qb_format_q4_1_opt) X(qb_format_q4_0_opt)
 
 #define DECLARE(sym) extern qb_format sym;
 FORMATS(DECLARE)
