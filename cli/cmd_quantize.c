@@ -53,8 +53,21 @@ static type_stat *stat_for(type_stat *s, int *n, const char *name) {
     return &s[(*n)++];
 }
 
-/* Quantizes tensor i chunk by chunk into the writer. */
-static qb_status convert_tensor(const qb_model *m, int i, const plan *p, const qb_imatrix_entry *ie, int threads,
+/* llama.cpp's loader orders tensors by layer (those outside blk.N. first), then by name, and
+ * llama-quantize writes them in that order: doing the same makes our file identical to its. */
+static const qb_model *sort_model;
+static int layer_of(const char *name) {
+    int l;
+    return sscanf(name, "blk.%d.", &l) == 1 ? l : -1;
+}
+static int llama_order(const void *a, const void *b) {
+    const char *x = sort_model->t[*(const int *)a].name, *y = sort_model->t[*(const int *)b].name;
+    int lx = layer_of(x), ly = layer_of(y);
+    return lx != ly ? (lx < ly ? -1 : 1) : strcmp(x, y);
+}
+
+/* Quantizes tensor i chunk by chunk into the writer's tensor number wi. */
+static qb_status convert_tensor(const qb_model *m, int i, uint64_t wi, const plan *p, const qb_imatrix_entry *ie, int threads,
                                 qb_gguf_writer *w, float *buf, uint8_t *qbuf) {
     const qb_model_tensor *t = &m->t[i];
     int64_t rows = qb_model_rows(t), per_expert = t->ne[1];
@@ -73,21 +86,21 @@ static qb_status convert_tensor(const qb_model *m, int i, const plan *p, const q
             st = qb_fail_context(st, "%s: tensor '%s' rows %" PRId64 "-%" PRId64, m->path, t->name, r0, r0 + nr - 1);
             break;
         }
-        st = qb_gguf_writer_write_tensor(w, (uint64_t)i, qbuf, (uint64_t)nr * rb);
+        st = qb_gguf_writer_write_tensor(w, wi, qbuf, (uint64_t)nr * rb);
         qb_model_release(m, i, r0, nr);
         r0 += nr;
     }
     return st;
 }
 
-static qb_status copy_tensor(const qb_model *m, int i, qb_gguf_writer *w) {
+static qb_status copy_tensor(const qb_model *m, int i, uint64_t wi, qb_gguf_writer *w) {
     const qb_model_tensor *t = &m->t[i];
     int64_t rows = qb_model_rows(t), chunk = 1 << 12;
     uint64_t rb = t->nbytes / (uint64_t)rows;
     qb_status st = QB_OK;
     for (int64_t r0 = 0; !st && r0 < rows; r0 += chunk) {
         int64_t nr = r0 + chunk > rows ? rows - r0 : chunk;
-        st = qb_gguf_writer_write_tensor(w, (uint64_t)i, (const char *)t->data + (uint64_t)r0 * rb, (uint64_t)nr * rb);
+        st = qb_gguf_writer_write_tensor(w, wi, (const char *)t->data + (uint64_t)r0 * rb, (uint64_t)nr * rb);
         qb_model_release(m, i, r0, nr);
     }
     return st;
@@ -160,7 +173,18 @@ qb_status cmd_quantize(qb_cli *cli, int argc, char **argv) {
     int32_t ftype = mix ? (int32_t)mix->file_type : qb_mix_file_type_of(single);
     if (!st) st = qb_gguf_writer_set_u32(&w, "general.quantization_version", 2);
     if (!st && ftype >= 0) st = qb_gguf_writer_set_u32(&w, "general.file_type", (uint32_t)ftype);
-    for (int i = 0; i < m.n && !st; i++) st = qb_gguf_writer_add_tensor(&w, m.t[i].name, m.t[i].n_dims, m.t[i].ne, p[i].out_type);
+    /* one output file, whatever the input's split: llama-quantize drops these too */
+    qb_gguf_writer_remove(&w, "split.no");
+    qb_gguf_writer_remove(&w, "split.count");
+    qb_gguf_writer_remove(&w, "split.tensors.count");
+    int *order = qb_malloc(sizeof *order * (size_t)(m.n ? m.n : 1));
+    for (int i = 0; i < m.n; i++) order[i] = i;
+    sort_model = &m;
+    qsort(order, (size_t)m.n, sizeof *order, llama_order);
+    for (int k = 0; k < m.n && !st; k++) {
+        const qb_model_tensor *t = &m.t[order[k]];
+        st = qb_gguf_writer_add_tensor(&w, t->name, t->n_dims, t->ne, p[order[k]].out_type);
+    }
 
     int64_t chunk_rows = CHUNK_VALUES / max_cols > 0 ? CHUNK_VALUES / max_cols : 1;
     float *buf = qb_malloc(sizeof(float) * (size_t)(chunk_rows * max_cols > CHUNK_VALUES ? chunk_rows * max_cols : CHUNK_VALUES));
@@ -181,11 +205,12 @@ qb_status cmd_quantize(qb_cli *cli, int argc, char **argv) {
     }
     double in_total = 0, out_total = 0, params = 0;
     int n_quantized = 0;
-    for (int i = 0; i < m.n && !st; i++) {
+    for (int k = 0; k < m.n && !st; k++) {
+        int i = order[k];
         const qb_model_tensor *mt = &m.t[i];
         const char *from = qb_model_type_name(mt), *to = "?";
         qb_ggml_type_info(p[i].out_type, &to, NULL, NULL);
-        qb_progress(i + 1, m.n, mt->name);
+        qb_progress(k + 1, m.n, mt->name);
         const qb_imatrix_entry *ie = NULL;
         if (p[i].to && (p[i].to->flags & QB_FMT_USES_IMP) && im.n) {
             ie = qb_imatrix_find(&im, mt->name);
@@ -199,7 +224,7 @@ qb_status cmd_quantize(qb_cli *cli, int argc, char **argv) {
             }
         }
         int64_t t0 = qb_now_ns();
-        st = p[i].to ? convert_tensor(&m, i, &p[i], ie, (int)threads, &w, buf, qbuf) : copy_tensor(&m, i, &w);
+        st = p[i].to ? convert_tensor(&m, i, (uint64_t)k, &p[i], ie, (int)threads, &w, buf, qbuf) : copy_tensor(&m, i, (uint64_t)k, &w);
         double secs = (double)(qb_now_ns() - t0) * 1e-9;
         if (st) break;
         double elems = (double)qb_model_rows(mt) * (double)mt->ne[0];
@@ -270,6 +295,7 @@ qb_status cmd_quantize(qb_cli *cli, int argc, char **argv) {
     }
     free(buf);
     free(qbuf);
+    free(order);
     free(p);
     qb_imatrix_free(&im);
     qb_model_close(&m);

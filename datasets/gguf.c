@@ -758,7 +758,9 @@ qb_status qb_gguf_writer_open(qb_gguf_writer *w, const char *path, uint64_t alig
     return QB_OK;
 }
 
-/* Stores (key, type, encoded value), taking ownership of `val`. Last write wins in place. */
+/* Stores (key, type, encoded value), taking ownership of `val`. A key set again is removed
+ * and appended, as ggml's gguf_set_val does: a writer that copies a file's metadata and then
+ * sets general.file_type lays the keys out exactly as llama-quantize does. */
 static qb_status w_set(qb_gguf_writer *w, const char *key, uint32_t type, uint8_t *val, uint64_t val_bytes) {
     qb_status st = QB_OK;
     size_t klen = strlen(key);
@@ -771,18 +773,25 @@ static qb_status w_set(qb_gguf_writer *w, const char *key, uint32_t type, uint8_
         free(val);
         return st;
     }
-    for (uint64_t i = 0; i < w->n_kv; i++)
-        if (strcmp(w->kv[i].key, key) == 0) {
-            free(w->kv[i].val);
-            w->kv[i].type = type, w->kv[i].val = val, w->kv[i].val_bytes = val_bytes;
-            return QB_OK;
-        }
+    qb_gguf_writer_remove(w, key);
     if (w->n_kv == w->cap_kv) {
         w->cap_kv = w->cap_kv ? 2 * w->cap_kv : 16;
         w->kv = qb_realloc(w->kv, (size_t)w->cap_kv * sizeof *w->kv);
     }
     w->kv[w->n_kv++] = (qb_gguf_wkv){qb_strdup(key), type, val, val_bytes};
     return QB_OK;
+}
+
+void qb_gguf_writer_remove(qb_gguf_writer *w, const char *key) {
+    if (w->header_done) return; /* the header is on disk already */
+    for (uint64_t i = 0; i < w->n_kv; i++)
+        if (strcmp(w->kv[i].key, key) == 0) {
+            free(w->kv[i].key);
+            free(w->kv[i].val);
+            memmove(&w->kv[i], &w->kv[i + 1], (size_t)(w->n_kv - i - 1) * sizeof *w->kv);
+            w->n_kv--;
+            return;
+        }
 }
 
 static qb_status w_set_fixed(qb_gguf_writer *w, const char *key, uint32_t type, uint64_t bits) {
@@ -934,11 +943,19 @@ qb_status qb_gguf_writer_add_tensor(qb_gguf_writer *w, const char *name, uint32_
 }
 
 static qb_status w_header(qb_gguf_writer *w) {
-    /* general.alignment must describe the alignment used: fix its value in place, or add it */
+    /* general.alignment must describe the alignment used: fix its value where it stands (the
+     * setters would move it to the end), or add it */
     int have = 0;
     for (uint64_t i = 0; i < w->n_kv; i++)
-        if (strcmp(w->kv[i].key, "general.alignment") == 0) have = 1;
-    if (have || w->alignment != QB_GGUF_DEFAULT_ALIGNMENT) {
+        if (strcmp(w->kv[i].key, "general.alignment") == 0) {
+            have = 1;
+            free(w->kv[i].val);
+            w->kv[i].type = QB_GGUF_UINT32;
+            w->kv[i].val = qb_malloc(4);
+            st32(w->kv[i].val, (uint32_t)w->alignment);
+            w->kv[i].val_bytes = 4;
+        }
+    if (!have && w->alignment != QB_GGUF_DEFAULT_ALIGNMENT) {
         qb_status st = qb_gguf_writer_set_u32(w, "general.alignment", (uint32_t)w->alignment);
         if (st) return st;
     }

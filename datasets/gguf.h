@@ -178,9 +178,11 @@ typedef struct qb_gguf_writer {
  * the key's value is always made to match the alignment actually used. */
 qb_status qb_gguf_writer_open(qb_gguf_writer *w, const char *path, uint64_t alignment);
 
-/* KV setters: a key set twice keeps its first position and takes the last value. They fail
+/* KV setters: a key set again is moved to the end with its new value (ggml's behaviour). They fail
  * (QB_ERUNTIME) once tensor data has started. */
 qb_status qb_gguf_writer_copy_kv(qb_gguf_writer *w, const qb_gguf_kv *kv); /* verbatim */
+/* Drops a key (no-op when absent); only before tensor data has started. */
+void qb_gguf_writer_remove(qb_gguf_writer *w, const char *key);
 qb_status qb_gguf_writer_copy_all_kv(qb_gguf_writer *w, const qb_gguf *g);
 qb_status qb_gguf_writer_set_u8(qb_gguf_writer *w, const char *key, uint8_t v);
 qb_status qb_gguf_writer_set_i8(qb_gguf_writer *w, const char *key, int8_t v);

@@ -8,7 +8,8 @@ file types. Each output is read by gguf-py (llama.cpp's Python reader):
   - every quantized tensor dequantized by gguf-py's numpy code and by `quantbench decode`:
     identical floats (two independent implementations of each block type).
 When llama-cpp-python is importable, llama.cpp's quantizer (llama_model_quantize) quantizes
-the same file and every tensor's bytes must equal ours.
+the same file: every tensor's bytes must equal ours, and so must the whole file (metadata
+order, tensor order, alignment and padding included).
 
 usage: oracle_quantize.py QUANTBENCH GGUF_TOOL      (exit 77 = skipped, no oracle)
 """
@@ -128,6 +129,8 @@ for ftype, (ftype_id, base) in cases.items():
                     np.asarray(lt.data).tobytes() == np.asarray(t.data).tobytes()
                 check(same, f"{ftype} {name}: bytes differ from llama.cpp's "
                             f"({t.tensor_type.name} vs {lt.tensor_type.name if lt is not None else 'missing'})")
+            import filecmp
+            check(filecmp.cmp(out, ref_out, shallow=False), f"{ftype}: the file differs from llama-quantize's")
     print(f"{ftype}: checked {len(got)} tensors" + (" against llama.cpp" if llama_cpp else ""))
 
 if llama_cpp is None:

@@ -149,7 +149,7 @@ static qb_status write_full(const char *path, uint64_t alignment, int *n_tensors
     if (!st) st = qb_gguf_writer_set_array(&w, "test.arr_f64", QB_GGUF_FLOAT64, fx_f64s, 2);
     if (!st) st = qb_gguf_writer_set_array(&w, "test.arr_empty", QB_GGUF_UINT8, NULL, 0);
     if (!st) st = qb_gguf_writer_set_string_array(&w, "test.arr_str_empty", NULL, NULL, 0);
-    /* last write wins, first position kept */
+    /* last write wins and moves the key to the end, as ggml's gguf_set_val does */
     if (!st) st = qb_gguf_writer_set_u32(&w, "test.override", 1);
     if (!st) st = qb_gguf_writer_set_string(&w, "test.after_override", "x");
     if (!st) st = qb_gguf_writer_set_f32(&w, "test.override", 7.0f);
@@ -249,9 +249,9 @@ static void test_roundtrip(const char *seed_dir) {
     CHECK(qb_gguf_get_f32(&g, "test.override", &f32) == QB_OK && f32 == 7.0f, "override: last write wins %s",
           qb_errmsg());
     const qb_gguf_kv *ov = qb_gguf_find_kv(&g, "test.override"), *after = qb_gguf_find_kv(&g, "test.after_override");
-    CHECK(ov && after && ov < after, "override keeps the first position");
+    CHECK(ov && after && ov > after, "override moves the key to the end");
     CHECK(g.n_kv == 26, "n_kv %" PRIu64, g.n_kv);
-    CHECK(strcmp(g.kv[0].key, "general.architecture") == 0 && strcmp(g.kv[g.n_kv - 1].key, "test.after_override") == 0,
+    CHECK(strcmp(g.kv[0].key, "general.architecture") == 0 && strcmp(g.kv[g.n_kv - 1].key, "test.override") == 0,
           "insertion order: first %s last %s", g.kv[0].key, g.kv[g.n_kv - 1].key);
 
     /* arrays */
