@@ -133,6 +133,47 @@ for ftype, (ftype_id, base) in cases.items():
             check(filecmp.cmp(out, ref_out, shallow=False), f"{ftype}: the file differs from llama-quantize's")
     print(f"{ftype}: checked {len(got)} tensors" + (" against llama.cpp" if llama_cpp else ""))
 
+# --imatrix: an importance file in llama-imatrix's GGUF layout (NAME.in_sum2, NAME.counts),
+# written by gguf-py; each quantized tensor must equal `quantbench encode --imatrix` of the
+# same rows with importance in_sum2/counts (the quantize plumbing against the codec's), and
+# differ from the quantization without importance.
+im_path = os.path.join(tmp, "imatrix.gguf")
+w = gguf.GGUFWriter(im_path, arch="llama")
+w.add_string("general.type", "imatrix")
+imps = {}
+for name, t in src_t.items():
+    if len(t.shape) < 2 or name.endswith("_norm.weight"):
+        continue
+    ne0 = int(t.shape[0])
+    counts = float(1 + len(imps))
+    in_sum2 = (np.abs(np.sin(np.arange(ne0, dtype=np.float32) * (1 + len(imps)))) * 5 + 0.01) * counts
+    imps[name] = (in_sum2 / counts).astype(np.float32)
+    w.add_tensor(name + ".in_sum2", in_sum2.astype(np.float32).reshape(1, ne0))
+    w.add_tensor(name + ".counts", np.array([[counts]], dtype=np.float32))
+w.write_header_to_file()
+w.write_kv_data_to_file()
+w.write_tensors_to_file()
+w.close()
+im_out = os.path.join(tmp, "Q4_K_M.imatrix.gguf")
+r = subprocess.run([qb, "quantize", src, im_out, "Q4_K_M", "--imatrix", im_path], capture_output=True, text=True)
+check(r.returncode == 0, f"quantize --imatrix failed: {r.stderr.strip()}")
+if r.returncode == 0:
+    got_im = {t.name: t for t in gguf.GGUFReader(im_out).tensors}
+    plain = {t.name: t for t in gguf.GGUFReader(os.path.join(tmp, "Q4_K_M.gguf")).tensors}
+    for name in ("blk.0.attn_q.weight", "blk.3.attn_v.weight", "blk.1.ffn_down.weight"):
+        t = got_im[name]
+        cols = int(t.shape[0])
+        x = np.asarray(dequantize(np.asarray(src_t[name].data), src_t[name].tensor_type), dtype=np.float32)
+        x.tofile(os.path.join(tmp, "x.f32"))
+        imps[name].tofile(os.path.join(tmp, "imp.f32"))
+        enc = os.path.join(tmp, "enc.bin")
+        fmt = t.tensor_type.name.lower().replace("_k", "_K")
+        subprocess.run([qb, "encode", "--format", fmt, "--cols", str(cols), "--imatrix", os.path.join(tmp, "imp.f32"),
+                        os.path.join(tmp, "x.f32"), enc], check=True)
+        ours = np.asarray(t.data).tobytes()
+        check(open(enc, "rb").read() == ours, f"--imatrix {name} ({fmt}): quantize differs from encode --imatrix")
+        check(ours != np.asarray(plain[name].data).tobytes(), f"--imatrix {name}: importance changed nothing")
+
 if llama_cpp is None:
     print("note: llama-cpp-python not importable: byte comparison with llama.cpp's quantizer not run")
 print(f"{passed} passed, {failed} failed")
