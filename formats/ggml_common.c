@@ -11,6 +11,19 @@ int qb_ggml_nearest_int(float v) {
     return (i & 0x007fffff) - 0x00400000;
 }
 
+float qb_ggml_signed_absmax(const float *x, int n, float *amax_out) {
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; i++) {
+        float ax = fabsf(x[i]);
+        if (ax > amax) {
+            amax = ax;
+            max = x[i];
+        }
+    }
+    *amax_out = amax;
+    return max;
+}
+
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
 static float qx_weight(const float *x, const float *qw, int rmse_type, int i) {
@@ -24,14 +37,7 @@ static float qx_weight(const float *x, const float *qw, int rmse_type, int i) {
 }
 
 float qb_ggml_make_qx_quants(int n, int nmax, const float *x, uint8_t *L, int rmse_type, const float *qw) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax, max = qb_ggml_signed_absmax(x, n, &amax);
     if (amax < QB_GGML_GROUP_MAX_EPS) {
         memset(L, 0, (size_t)n);
         return 0.f;
@@ -130,14 +136,7 @@ float qb_ggml_make_qkx3_quants(int n, int nmax, const float *x, const float *w, 
 }
 
 float qb_ggml_make_q3_quants(int n, int nmax, const float *x, uint8_t *L, int do_rmse) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax, max = qb_ggml_signed_absmax(x, n, &amax);
     if (amax < QB_GGML_GROUP_MAX_EPS) {
         memset(L, 0, (size_t)n);
         return 0.f;

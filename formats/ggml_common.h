@@ -11,6 +11,10 @@
 /* Round to nearest even through the float adder; valid for |v| ≤ 4194303. */
 int qb_ggml_nearest_int(float v);
 
+/* The element of largest magnitude, the first one on ties (ggml's strict >), and that
+ * magnitude through amax. */
+float qb_ggml_signed_absmax(const float *x, int n, float *amax);
+
 /* Symmetric levels l ∈ [−nmax, nmax−1], stored in L as l + nmax; returns the scale s with
  * x ≈ s·l maximising (Σ w x l)²/Σ w l² over 19 candidate inverse scales. Weights are qw when
  * given, else by rmse_type: 1 → x², 2 → 1, 3 → |x|, other → sqrt|x|. rmse_type 0: plain
@@ -21,6 +25,10 @@ float qb_ggml_make_qx_quants(int n, int nmax, const float *x, uint8_t *L, int rm
  * squared error (weights w, or x² when NULL) over nstep + 1 scales; n ≤ 32. */
 float qb_ggml_make_qkx3_quants(int n, int nmax, const float *x, const float *w, uint8_t *L, float *the_min, float rmin,
                                float rdelta, int nstep);
+
+/* The element of largest magnitude, the first one on ties (ggml's strict >), and that
+ * magnitude through amax. */
+float qb_ggml_signed_absmax(const float *x, int n, float *amax);
 
 /* Symmetric levels l ∈ [−nmax, nmax−1] (stored as l + nmax) for Q3_K's reference path: with
  * do_rmse, up to 5 coordinate-descent sweeps maximise (Σ w x l)²/Σ w l², w = x², and the LS

@@ -34,18 +34,6 @@
 
 /* ---- shared block plumbing --------------------------------------------------------------- */
 
-/* The signed element of largest magnitude (the first one on ties) and that magnitude. */
-static float signed_absmax(const float *x, float *amax_out) {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < QK; j++)
-        if (amax < fabsf(x[j])) {
-            amax = fabsf(x[j]);
-            max = x[j];
-        }
-    *amax_out = amax;
-    return max;
-}
-
 static void min_max(const float *x, float *mn, float *mx) {
     *mn = FLT_MAX;
     *mx = -FLT_MAX;
@@ -105,41 +93,34 @@ static qb_status quantize_rows(const char *name, block_fn fn, size_t bsize, cons
 
 /* ---- q4_0 / q5_0: symmetric, d = max/−2^(bits−1) ------------------------------------------ */
 
-static void q4_0_block(const float *xb, void *blk, const float *imp, float sigma2) {
-    block_q4_0 *y = blk;
-    uint8_t L[QK];
+/* Levels of a symmetric block: d = max/−nmax and L = min(2·nmax − 1, trunc(x/d + nmax + ½)),
+ * or ggml's weighted search under importance weights; returns d as fp16. */
+static uint16_t sym_block(const float *xb, const float *imp, float sigma2, int nmax, uint8_t *L) {
     if (imp) {
         float w[QK];
         imatrix_weights(xb, imp, sigma2, w);
-        y->d = qb_f32_to_f16(qb_ggml_make_qx_quants(QK, 8, xb, L, 1, w));
-    } else {
-        float amax, max = signed_absmax(xb, &amax);
-        const float d = max / -8, id = d ? 1.0f / d : 0.0f;
-        y->d = qb_f32_to_f16(d);
-        for (int j = 0; j < QK; j++) {
-            int v = (int8_t)(xb[j] * id + 8.5f);
-            L[j] = (uint8_t)(v < 15 ? v : 15);
-        }
+        return qb_f32_to_f16(qb_ggml_make_qx_quants(QK, nmax, xb, L, 1, w));
     }
+    float amax, max = qb_ggml_signed_absmax(xb, QK, &amax);
+    const float d = max / (float)-nmax, id = d ? 1.0f / d : 0.0f, offset = (float)nmax + 0.5f;
+    for (int j = 0; j < QK; j++) {
+        int v = (int8_t)(xb[j] * id + offset);
+        L[j] = (uint8_t)(v < 2 * nmax - 1 ? v : 2 * nmax - 1);
+    }
+    return qb_f32_to_f16(d);
+}
+
+static void q4_0_block(const float *xb, void *blk, const float *imp, float sigma2) {
+    block_q4_0 *y = blk;
+    uint8_t L[QK];
+    y->d = sym_block(xb, imp, sigma2, 8, L);
     pack_nibbles(L, y->qs);
 }
 
 static void q5_0_block(const float *xb, void *blk, const float *imp, float sigma2) {
     block_q5_0 *y = blk;
     uint8_t L[QK];
-    if (imp) {
-        float w[QK];
-        imatrix_weights(xb, imp, sigma2, w);
-        y->d = qb_f32_to_f16(qb_ggml_make_qx_quants(QK, 16, xb, L, 1, w));
-    } else {
-        float amax, max = signed_absmax(xb, &amax);
-        const float d = max / -16, id = d ? 1.0f / d : 0.0f;
-        y->d = qb_f32_to_f16(d);
-        for (int j = 0; j < QK; j++) {
-            int v = (int8_t)(xb[j] * id + 16.5f);
-            L[j] = (uint8_t)(v < 31 ? v : 31);
-        }
-    }
+    y->d = sym_block(xb, imp, sigma2, 16, L);
     pack_nibbles(L, y->qs);
     pack_high_bits(L, y->qh);
 }
@@ -187,7 +168,7 @@ static void q8_0_block(const float *xb, void *blk, const float *imp, float sigma
     (void)imp, (void)sigma2;
     block_q8_0 *y = blk;
     float amax;
-    signed_absmax(xb, &amax);
+    qb_ggml_signed_absmax(xb, QK, &amax);
     const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
     y->d = qb_f32_to_f16(d);
     for (int j = 0; j < QK; j++) y->qs[j] = (int8_t)roundf(xb[j] * id);
@@ -198,7 +179,7 @@ static void q8_1_block(const float *xb, void *blk, const float *imp, float sigma
     (void)imp, (void)sigma2;
     block_q8_1 *y = blk;
     float amax;
-    signed_absmax(xb, &amax);
+    qb_ggml_signed_absmax(xb, QK, &amax);
     const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
     int sum = 0;
     y->d = qb_f32_to_f16(d);
