@@ -10,6 +10,12 @@
 
 #define FORMATS(X)                                                                     \
     X(qb_format_f32) X(qb_format_f16) X(qb_format_bf16) X(qb_format_int8_sym_row)       \
+    X(qb_format_fp8_e5m2) X(qb_format_fp8_e4m3) X(qb_format_fp8_e4m3_pc) X(qb_format_fp8_e4m3_pt) X(qb_format_fp6_e3m2) X(qb_format_fp6_e2m3) X(qb_format_fp4_e2m1) \
+    X(qb_format_mxfp8_e4m3) X(qb_format_mxfp8_e5m2) X(qb_format_mxint8) X(qb_format_mxfp6_e3m2) X(qb_format_mxfp6_e2m3) X(qb_format_mxfp4_e2m1) X(qb_format_nvfp4_ts) \
+    X(qb_format_int2_asym_g64) X(qb_format_int3_asym_g128) X(qb_format_int4_sym_pt) X(qb_format_int4_sym_pc) X(qb_format_int4_sym_g128) \
+    X(qb_format_int4_asym_g128) X(qb_format_int4_sym_g64) X(qb_format_int4_asym_g64) X(qb_format_int4_asym_g64_hqq) X(qb_format_int4_sym_g32) \
+    X(qb_format_int4_asym_g32) X(qb_format_int8_sym_g128) \
+    X(qb_format_nf4_dq) X(qb_format_fp4_bnb_dq) X(qb_format_nf4) X(qb_format_fp4_bnb) \
     X(qb_format_q8_0) X(qb_format_q5_1) X(qb_format_q5_0) X(qb_format_q4_1) X(qb_format_q4_0) \
     X(qb_format_q8_K) X(qb_format_q6_K) X(qb_format_q5_K) X(qb_format_q4_K) X(qb_format_q3_K) X(qb_format_q2_K) \
     X(qb_format_q8_1) X(qb_format_iq4_nl) X(qb_format_iq4_xs) X(qb_format_mxfp4) X(qb_format_nvfp4) X(qb_format_q2_0) \
