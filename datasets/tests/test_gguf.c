@@ -27,6 +27,7 @@
 
 #include "common/qbtest.h"
 #include "datasets/gguf.h"
+#include "datasets/source.h"
 
 static char tmpdir[256];
 
@@ -56,12 +57,11 @@ static int file_exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
+/* Deterministic bytes from the project's seeded generator (datasets/source.h). */
 static void fill_bytes(uint8_t *p, size_t n, uint64_t seed) {
-    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
-        p[i] = (uint8_t)((x * 0x2545F4914F6CDD1Dull) >> 56);
-    }
+    qb_rng r;
+    qb_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++) p[i] = (uint8_t)(qb_rng_next(&r) >> 56);
 }
 
 /* ---- 1. type table ------------------------------------------------------------------------- */
