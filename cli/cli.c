@@ -11,8 +11,10 @@
 
 int qb_cli_next(qb_cli *cli, int argc, char **argv, const struct option *opts, const char *usage) {
     opterr = 0;
+    char shortopts[32];
+    snprintf(shortopts, sizeof shortopts, ":h%s", cli->shortopts ? cli->shortopts : "");
     for (;;) {
-        int c = getopt_long(argc, argv, ":h", opts, NULL);
+        int c = getopt_long(argc, argv, shortopts, opts, NULL);
         switch (c) {
         case -1: return QB_CLI_DONE;
         case 'D': cli->db_path = optarg; continue;

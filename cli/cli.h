@@ -15,6 +15,7 @@ typedef struct qb_cli {
     const char *db_path; /* --db, default QB_DEFAULT_DB */
     int json;            /* --json: one JSON object on stdout instead of tables */
     const char *cmd;     /* the subcommand, for messages */
+    const char *shortopts; /* getopt letters a command also accepts (e.g. "o:" for -o as --out), or NULL */
 } qb_cli;
 
 /* Long options every subcommand accepts; put first in each command's option table. */
@@ -56,5 +57,6 @@ qb_status cmd_run(qb_cli *cli, int argc, char **argv);
 qb_status cmd_report(qb_cli *cli, int argc, char **argv);
 qb_status cmd_quantize(qb_cli *cli, int argc, char **argv);
 qb_status cmd_inspect(qb_cli *cli, int argc, char **argv);
+qb_status cmd_merge(qb_cli *cli, int argc, char **argv);
 
 #endif

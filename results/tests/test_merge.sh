@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# test_merge.sh — `quantbench merge`, black-box: the union of two databases, idempotence (a
+# second merge copies nothing), a conflicting row reported and not overwritten, a source from
+# an older schema merged through the columns it has, a source with a dangling reference
+# refused as a whole (the output unchanged), and bad sources with one-line errors.
+#
+# Usage: bash results/tests/test_merge.sh /abs/path/to/quantbench
+set -u
+. "$(dirname "$0")/../../cli/tests/lib.sh" "$@"
+
+count() { sql "$1" "SELECT count(*) FROM $2"; }
+
+qb --db a.db errors --formats q4_0,q8_0 --weights synthetic:gaussian:16x256
+expect_rc "errors into a.db" 0
+qb --db b.db errors --formats q4_K,nf4 --weights synthetic:laplace:16x256,synthetic:gaussian:16x256
+expect_rc "errors into b.db" 0
+
+qb merge a.db b.db -o all.db
+expect_rc "merge a b" 0
+check "merge: both runs" [ "$(count all.db runs)" = 2 ]
+check "merge: every error row" [ "$(count all.db tensor_errors)" = $(($(count a.db tensor_errors) + $(count b.db tensor_errors))) ]
+check "merge: the shared input once" [ "$(count all.db inputs)" = 2 ]
+check "merge: one machine" [ "$(count all.db machines)" = 1 ]
+rows() { sql "$1" "SELECT run_id, input_id, format, mse, sqnr_db FROM tensor_errors"; }
+check "merge: rows identical to the sources" [ "$(rows all.db | sort)" = "$( (rows a.db; rows b.db) | sort)" ]
+before=$(sql all.db "SELECT group_concat(t, ';') FROM (SELECT count(*) AS t FROM runs UNION ALL SELECT count(*) FROM tensor_errors UNION ALL SELECT count(*) FROM inputs)")
+
+qb merge a.db b.db -o all.db --json
+expect_rc "merge again" 0
+pycheck "merge again: nothing added, every row already there" '
+import json, sys
+d = json.load(open(sys.argv[1]))
+added = sum(t["added"] for s in d["sources"] for t in s["tables"].values())
+same = sum(t["same"] for s in d["sources"] for t in s["tables"].values())
+assert added == 0 and same > 0 and d["conflicts"] == 0, (added, same, d["conflicts"])' "$OUT"
+check "merge again: counts unchanged" [ "$(sql all.db "SELECT group_concat(t, ';') FROM (SELECT count(*) AS t FROM runs UNION ALL SELECT count(*) FROM tensor_errors UNION ALL SELECT count(*) FROM inputs)")" = "$before" ]
+
+# the same run with a different figure: reported, and all.db keeps its value
+cp a.db c.db
+sql c.db "UPDATE tensor_errors SET mse = mse * 2 WHERE format = 'q4_0'" >/dev/null
+qb merge c.db -o all.db
+expect_rc "merge a conflicting copy" 0
+check "conflict: counted" grep -qE 'tensor_errors +0 +1 +1 ' "$OUT"
+check "conflict: the key shown" grep -qF "format='q4_0'" "$OUT"
+check "conflict: not overwritten" [ "$(sql all.db "SELECT mse FROM tensor_errors WHERE format='q4_0'")" = "$(sql a.db "SELECT mse FROM tensor_errors WHERE format='q4_0'")" ]
+
+# an older schema (no tensor_errors.hist): merged through the columns it has
+cp b.db old.db
+sql old.db "ALTER TABLE tensor_errors DROP COLUMN hist" >/dev/null
+sql old.db "PRAGMA user_version = 1" >/dev/null
+qb merge old.db -o fresh.db
+expect_rc "merge an older schema" 0
+check "older schema: rows copied" [ "$(count fresh.db tensor_errors)" = "$(count b.db tensor_errors)" ]
+check "older schema: missing column left empty" [ "$(sql fresh.db "SELECT count(*) FROM tensor_errors WHERE hist IS NULL")" = "$(count b.db tensor_errors)" ]
+
+# a row that refers to a run the source does not hold: the whole source is refused
+cp a.db dangling.db
+sql dangling.db "INSERT INTO tensor_errors(run_id, input_id, tensor, format, rows, cols, bits_per_weight, created_at) SELECT 'no-such-run', input_id, tensor, format, rows, cols, bits_per_weight, created_at FROM tensor_errors LIMIT 1" >/dev/null
+cp all.db all.before
+bad "merge a dangling reference" 5 merge dangling.db -o all.db
+expect_err_has "merge a dangling reference" "dangling.db"
+check "dangling: output unchanged" [ "$(sql all.db "SELECT count(*) FROM tensor_errors")" = "$(sql all.before "SELECT count(*) FROM tensor_errors")" ]
+
+echo "not a database" >text.db
+bad "merge a text file" 5 merge text.db -o all.db
+expect_err_has "merge a text file" "text.db"
+sql other.db "CREATE TABLE t(x)" >/dev/null
+bad "merge a foreign SQLite file" 5 merge other.db -o all.db
+expect_err_has "merge a foreign SQLite file" "not a quantbench results database"
+bad "merge a missing file" 5 merge missing.db -o all.db
+expect_err_has "merge a missing file" "missing.db"
+bad "merge without -o" 2 merge a.db
+bad "merge into a source" 2 merge a.db -o a.db
+qb merge --help
+expect_rc "merge --help" 0
+check "merge --help: usage" grep -q '^Usage: quantbench merge' "$OUT"
+
+finish
