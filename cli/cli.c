@@ -99,6 +99,15 @@ void qb_cli_free_list(char **list, int n) {
     free(list);
 }
 
+qb_status qb_cli_shard(const char *s, int *i, int *n) {
+    long long a, b;
+    char tail;
+    if (sscanf(s, "%lld/%lld%c", &a, &b, &tail) != 2 || b < 1 || b > 100000 || a < 0 || a >= b)
+        return qb_fail(QB_EUSAGE, "--shard needs I/N with 0 <= I < N (e.g. 0/4 … 3/4), not '%s'", s);
+    *i = (int)a, *n = (int)b;
+    return QB_OK;
+}
+
 qb_status qb_cli_int(const char *opt, const char *s, int64_t min, int64_t max, int64_t *out) {
     char *end;
     errno = 0;

@@ -39,6 +39,8 @@ qb_status qb_cli_formats(const char *list, const qb_format ***out, int *n);
 qb_status qb_cli_mixes(const char *list, const qb_mix ***out, int *n);
 void qb_cli_add_sources(const char *list, char ***specs, int *n);
 void qb_cli_free_list(char **list, int n);
+/* "I/N" of --shard: 0 <= I < N. */
+qb_status qb_cli_shard(const char *s, int *i, int *n);
 /* Parses a non-negative integer option value. */
 qb_status qb_cli_int(const char *opt, const char *s, int64_t min, int64_t max, int64_t *out);
 

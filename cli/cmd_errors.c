@@ -14,7 +14,7 @@
 
 static const char usage[] =
     "Usage: quantbench errors [--formats F1,F2,…|all] [--type Q4_K_M,…] --weights SOURCE[,SOURCE…]\n"
-    "                         [--seed S] [--threads N] [--resume[=RUN]] [--db PATH] [--json]\n"
+    "                         [--seed S] [--threads N] [--shard I/N] [--resume[=RUN]] [--db PATH] [--json]\n"
     "\n"
     "Quantizes every weight source with every format and prints, per pair: bits per weight\n"
     "(scales included), MSE, RMSE, max abs error, SQNR in dB (higher is better, ≈6 dB per\n"
@@ -36,6 +36,8 @@ static const char usage[] =
     "--weights may be repeated. --seed (default 0) picks the synthetic data.\n"
     "--resume continues an interrupted run (the newest one with the same options, or RUN),\n"
     "skipping the rows it already stored.\n"
+    "--shard I/N measures the I-th of N disjoint parts of the source × format pairs; 'quantbench\n"
+    "merge' joins the shards' databases.\n"
     "\n"
     "Example:\n"
     "  quantbench errors --formats f16,bf16,int8_sym_row --weights synthetic:all\n";
@@ -105,6 +107,10 @@ static char *config_json(const char *suite, const qb_errors_job *job) {
     for (int i = 0; i < job->nmixes; i++) qb_json_str(&j, job->mixes[i]->name);
     qb_json_arr_end(&j);
     qb_json_kint(&j, "seed", (int64_t)job->seed);
+    if (job->shard_n > 1) {
+        qb_json_kint(&j, "shard", job->shard_i);
+        qb_json_kint(&j, "shards", job->shard_n);
+    }
     qb_json_end(&j);
     fclose(f);
     buf[strcspn(buf, "\n")] = '\0';
@@ -181,11 +187,12 @@ qb_status cmd_errors(qb_cli *cli, int argc, char **argv) {
     static const struct option opts[] = {QB_COMMON_OPTIONS, {"formats", required_argument, NULL, 'f'},
                                          {"weights", required_argument, NULL, 'w'}, {"seed", required_argument, NULL, 's'},
                                          {"resume", optional_argument, NULL, 'r'}, {"type", required_argument, NULL, 'T'},
-                                         {"threads", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
+                                         {"threads", required_argument, NULL, 't'}, {"shard", required_argument, NULL, 'H'},
+                                         {NULL, 0, NULL, 0}};
     const char *formats = NULL, *resume_id = NULL, *types = NULL;
     int64_t threads = qb_cpu_count();
     char **specs = NULL;
-    int nspecs = 0, resume = 0, c;
+    int nspecs = 0, resume = 0, c, shard_i = 0, shard_n = 1;
     int64_t seed = 0;
     qb_status st = QB_OK;
     while (!st && (c = qb_cli_next(cli, argc, argv, opts, usage)) != QB_CLI_DONE) {
@@ -198,6 +205,7 @@ qb_status cmd_errors(qb_cli *cli, int argc, char **argv) {
         case 'r': resume = 1, resume_id = optarg; break;
         case 'T': types = optarg; break;
         case 't': st = qb_cli_int("threads", optarg, 1, 1024, &threads); break;
+        case 'H': st = qb_cli_shard(optarg, &shard_i, &shard_n); break;
         default: st = qb_fail(QB_EUSAGE, "unexpected option");
         }
     }
@@ -212,7 +220,8 @@ qb_status cmd_errors(qb_cli *cli, int argc, char **argv) {
     if (!st) {
         qb_errors_job job = {.sources = (const char *const *)specs, .nsources = nspecs, .formats = fmts, .nformats = nfmts,
                              .seed = (uint64_t)seed, .skip_misfits = formats && strcmp(formats, "all") == 0,
-                             .mixes = mixes, .nmixes = nmixes, .threads = (int)threads};
+                             .mixes = mixes, .nmixes = nmixes, .threads = (int)threads, .shard_i = shard_i,
+                             .shard_n = shard_n};
         st = qb_cli_errors_run(cli, "errors", NULL, &job, resume, resume_id, argc - 1, argv + 1);
     }
     free(fmts);

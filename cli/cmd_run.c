@@ -8,7 +8,7 @@
 #include "cli.h"
 
 static const char usage[] =
-    "Usage: quantbench run [--suite NAME] [--seed S] [--resume[=RUN]] [--db PATH] [--json]\n"
+    "Usage: quantbench run [--suite NAME] [--seed S] [--shard I/N] [--resume[=RUN]] [--db PATH] [--json]\n"
     "\n"
     "Runs a suite of measurements and stores them in the database as one run; render it\n"
     "with 'quantbench report'.\n"
@@ -17,14 +17,16 @@ static const char usage[] =
     "  default   quantization error of every registered format on every synthetic weight\n"
     "            source (gaussian, laplace, student_t, uniform, outliers; 256x4096 each)\n"
     "\n"
-    "--resume continues an interrupted run of the same suite (or RUN) where it stopped.\n";
+    "--resume continues an interrupted run of the same suite (or RUN) where it stopped.\n"
+    "--shard I/N measures the I-th of N disjoint parts of the suite (0 <= I < N), so N machines\n"
+    "(e.g. a Slurm job array) share one sweep; 'quantbench merge' then joins their databases.\n";
 
 qb_status cmd_run(qb_cli *cli, int argc, char **argv) {
     static const struct option opts[] = {QB_COMMON_OPTIONS, {"suite", required_argument, NULL, 'S'},
                                          {"seed", required_argument, NULL, 's'}, {"resume", optional_argument, NULL, 'r'},
-                                         {NULL, 0, NULL, 0}};
+                                         {"shard", required_argument, NULL, 'H'}, {NULL, 0, NULL, 0}};
     const char *suite = "default", *resume_id = NULL;
-    int resume = 0, c;
+    int resume = 0, c, shard_i = 0, shard_n = 1;
     int64_t seed = 0;
     qb_status st = QB_OK;
     while (!st && (c = qb_cli_next(cli, argc, argv, opts, usage)) != QB_CLI_DONE) {
@@ -34,6 +36,7 @@ qb_status cmd_run(qb_cli *cli, int argc, char **argv) {
         case 'S': suite = optarg; break;
         case 's': st = qb_cli_int("seed", optarg, 0, INT64_MAX, &seed); break;
         case 'r': resume = 1, resume_id = optarg; break;
+        case 'H': st = qb_cli_shard(optarg, &shard_i, &shard_n); break;
         default: return qb_fail(QB_EUSAGE, "unexpected option");
         }
     }
@@ -49,7 +52,8 @@ qb_status cmd_run(qb_cli *cli, int argc, char **argv) {
     st = qb_cli_formats("all", &fmts, &nfmts);
     if (!st) {
         qb_errors_job job = {.sources = (const char *const *)specs, .nsources = nspecs, .formats = fmts, .nformats = nfmts,
-                             .seed = (uint64_t)seed, .skip_misfits = 1, .threads = 1};
+                             .seed = (uint64_t)seed, .skip_misfits = 1, .threads = 1,
+                             .shard_i = shard_i, .shard_n = shard_n};
         st = qb_cli_errors_run(cli, "run", suite, &job, resume, resume_id, argc - 1, argv + 1);
     }
     free(fmts);

@@ -157,7 +157,11 @@ qb_status qb_errors_run(qb_db *db, const char *run_id, const qb_errors_job *job,
     void *q = qb_malloc(sizeof(float) * CHUNK_VALUES);
     int64_t done = 0;
     qb_status st = QB_OK;
+    int shards = job->shard_n > 1 ? job->shard_n : 1;
     for (int i = 0; i < job->nsources && !st; i++) {
+        int mine = 0; /* schemes of this source in our shard */
+        for (int k = 0; k < nschemes; k++) mine += ((int64_t)i * nschemes + k) % shards == job->shard_i;
+        if (!mine) continue;
         qb_source src;
         if ((st = qb_source_open(&src, job->sources[i], job->seed))) break;
         /* a whole-tensor chunk (formats with per-tensor scales) may exceed the buffers */
@@ -171,8 +175,9 @@ qb_status qb_errors_run(qb_db *db, const char *run_id, const qb_errors_job *job,
         qb_input in = {src.id, src.kind, src.name, src.spec, src.content_hash, src.tensors[0].rows, src.tensors[0].cols};
         if (src.ntensors > 1) in.rows = src.ntensors, in.cols = 0; /* a model: its tensor count */
         st = qb_db_put_input(db, &in);
-        int64_t total = (int64_t)job->nsources * nschemes * src.ntensors;
-        for (int k = 0; k < nschemes && !st; k++) st = run_scheme(db, run_id, job, &src, &schemes[k], fn, ctx, &done, total, x, y, q);
+        int64_t total = (int64_t)job->nsources * nschemes * src.ntensors / shards;
+        for (int k = 0; k < nschemes && !st; k++)
+            if (((int64_t)i * nschemes + k) % shards == job->shard_i) st = run_scheme(db, run_id, job, &src, &schemes[k], fn, ctx, &done, total, x, y, q);
         qb_source_close(&src);
     }
     qb_progress_done();

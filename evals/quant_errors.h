@@ -27,6 +27,10 @@ typedef struct qb_errors_job {
     const qb_mix *const *mixes; /* llama.cpp file types: need model-file sources */
     int nmixes;
     int threads;
+    /* --shard I/N: only the (source, scheme) pairs whose index in source-major order is I mod N
+     * (shard_n 0 or 1: all). Deterministic, so N machines with the same build and options
+     * measure disjoint parts of one sweep, to be merged with `quantbench merge`. */
+    int shard_i, shard_n;
 } qb_errors_job;
 
 /* Called for each row, stored now or found stored by an earlier attempt (resumed = 1). */

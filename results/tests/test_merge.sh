@@ -61,6 +61,22 @@ bad "merge a dangling reference" 5 merge dangling.db -o all.db
 expect_err_has "merge a dangling reference" "dangling.db"
 check "dangling: output unchanged" [ "$(sql all.db "SELECT count(*) FROM tensor_errors")" = "$(sql all.before "SELECT count(*) FROM tensor_errors")" ]
 
+# shards of one sweep merge into exactly the rows of the whole sweep
+for i in 0 1 2; do
+    qb --db shard$i.db errors --shard $i/3 --formats q4_0,q8_0,nf4,fp8_e4m3 --weights synthetic:gaussian:8x256,synthetic:outliers:8x256
+    expect_rc "errors --shard $i/3" 0
+done
+qb --db whole.db errors --formats q4_0,q8_0,nf4,fp8_e4m3 --weights synthetic:gaussian:8x256,synthetic:outliers:8x256
+qb merge shard0.db shard1.db shard2.db -o shards.db
+expect_rc "merge three shards" 0
+figures() { sql "$1" "SELECT input_id, format, mse, sqnr_db, max_abs FROM tensor_errors"; }
+check "shards: every pair measured once" [ "$(count shards.db tensor_errors)" = 8 ]
+check "shards: disjoint and non-empty" [ "$(count shard0.db tensor_errors)" -gt 0 ] && [ "$(count shard2.db tensor_errors)" -gt 0 ]
+check "shards: the whole sweep's figures" [ "$(figures shards.db | sort)" = "$(figures whole.db | sort)" ]
+bad "--shard out of range" 2 errors --shard 3/3 --formats q4_0 --weights synthetic:gaussian:8x256
+expect_err_has "--shard out of range" "0 <= I < N"
+bad "--shard malformed" 2 run --shard 1
+
 echo "not a database" >text.db
 bad "merge a text file" 5 merge text.db -o all.db
 expect_err_has "merge a text file" "text.db"
