@@ -14,7 +14,10 @@
  * mxfp4, nvfp4, q1_0, q2_0; q8_1 (which also carries each block's fp16 sum d·Σq) for q4_1
  * and q5_1; q8_K (fp32 d, int16 sums per 16) for q2_K…q6_K, iq4_xs, tq1_0, tq2_0; and the
  * IEEE formats f32, f16, bf16 dot with their own format (ggml's ggml_vec_dot_f16 etc.:
- * float products summed in double). NULL (int8_sym_row, q8_1, q8_K) means no fused dot.
+ * float products summed in double); fp8_e4m3_pc and fp8_e4m3_pt with themselves (vLLM's
+ * W8A8 FP8: the activation row gets its own amax/448 scale, per token; exact E4M3 products
+ * summed exactly, one fp32 rounding, then s_w·s_a). NULL (int8_sym_row, q8_1, q8_K, and
+ * the other non-GGUF formats) means no fused dot.
  *
  * Invariants:
  *  1. quantize, dequantize and (when vec_dot_type is set) vec_dot are never NULL:
@@ -24,8 +27,12 @@
  *     reference path; formats/tests/test_formats.c checks this for every row of the table.
  *  3. A format's name is its permanent key in the results database; never reuse one.
  *  4. Error bound: for every element, |x − x̂| ≤ err_rel·|x| + err_block·amax(block) +
- *     err_abs, for finite inputs inside the format's range: when dom_hi > 0, blocks whose
- *     amax lies in [dom_lo, dom_hi] (round-trip tests use it).
+ *     err_tensor·amax(tensor) + err_abs, for finite inputs inside the format's range: when
+ *     dom_hi > 0, blocks whose amax lies in [dom_lo, dom_hi] (round-trip tests use it). The
+ *     block of a format with row_extra_bytes is the row (its scale is per row). Formats that
+ *     scale by the whole tensor (fp8_e4m3_pt, int4_sym_pt, nvfp4_ts) set QB_FMT_TENSOR_AMAX:
+ *     their err_tensor term is the real bound, and [dom_lo, dom_hi] then bounds amax(tensor)
+ *     instead of amax(block) (their scale is computed from it).
  *  5. vec_dot_ref evaluates ggml's generic (scalar) vec_dot arithmetic exactly: the integer
  *     sums per block, then the float scale products and accumulation in ggml's order. A
  *     fast vec_dot keeps the integer sums exact but may reorder the float accumulation and
@@ -49,7 +56,22 @@
 enum {
     QB_FMT_HAS_NAN = 1u << 0,   /* NaN and ±Inf inputs are representable and encode as such */
     QB_FMT_USES_IMP = 1u << 1,  /* quantize reads per-column importance weights */
+    QB_FMT_TENSOR_AMAX = 1u << 2, /* scaled by amax(tensor): err_tensor and the domain refer to it (invariant 4) */
+    QB_FMT_INF_ENCODES = 1u << 3, /* ±Inf is accepted (NaN is not) and encodes as overflow: ±max or the NaN code */
 };
+
+/* Non-finite input, the policy per family (formats/tests/test_formats.c checks every row):
+ *  - QB_FMT_HAS_NAN (f32, f16, bf16, tf32, fp8_e5m2): NaN and ±Inf encode and decode as
+ *    themselves.
+ *  - QB_FMT_INF_ENCODES (the raw minifloats fp8_e4m3, fp6_*, fp4_e2m1): NaN is rejected;
+ *    ±Inf follows the element conversion's overflow rule (fp8_e4m3: the NaN code, as
+ *    ml_dtypes/PyTorch; fp6/fp4: saturate to ±max, as ml_dtypes), so no block scale is
+ *    involved and nothing else in the row changes.
+ *  - every other format (any scale: per row, block or tensor): NaN and ±Inf are rejected
+ *    with QB_EINPUT naming the row and column, since one non-finite value would make its
+ *    whole block's (row's, tensor's) scale NaN or Inf.
+ * An all-zero block (row, tensor) encodes with a zero (or the smallest) scale and decodes to
+ * exact zeros in every format. */
 
 typedef struct qb_format {
     const char *name;          /* database key, e.g. "f16", "int8_sym_row" */
@@ -85,6 +107,9 @@ typedef struct qb_format {
     const char *vec_dot_type;
     float (*vec_dot_ref)(const void *w_row, const void *act_row, int64_t cols);
     float (*vec_dot)(const void *w_row, const void *act_row, int64_t cols);
+
+    /* Invariant 4's per-tensor term (appended; 0 for formats without a tensor scale). */
+    double err_tensor;
 } qb_format;
 
 /* Fills the fast paths; idempotent, call once before using the table (the CLI does). */
@@ -112,6 +137,9 @@ void qb_format_dequantize_mt(const qb_format *f, const void *q, float *y, int64_
  * with AVX2, FMA and F16C, since that file is compiled for them. */
 void qb_formats_init_x86(qb_format *const *table, int n);
 void qb_formats_init_x86_ggml(qb_format *const *table, int n);
+/* FP8 encode/decode, bitsandbytes, int4-group and MX decode kernels (formats/x86/
+ * minifloat_x86.c), installed by qb_formats_init_x86 on a CPU with AVX2 and F16C. */
+void qb_formats_init_x86_minifloat(qb_format *const *table, int n);
 
 /* Shared helpers for modules: IEEE half and bfloat16 conversions (reference semantics of
  * FORMATS.md §1.2–1.3) and NaN validation with a precise message. */
@@ -119,6 +147,8 @@ uint16_t qb_f32_to_f16(float x);
 float qb_f16_to_f32(uint16_t h);
 uint16_t qb_f32_to_bf16(float x);
 float qb_bf16_to_f32(uint16_t h);
+/* fp32 → TF32 as PTX cvt.rna.tf32.f32 (ties away from zero), returned as the fp32 value. */
+float qb_f32_to_tf32(float x);
 qb_status qb_check_finite(const float *x, int64_t rows, int64_t cols, const char *fmt_name);
 
 #endif

@@ -8,29 +8,36 @@
  *   OFFSET  SIZE  DESCRIPTION
  *   0       4     d, fp32 little-endian
  *   4       cols  q[0..cols), int8
+ *
+ * int8_llm: the same rows with LLM.int8()'s outlier columns kept in fp16 (section below).
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "format.h"
+
+/* One int8 row: d = amax/127 over the columns not in skip (skip NULL: all), q = RNE(x·127/amax)
+ * clamped to [−127, 127], skipped columns stored as 0. Writes d at out, the codes at out + qoff. */
+static void int8_row(const float *xr, int64_t cols, const uint8_t *skip, uint8_t *out, int64_t qoff) {
+    float amax = 0.0f;
+    for (int64_t c = 0; c < cols; c++)
+        if (!skip || !skip[c]) amax = fmaxf(amax, fabsf(xr[c]));
+    float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
+    memcpy(out, &d, 4);
+    int8_t *qr = (int8_t *)(out + qoff);
+    for (int64_t c = 0; c < cols; c++) {
+        float v = skip && skip[c] ? 0.0f : nearbyintf(xr[c] * id);
+        qr[c] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : (int)v);
+    }
+}
 
 static qb_status int8_sym_row_quantize(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
     (void)imp;
     qb_status st = qb_check_finite(x, rows, cols, "int8_sym_row");
     if (st) return st;
     uint8_t *out = q;
-    for (int64_t r = 0; r < rows; r++, out += 4 + cols) {
-        const float *xr = x + r * cols;
-        float amax = 0.0f;
-        for (int64_t c = 0; c < cols; c++) amax = fmaxf(amax, fabsf(xr[c]));
-        float d = amax / 127.0f, id = amax > 0.0f ? 127.0f / amax : 0.0f;
-        memcpy(out, &d, 4);
-        int8_t *qr = (int8_t *)(out + 4);
-        for (int64_t c = 0; c < cols; c++) {
-            float v = nearbyintf(xr[c] * id);
-            qr[c] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : (int)v);
-        }
-    }
+    for (int64_t r = 0; r < rows; r++, out += 4 + cols) int8_row(x + r * cols, cols, NULL, out, 4);
     return QB_OK;
 }
 
@@ -50,6 +57,134 @@ qb_format qb_format_int8_sym_row = {
     .block_elems = 1, .block_bytes = 1, .row_extra_bytes = 4, .gguf_type = -1,
     .err_block = 1.0 / 254.0,
     .quantize_ref = int8_sym_row_quantize, .dequantize_ref = int8_sym_row_dequantize,
+};
+
+/* ---- int8_llm: LLM.int8() weight decomposition (FORMATS.md §7.5) -----------------------
+ *
+ * LLM.int8() multiplies the hidden-feature columns j whose activations carry outliers
+ * (|x_j| ≥ 6.0 for some token) in fp16 and every other column in row-wise int8. For the
+ * weight W (rows = outputs, cols = inputs = hidden features) that means: the flagged columns
+ * kept in fp16, the rest int8 with one absmax scale per row taken over the unflagged columns
+ * only (so an outlier column no longer inflates every row's step).
+ *
+ * Which columns. The storage model is fixed-size, so the tensor reserves K = 8 outlier slots
+ * (the LLM.int8() paper finds the outlier features concentrated in a handful of hidden
+ * dimensions). The flag comes from the per-column activation statistic passed as importance
+ * weights imp (QB_FMT_USES_IMP: e.g. the calibration max|x_j|, or an imatrix's mean x_j²,
+ * finite and ≥ 0): the K columns with the largest imp_j > 0 (ties to the lower index).
+ * LLM.int8()'s threshold flags a variable number of columns; taking the K largest flags
+ * every column above any threshold as long as at most K are, and filling the remaining slots
+ * only lowers the error bound (an fp16 column errs ≤ 2^-11·|x|, below its int8 step, and the
+ * row scales can only shrink). Columns whose statistic is 0 never see a non-zero activation
+ * and are not flagged. Without imp (weight-only, no calibration data) the statistic is the
+ * weight column's absmax max_r|W_rj|: the columns that set the rows' int8 steps, whose
+ * removal shrinks those steps most — the weight-side shadow of the activation outliers
+ * (documented default; bitsandbytes' threshold 6.0 is an activation magnitude and has no
+ * weight-only meaning).
+ *
+ * Layout (K = 8):
+ *   tensor: OFFSET 0  SIZE 4·K  outlier column indices, uint32 LE, ascending; 0xFFFFFFFF
+ *                               marks an unused slot (fewer than K flagged columns)
+ *   row:    OFFSET 0  SIZE 4    d, fp32 = amax over the row's unflagged columns / 127
+ *           OFFSET 4  SIZE 2·K  the row's values in the flagged columns, fp16, slot order
+ *           OFFSET 4+2K SIZE cols  int8 codes q = RNE(x/d) ∈ [−127, 127]; 0 in flagged columns
+ *   bits/weight = 8 + (32 + 16K)/cols + 32K/(rows·cols) = 8 + 160/cols + 256/(rows·cols).
+ * Dequantize: x̂ = d·q, then the flagged columns overwritten with their fp16 values (slot
+ * indices ≥ cols, from hostile bytes, are ignored).
+ * Error bound (invariant 4; the row is the block): unflagged |x − x̂| ≤ d/2 ≤ amax(row)/254;
+ * flagged ≤ 2^-11·|x| + 2^-25 (fp16 RNE, subnormals included). Flagged values beyond fp16's
+ * range (|x| > 65504) are rejected, naming the row and column; NaN/Inf rejected. */
+enum { LLM_K = 8 };
+#define LLM_UNUSED 0xFFFFFFFFu
+
+/* The K columns with the largest score > 0, ties to the lower index, ascending in idx[]. */
+static void llm_pick(const float *score, int64_t cols, uint32_t idx[LLM_K]) {
+    float best[LLM_K];
+    int n = 0;
+    for (int64_t c = 0; c < cols; c++) {
+        if (!(score[c] > 0.0f) || (n == LLM_K && !(score[c] > best[n - 1]))) continue;
+        int k = n < LLM_K ? n++ : LLM_K - 1; /* sorted descending; strict > keeps earlier ties ahead */
+        for (; k > 0 && score[c] > best[k - 1]; k--) best[k] = best[k - 1], idx[k] = idx[k - 1];
+        best[k] = score[c], idx[k] = (uint32_t)c;
+    }
+    for (int k = n; k < LLM_K; k++) idx[k] = LLM_UNUSED;
+    for (int i = 1; i < n; i++) /* ascending column order for storage */
+        for (int j = i; j > 0 && idx[j - 1] > idx[j]; j--) {
+            uint32_t t = idx[j];
+            idx[j] = idx[j - 1], idx[j - 1] = t;
+        }
+}
+
+static qb_status int8_llm_quantize(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
+    qb_status st = qb_check_finite(x, rows, cols, "int8_llm");
+    if (st) return st;
+    if (imp)
+        for (int64_t c = 0; c < cols; c++)
+            if (!(imp[c] >= 0.0f) || imp[c] - imp[c] != 0.0f)
+                return qb_fail(QB_EINPUT, "int8_llm: importance weight of column %lld is %g; it must be finite and >= 0",
+                               (long long)c, (double)imp[c]);
+    float *score = malloc((size_t)(cols ? cols : 1) * sizeof(float));
+    uint8_t *skip = calloc((size_t)(cols ? cols : 1), 1);
+    if (!score || !skip) {
+        free(score), free(skip);
+        return qb_fail(QB_ERUNTIME, "int8_llm: out of memory for %lld columns", (long long)cols);
+    }
+    for (int64_t c = 0; c < cols; c++) score[c] = imp ? imp[c] : 0.0f;
+    if (!imp)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < cols; c++) score[c] = fmaxf(score[c], fabsf(x[r * cols + c]));
+    uint32_t idx[LLM_K];
+    llm_pick(score, cols, idx);
+    uint8_t *out = q;
+    for (int k = 0; k < LLM_K; k++) {
+        memcpy(out + 4 * k, &idx[k], 4);
+        if (idx[k] != LLM_UNUSED) skip[idx[k]] = 1;
+    }
+    out += 4 * LLM_K;
+    for (int64_t r = 0; r < rows && !st; r++, out += 4 + 2 * LLM_K + cols) {
+        const float *xr = x + r * cols;
+        int8_row(xr, cols, skip, out, 4 + 2 * LLM_K);
+        for (int k = 0; k < LLM_K; k++) {
+            float v = idx[k] != LLM_UNUSED ? xr[idx[k]] : 0.0f;
+            if (fabsf(v) > 65504.0f) {
+                st = qb_fail(QB_EINPUT, "int8_llm: row %lld column %lld holds %g, beyond fp16's range (65504) for an outlier column",
+                             (long long)r, (long long)idx[k], (double)v);
+                break;
+            }
+            uint16_t h = qb_f32_to_f16(v);
+            memcpy(out + 4 + 2 * k, &h, 2);
+        }
+    }
+    free(score), free(skip);
+    return st;
+}
+
+static void int8_llm_dequantize(const void *q, float *y, int64_t rows, int64_t cols) {
+    const uint8_t *in = q;
+    uint32_t idx[LLM_K];
+    memcpy(idx, in, sizeof idx); /* little-endian host (x86/arm64), as every fp32 field here */
+    in += 4 * LLM_K;
+    for (int64_t r = 0; r < rows; r++, in += 4 + 2 * LLM_K + cols) {
+        float d, *yr = y + r * cols;
+        memcpy(&d, in, 4);
+        const int8_t *qr = (const int8_t *)(in + 4 + 2 * LLM_K);
+        for (int64_t c = 0; c < cols; c++) yr[c] = d * (float)qr[c];
+        for (int k = 0; k < LLM_K; k++)
+            if (idx[k] < (uint64_t)cols) {
+                uint16_t h;
+                memcpy(&h, in + 4 + 2 * k, 2);
+                yr[idx[k]] = qb_f16_to_f32(h);
+            }
+    }
+}
+
+qb_format qb_format_int8_llm = {
+    .name = "int8_llm", .family = "int",
+    .description = "LLM.int8() weights: int8 absmax per row + 8 outlier columns in fp16 (flagged by imp, else column absmax)",
+    .block_elems = 1, .block_bytes = 1, .row_extra_bytes = 4 + 2 * LLM_K, .tensor_extra_bytes = 4 * LLM_K,
+    .gguf_type = -1, .flags = QB_FMT_USES_IMP,
+    .err_rel = 0x1p-11, .err_block = 1.0 / 254.0, .err_abs = 0x1p-25, .dom_lo = 0, .dom_hi = 65504.0,
+    .quantize_ref = int8_llm_quantize, .dequantize_ref = int8_llm_dequantize,
 };
 
 /* ---- Linear integer formats, RTN, one generic implementation (FORMATS.md §8) ------------
@@ -201,9 +336,9 @@ static void intq_dequantize(const intq_params *p, const void *q, float *y, int64
 #define INTQ_DOM_HI(B, SYM) ((SYM) ? (double)((1 << ((B) - 1)) - 1) * 65000.0 : INTQ_UMAX(B) * 32500.0)
 
 /* One registry row per parameter set: NAME, bits, symmetric, group (0 = per row, −1 = per
- * tensor). Per tensor, invariant 4 (bounds against the amax of a storage block) cannot carry
- * the real bound |x − x̂| ≤ amax(tensor)/(2·q_max) (checked in test_bnb.c); the registry states
- * the weaker |x − x̂| ≤ |x| that RTN with 0 on the grid guarantees. */
+ * tensor). Per tensor (fp32 scale, no fp16 rounding) the bound is |x − x̂| ≤ sd/2 =
+ * amax(tensor)/(2·q_max), stated as err_tensor with QB_FMT_TENSOR_AMAX (invariant 4); the
+ * domain (amax(tensor) in [1e-30, 3e38]) keeps sd a normal fp32. */
 #define INTQ_FORMAT(NAME, B, SYM, G, DESC)                                                                     \
     static const intq_params NAME##_p = {#NAME, B, SYM, G, (G) <= 0};                                          \
     static qb_status NAME##_quantize(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {     \
@@ -217,7 +352,8 @@ static void intq_dequantize(const intq_params *p, const void *q, float *y, int64
         .name = #NAME, .family = "int", .description = DESC,                                                    \
         .block_elems = (G) > 0 ? (G) : 8 / (B), .block_bytes = (G) > 0 ? 2 + !(SYM) + (G) * (B) / 8 : 1,         \
         .row_extra_bytes = (G) == 0 ? 4 + !(SYM) : 0, .tensor_extra_bytes = (G) < 0 ? 4 + !(SYM) : 0,             \
-        .gguf_type = -1, .err_rel = (G) < 0 ? 1.0 + 1e-6 : 1e-6, .err_block = (G) < 0 ? 0.0 : INTQ_ERRB(B, SYM),  \
+        .gguf_type = -1, .flags = (G) < 0 ? QB_FMT_TENSOR_AMAX : 0u, .err_rel = 1e-6,                          \
+        .err_block = (G) < 0 ? 0.0 : INTQ_ERRB(B, SYM), .err_tensor = (G) < 0 ? INTQ_ERRB(B, SYM) : 0.0,          \
         .dom_lo = (G) > 0 ? INTQ_DOM_LO(B, SYM) : 1e-30, .dom_hi = (G) > 0 ? INTQ_DOM_HI(B, SYM) : 3e38,          \
         .quantize_ref = NAME##_quantize, .dequantize_ref = NAME##_dequantize,                                   \
     };

@@ -21,6 +21,7 @@
  */
 #include "minifloat.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
@@ -236,6 +237,28 @@ static void fp8_e4m3_pc_dequantize(const void *q, float *y, int64_t rows, int64_
     }
 }
 
+/* ---- GEMV dot of scaled E4M3 rows: the W8A8 FP8 pairs of vLLM --------------------------
+ * A weight row of fp8_e4m3_pc (or a one-row fp8_e4m3_pt tensor) and an activation row
+ * quantized the same way — the activation's own amax/448 scale is vLLM's dynamic per-token
+ * (fbgemm_fp8, ptpc_fp8) or, for a one-token GEMV, per-tensor (fp8) activation scale. Both
+ * layouts are [s fp32][cols codes]. Arithmetic of an FP8 tensor-core GEMM with an fp32
+ * epilogue: the products of two E4M3 values are exact in fp32 (4 significant bits each) and
+ * multiples of 2^-18; their sum is accumulated in double, exactly while cols·448² < 2^35
+ * (rows up to 131072 values), rounded once to fp32 (an ideal fp32 accumulator), then scaled:
+ * acc·(s_w·s_a). Against the dequantized rows (each value rounded once to fp32) the result
+ * differs by at most 4·2^-24·Σ|w_i·a_i|. NaN codes (hostile bytes) propagate as NaN. */
+float qb_e4m3_scaled_dot(const void *w_row, const void *act_row, int64_t cols) {
+    qb_mf_init();
+    const uint8_t *w = w_row, *a = act_row;
+    float sw, sa;
+    memcpy(&sw, w, 4);
+    memcpy(&sa, a, 4);
+    const float *lut = qb_mf_lut[QB_MF_E4M3];
+    double acc = 0;
+    for (int64_t i = 0; i < cols; i++) acc += (double)(lut[w[4 + i]] * lut[a[4 + i]]);
+    return (float)acc * (sw * sa);
+}
+
 /* Error bounds (invariant 4). RNE to m mantissa bits: |x − x̂| ≤ 2^-(m+1)·|x| for normals;
  * below the smallest normal, half the subnormal step 2^(1−bias−m−1) absolute. Saturating fp6/fp4
  * and non-saturating fp8 hold the bound up to the rounding threshold of max finite only
@@ -244,7 +267,7 @@ static void fp8_e4m3_pc_dequantize(const void *q, float *y, int64_t rows, int64_
 qb_format qb_format_fp8_e4m3 = {
     .name = "fp8_e4m3", .family = "minifloat",
     .description = "OCP FP8 E4M3FN (1/4/3, max 448, no Inf), RNE, overflow -> NaN as ml_dtypes/PyTorch",
-    .block_elems = 1, .block_bytes = 1, .gguf_type = -1,
+    .block_elems = 1, .block_bytes = 1, .gguf_type = -1, .flags = QB_FMT_INF_ENCODES,
     .err_rel = 0x1p-4, .err_abs = 0x1p-10, .dom_lo = 0, .dom_hi = 464.0,
     .quantize_ref = fp8_e4m3_quantize, .dequantize_ref = fp8_e4m3_dequantize,
 };
@@ -260,7 +283,7 @@ qb_format qb_format_fp8_e5m2 = {
 qb_format qb_format_fp6_e3m2 = {
     .name = "fp6_e3m2", .family = "minifloat",
     .description = "OCP MX FP6 E3M2 (1/3/2, max 28), RNE, saturating, 4 codes per 3 bytes",
-    .block_elems = 4, .block_bytes = 3, .gguf_type = -1,
+    .block_elems = 4, .block_bytes = 3, .gguf_type = -1, .flags = QB_FMT_INF_ENCODES,
     .err_rel = 0x1p-3, .err_abs = 0x1p-5, .dom_lo = 0, .dom_hi = 28.0,
     .quantize_ref = fp6_e3m2_quantize, .dequantize_ref = fp6_e3m2_dequantize,
 };
@@ -268,7 +291,7 @@ qb_format qb_format_fp6_e3m2 = {
 qb_format qb_format_fp6_e2m3 = {
     .name = "fp6_e2m3", .family = "minifloat",
     .description = "OCP MX FP6 E2M3 (1/2/3, max 7.5), RNE, saturating, 4 codes per 3 bytes",
-    .block_elems = 4, .block_bytes = 3, .gguf_type = -1,
+    .block_elems = 4, .block_bytes = 3, .gguf_type = -1, .flags = QB_FMT_INF_ENCODES,
     .err_rel = 0x1p-4, .err_abs = 0x1p-4, .dom_lo = 0, .dom_hi = 7.5,
     .quantize_ref = fp6_e2m3_quantize, .dequantize_ref = fp6_e2m3_dequantize,
 };
@@ -276,28 +299,31 @@ qb_format qb_format_fp6_e2m3 = {
 qb_format qb_format_fp4_e2m1 = {
     .name = "fp4_e2m1", .family = "minifloat",
     .description = "OCP MX FP4 E2M1 (1/2/1, max 6), RNE, saturating, 2 codes per byte (low nibble first)",
-    .block_elems = 2, .block_bytes = 1, .gguf_type = -1,
+    .block_elems = 2, .block_bytes = 1, .gguf_type = -1, .flags = QB_FMT_INF_ENCODES,
     .err_rel = 0x1p-2, .err_abs = 0x1p-2, .dom_lo = 0, .dom_hi = 6.0,
     .quantize_ref = fp4_e2m1_quantize, .dequantize_ref = fp4_e2m1_dequantize,
 };
 
-/* Scaled: per row, x/s ∈ [0, 448] so no saturation beyond rounding; normals 2^-4·|x|,
- * subnormal codes (x/s < 2^-6) half a step 2^-10·s = 2^-10/448·amax. The per-tensor scale's
- * amax is the tensor's, which invariant 4's per-block form cannot name: its honest per-element
- * statement is |x − x̂| ≤ |x| (RNE with 0 on the grid, no saturation), hence err_rel = 1; the
- * tight bound is 2^-4·|x| + 2^-10/448·amax(tensor). */
+/* Scaled: x/s ∈ [−448, 448] so no saturation beyond rounding; normal codes err 2^-4·|x|,
+ * subnormal codes (x/s < 2^-6) half a step 2^-10·s = 2^-10/448·amax, where amax is the row's
+ * (per-row scale: the row is the block, invariant 4) or the tensor's (per-tensor scale:
+ * QB_FMT_TENSOR_AMAX, the err_tensor term). The fp32 rounding of x/s and of code·s adds
+ * ≤ 2^-23·|x|, inside the 1e-6 of err_rel. Domain: amax ≥ 1e-30, so s = amax/448 and
+ * s·2^-9 stay normal fp32. */
 qb_format qb_format_fp8_e4m3_pt = {
     .name = "fp8_e4m3_pt", .family = "minifloat",
-    .description = "FP8 E4M3FN codes, fp32 per-tensor scale amax/448, RNE, saturating",
-    .block_elems = 1, .block_bytes = 1, .tensor_extra_bytes = 4, .gguf_type = -1,
-    .err_rel = 1.0,
+    .description = "FP8 E4M3FN codes, fp32 per-tensor scale amax/448, RNE, saturating (vLLM fp8)",
+    .block_elems = 1, .block_bytes = 1, .tensor_extra_bytes = 4, .gguf_type = -1, .flags = QB_FMT_TENSOR_AMAX,
+    .err_rel = 0x1p-4 + 1e-6, .err_tensor = 0x1p-10 / 448.0, .dom_lo = 1e-30, .dom_hi = FLT_MAX,
     .quantize_ref = fp8_e4m3_pt_quantize, .dequantize_ref = fp8_e4m3_pt_dequantize,
+    .vec_dot_type = "fp8_e4m3_pt", .vec_dot_ref = qb_e4m3_scaled_dot,
 };
 
 qb_format qb_format_fp8_e4m3_pc = {
     .name = "fp8_e4m3_pc", .family = "minifloat",
-    .description = "FP8 E4M3FN codes, fp32 per-row scale amax/448, RNE, saturating",
+    .description = "FP8 E4M3FN codes, fp32 per-row scale amax/448, RNE, saturating (vLLM fbgemm_fp8, ptpc_fp8)",
     .block_elems = 1, .block_bytes = 1, .row_extra_bytes = 4, .gguf_type = -1,
     .err_rel = 0x1p-4, .err_block = 0x1p-10 / 448.0,
     .quantize_ref = fp8_e4m3_pc_quantize, .dequantize_ref = fp8_e4m3_pc_dequantize,
+    .vec_dot_type = "fp8_e4m3_pc", .vec_dot_ref = qb_e4m3_scaled_dot,
 };

@@ -38,5 +38,7 @@ static inline float qb_e8m0_decode(uint8_t e) { return qb_e8m0_lut[e]; }
 /* UE4M3 (NVFP4 block scale): E4M3 with the sign bit ignored on decode; encode saturates. */
 static inline float qb_ue4m3_decode(uint8_t c) { return qb_mf_lut[QB_MF_E4M3][c & 0x7f]; }
 uint8_t qb_ue4m3_encode(float x);
+/* vec_dot of fp8_e4m3_pc / fp8_e4m3_pt rows ([s fp32][cols E4M3 codes] each), minifloat.c. */
+float qb_e4m3_scaled_dot(const void *w_row, const void *act_row, int64_t cols);
 
 #endif

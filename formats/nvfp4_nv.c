@@ -17,13 +17,13 @@
  *                   (PyTorch float4_e2m1fn_x2)
  * 9 bytes per 16 elements: 4.5 bits/weight, plus 32 bits per tensor.
  *
- * Error bound: when s_b is not clamped at 2^-6, sc = s_t·s_b ≤ (amax_b/6)·(1 + 2^-4) (UE4M3
- * RNE), x/sc ≤ 6·17/16 and the element error is ≤ 1·sc (half of E2M1's widest step 2, or
- * the saturation of (6, 6.375]) ≤ 17/96·amax_b. When s_b is clamped low (blocks below
- * amax_t/4779), x/sc < 6 and RNE onto a grid holding 0 errs by at most |x|. Invariant 4's
- * per-block form cannot name amax(tensor), so the declared bound is the sum
- * |x| + 17/96·amax_b (err_rel = 1, err_block = 17/96); blocks below 2^-100 are outside the
- * domain (fp32 subnormal s_t).
+ * Error bound (invariant 4, QB_FMT_TENSOR_AMAX): when s_b is not clamped at 2^-6,
+ * sc = s_t·s_b ≤ (amax_b/6)·(1 + 2^-4) (UE4M3 RNE), x/sc ≤ 6·17/16 and the element error is
+ * ≤ 1·sc (half of E2M1's widest step 2, or the saturation of (6, 6.375]) ≤ 17/96·amax_b.
+ * When s_b is clamped low (blocks below amax_t/4779), sc = s_t·2^-6 = amax_t/172032 and
+ * x/sc < 6, so the error is ≤ 1·sc = amax_t/172032. Hence err_block = 17/96 and
+ * err_tensor = 1/172032 (the max of the two cases is below their sum). The domain is
+ * amax(tensor) ≥ 2^-100 (s_t a normal fp32).
  */
 #include <float.h>
 #include <math.h>
@@ -77,7 +77,7 @@ static void nvfp4_ts_dequantize(const void *q, float *y, int64_t rows, int64_t c
 qb_format qb_format_nvfp4_ts = {
     .name = "nvfp4_ts", .family = "mx",
     .description = "NVIDIA NVFP4: 16 x E2M1 + UE4M3 block scale, fp32 tensor scale amax/2688 (torchao)",
-    .block_elems = 16, .block_bytes = 9, .tensor_extra_bytes = 4, .gguf_type = -1,
-    .err_rel = 1.0, .err_block = 17.0 / 96.0, .dom_lo = 0x1p-100, .dom_hi = FLT_MAX,
+    .block_elems = 16, .block_bytes = 9, .tensor_extra_bytes = 4, .gguf_type = -1, .flags = QB_FMT_TENSOR_AMAX,
+    .err_rel = 1e-6, .err_block = 17.0 / 96.0, .err_tensor = 1.0 / 172032.0, .dom_lo = 0x1p-100, .dom_hi = FLT_MAX,
     .quantize_ref = nvfp4_ts_quantize, .dequantize_ref = nvfp4_ts_dequantize,
 };

@@ -9,7 +9,7 @@
 #include "../common/parallel.h"
 
 #define FORMATS(X)                                                                     \
-    X(qb_format_f32) X(qb_format_f16) X(qb_format_bf16) X(qb_format_int8_sym_row)       \
+    X(qb_format_f32) X(qb_format_tf32) X(qb_format_f16) X(qb_format_bf16) X(qb_format_f16_g32) X(qb_format_int8_sym_row) X(qb_format_int8_llm) \
     X(qb_format_fp8_e5m2) X(qb_format_fp8_e4m3) X(qb_format_fp8_e4m3_pc) X(qb_format_fp8_e4m3_pt) X(qb_format_fp6_e3m2) X(qb_format_fp6_e2m3) X(qb_format_fp4_e2m1) \
     X(qb_format_mxfp8_e4m3) X(qb_format_mxfp8_e5m2) X(qb_format_mxint8) X(qb_format_mxfp6_e3m2) X(qb_format_mxfp6_e2m3) X(qb_format_mxfp4_e2m1) X(qb_format_nvfp4_ts) \
     X(qb_format_int2_asym_g64) X(qb_format_int3_asym_g128) X(qb_format_int4_sym_pt) X(qb_format_int4_sym_pc) X(qb_format_int4_sym_g128) \
@@ -57,22 +57,34 @@ const qb_format *qb_format_find(const char *name) {
     return NULL;
 }
 
+/* An unknown name fails on one line with the valid names of its family (those sharing the text
+ * up to its last '_', e.g. int4_sym_* for int4_sym_g48), or with every valid name. */
 qb_status qb_format_require(const char *name, const qb_format **out) {
     *out = qb_format_find(name);
     if (*out) return QB_OK;
-    char names[1024];
-    size_t k = 0;
-    names[0] = '\0';
-    for (int i = 0; i < NFORMATS && k < sizeof names; i++)
-        k += (size_t)snprintf(names + k, sizeof names - k, "%s%s", i ? ", " : "", table[i]->name);
+    const char *us = strrchr(name, '_');
+    size_t stem = us ? (size_t)(us - name) + 1 : 0;
+    char near[512], names[2048];
+    size_t k = 0, kn = 0;
+    names[0] = near[0] = '\0';
+    for (int i = 0; i < NFORMATS; i++) {
+        if (k < sizeof names) k += (size_t)snprintf(names + k, sizeof names - k, "%s%s", i ? ", " : "", table[i]->name);
+        if (stem && strncmp(table[i]->name, name, stem) == 0 && kn < sizeof near)
+            kn += (size_t)snprintf(near + kn, sizeof near - kn, "%s%s", kn ? ", " : "", table[i]->name);
+    }
+    if (kn)
+        return qb_fail(QB_EUSAGE, "unknown format '%s' (valid %.*s* formats: %s; 'quantbench formats' lists all %d)", name,
+                       (int)stem, name, near, NFORMATS);
     return qb_fail(QB_EUSAGE, "unknown format '%s' (valid: %s; see 'quantbench formats')", name, names);
 }
 
 qb_status qb_format_bytes(const qb_format *f, int64_t rows, int64_t cols, size_t *out) {
     if (rows < 0 || cols < 0) return qb_fail(QB_EINPUT, "negative shape %lldx%lld", (long long)rows, (long long)cols);
     if (cols % f->block_elems != 0)
-        return qb_fail(QB_EINPUT, "%s stores blocks of %d values; a row of %lld values is not a multiple of %d",
-                       f->name, f->block_elems, (long long)cols, f->block_elems);
+        return qb_fail(QB_EINPUT,
+                       "%s stores blocks of %d values; a row of %lld values is not a multiple of %d (pad the rows, or pick a "
+                       "format whose block divides %lld: see 'quantbench formats')",
+                       f->name, f->block_elems, (long long)cols, f->block_elems, (long long)cols);
     /* every factor ≤ 2^62 / next: keeps the product exact */
     uint64_t row = (uint64_t)(cols / f->block_elems) * (uint64_t)f->block_bytes + (uint64_t)f->row_extra_bytes;
     if (rows != 0 && row > (UINT64_MAX / 4) / (uint64_t)rows)

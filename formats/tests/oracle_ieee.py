@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""oracle_ieee.py — quantbench's f16 and bf16 conversions against real peers' implementations.
+"""oracle_ieee.py — quantbench's f16 and bf16 conversions against real peers' implementations,
+and tf32 (PTX cvt.rna.tf32.f32) against its definition computed in float64.
 
 Oracles: numpy's float16 (npy_floatbits_to_halfbits / halfbits_to_floatbits) and ml_dtypes'
 bfloat16 (the type JAX and TensorFlow use). Both round to nearest even, like ggml's reference
@@ -242,6 +243,45 @@ def main():
             idx = np.nonzero(is_nan & ~np.isnan(ours.view(np.float32)))[0]
             result("decode(encode(NaN)) %s is NaN" % fmt, idx.size == 0,
                    ["%d NaN inputs come back non-NaN; first: %s" % (idx.size, hexes(x_u32[idx[:SHOW]], 8))])
+
+        # ---- tf32: PTX cvt.rna.tf32.f32, round half away from zero to 10 mantissa bits --------
+        # No library implements it, so the expectation is computed here from the definition in
+        # float64: the value rounded to a multiple of its ulp (2^(e-10) for a normal with exponent
+        # e, 2^-136 for fp32 subnormals) with ties away from zero, ±Inf past the top binade.
+        out = os.path.join(tmp, "x.tf32")
+        rc, _, err = quantbench(qb, "encode", "--format", "tf32", src, out)
+        ok = rc == 0 and os.path.exists(out) and os.path.getsize(out) == 4 * n
+        result("encode --format tf32 exits 0 and writes %d bytes" % (4 * n), ok, ["exit %d, stderr: %s" % (rc, err.strip())])
+        if ok:
+            ours = np.fromfile(out, dtype="<u4")
+            fin = ~is_nan
+            ax = np.abs(x[fin].astype(np.float64))
+            _, e = np.frexp(ax)                     # ax = f·2^e, f in [0.5, 1)
+            e = np.maximum(e - 1, -126)             # exponent of the binade; subnormals share -126
+            ulp = np.ldexp(1.0, e - 10)
+            with np.errstate(all="ignore"):
+                r = np.floor(ax / ulp + 0.5) * ulp  # ties away: |x| only, sign restored below
+                r = np.where(np.isinf(ax), np.inf, r)
+                r = np.where(r >= 2.0 ** 128, np.inf, r)
+                want = (np.copysign(r, x[fin].astype(np.float64))).astype(np.float32).view(np.uint32)
+            got = ours[fin]
+            idx = np.nonzero(got != want)[0]
+            fx = x_u32[fin]
+            result("encode tf32 == round-half-away to 10 mantissa bits (float64 model) for every non-NaN input",
+                   idx.size == 0, ["%d differ; first: %s" % (idx.size, "; ".join(
+                       "input 0x%08x ours 0x%08x want 0x%08x" % (int(fx[i]), int(got[i]), int(want[i])) for i in idx[:SHOW]))])
+            ties = fin & ((x_u32 & np.uint32(0x1FFF)) == np.uint32(0x1000)) & ((x_u32 & np.uint32(0x7F800000)) != np.uint32(0x7F800000))
+            away = np.abs(ours[ties].view(np.float32)) > np.abs(x[ties])
+            result("encode tf32: all %d exact ties round away from zero" % int(ties.sum()), bool(ties.any() and away.all()),
+                   ["%d ties not rounded away" % int((~away).sum())])
+            low = (ours & np.uint32(0x1FFF)) != 0
+            result("encode tf32: the low 13 bits are zero in every output word", not low.any(),
+                   ["%d words with low bits set; first input %s" % (int(low.sum()), hexes(x_u32[low][:SHOW], 8))])
+            nan_out = np.isnan(ours.view(np.float32))
+            keep_sign = (ours >> np.uint32(31)) == (x_u32 >> np.uint32(31))
+            bad = np.nonzero(is_nan & ~(nan_out & keep_sign))[0]
+            result("encode tf32: NaN inputs stay NaN with their sign", bad.size == 0,
+                   ["%d wrong; first input %s" % (bad.size, hexes(x_u32[bad[:SHOW]], 8))])
 
     print("%d passed, %d failed" % (passed, failed))
     sys.exit(1 if failed else 0)

@@ -54,6 +54,8 @@ enum { NKINDS = 5 };
 
 static void test_roundtrip(const qb_format *f, qb_rng *r) {
     int64_t checked = 0;
+    /* err_rel ≥ 1 says only "0 is on the grid": every format must state a real bound */
+    CHECK(f->err_rel < 0.5, "%s declares err_rel = %g, no bound at all", f->name, f->err_rel);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int kind = 0; kind < NKINDS; kind++) {
             int64_t rows = shapes[s][0], cols = (shapes[s][1] + f->block_elems - 1) / f->block_elems * f->block_elems;
@@ -69,11 +71,15 @@ static void test_roundtrip(const qb_format *f, qb_rng *r) {
             CHECK(f->quantize_ref(x, q, rows, cols, NULL) == QB_OK, "%s quantize_ref: %s", f->name, qb_errmsg());
             f->dequantize_ref(q, y, rows, cols);
             int bad = 0;
+            double tmax = 0; /* amax(tensor): the per-tensor term, and the domain of QB_FMT_TENSOR_AMAX formats */
+            for (int64_t i = 0; i < n; i++) tmax = fmax(tmax, fabs(x[i]));
+            const int by_tensor = (f->flags & QB_FMT_TENSOR_AMAX) != 0;
+            CHECK(by_tensor == (f->err_tensor > 0), "%s: err_tensor %g without QB_FMT_TENSOR_AMAX or back", f->name, f->err_tensor);
             for (int64_t i = 0; i < n && bad < 3; i++) {
-                double amax = block_amax(f, x, cols, i);
-                if (f->dom_hi > 0 && (amax < f->dom_lo || amax > f->dom_hi)) continue; /* outside the format's range */
+                double amax = block_amax(f, x, cols, i), dom = by_tensor ? tmax : amax;
+                if (f->dom_hi > 0 && (dom < f->dom_lo || dom > f->dom_hi)) continue; /* outside the format's range */
                 checked++;
-                double bound = f->err_rel * fabs(x[i]) + f->err_block * amax + f->err_abs;
+                double bound = f->err_rel * fabs(x[i]) + f->err_block * amax + f->err_tensor * tmax + f->err_abs;
                 double err = fabs((double)x[i] - (double)y[i]);
                 if (!(err <= bound * (1 + 1e-6) + 1e-30)) {
                     bad++;
@@ -128,23 +134,108 @@ static void test_specials(const qb_format *f) {
     free(x), free(y), free(q), free(q2), free(xx);
 }
 
+/* ±Inf, the policy of format.h per flag: HAS_NAN keeps it (test_specials), INF_ENCODES maps
+ * it to the element format's overflow value (±max finite, or fp8_e4m3's NaN code) leaving the
+ * rest of the row as without it, every other format refuses it naming row and column. */
+static void test_inf(const qb_format *f) {
+    if (f->flags & QB_FMT_HAS_NAN) return;
+    int64_t cols = 8 * f->block_elems;
+    float *x = malloc(2 * cols * sizeof(float)), *y = malloc(2 * cols * sizeof(float)), *y0 = malloc(2 * cols * sizeof(float));
+    size_t nb;
+    qb_format_bytes(f, 2, cols, &nb);
+    unsigned char *q = malloc(nb);
+    for (int64_t i = 0; i < 2 * cols; i++) x[i] = 0.25f * (float)((i % 9) - 4);
+    const int64_t at = cols + 5;
+    for (int sign = 0; sign < 2; sign++) {
+        float inf = sign ? -INFINITY : INFINITY;
+        x[at] = 0.0f;
+        CHECK(f->quantize(x, q, 2, cols, NULL) == QB_OK, "%s: %s", f->name, qb_errmsg());
+        f->dequantize(q, y0, 2, cols);
+        x[at] = inf;
+        qb_status st = f->quantize(x, q, 2, cols, NULL);
+        if (!(f->flags & QB_FMT_INF_ENCODES)) {
+            CHECK(st == QB_EINPUT && strstr(qb_errmsg(), "Inf") && strstr(qb_errmsg(), "row 1") && strstr(qb_errmsg(), "column 5"),
+                  "%s: %cInf gave status %d, message '%s'", f->name, sign ? '-' : '+', st, qb_errmsg());
+            continue;
+        }
+        CHECK(st == QB_OK, "%s: %s", f->name, qb_errmsg());
+        f->dequantize(q, y, 2, cols);
+        x[at] = 0.0f;
+        int same = 1;
+        for (int64_t i = 0; i < 2 * cols; i++) same &= i == at || y[i] == y0[i];
+        CHECK(same, "%s: an Inf changed other elements of its row", f->name);
+        if (strcmp(f->name, "fp8_e4m3") == 0) CHECK(isnan(y[at]), "fp8_e4m3: Inf decoded %g, want the NaN code", y[at]);
+        else { /* saturating: ±max finite of FORMATS.md §2.1 */
+            float big = strcmp(f->name, "fp6_e3m2") == 0 ? 28.0f : strcmp(f->name, "fp6_e2m3") == 0 ? 7.5f
+                        : strcmp(f->name, "fp4_e2m1") == 0 ? 6.0f : NAN;
+            CHECK(y[at] == (sign ? -big : big), "%s: %cInf decoded %g, want %g", f->name, sign ? '-' : '+', y[at], sign ? -big : big);
+        }
+    }
+    free(x), free(y), free(y0), free(q);
+}
+
+/* Arbitrary bytes (format.h: any bytes decode, never a crash): the fast dequantize gives the
+ * reference's bits there too, NaN for NaN (payloads may differ), so a kernel cannot agree
+ * only on the codes an encoder happens to produce. */
+static void test_random_bytes(const qb_format *f, qb_rng *r) {
+    int64_t rows = 3, cols = 16 * f->block_elems;
+    size_t nb;
+    if (qb_format_bytes(f, rows, cols, &nb) != QB_OK) return;
+    unsigned char *q = malloc(nb);
+    float *y = malloc(rows * cols * sizeof(float)), *y2 = malloc(rows * cols * sizeof(float));
+    for (size_t i = 0; i < nb; i++) q[i] = (unsigned char)(qb_rng_uniform(r) * 256.0);
+    f->dequantize_ref(q, y, rows, cols);
+    f->dequantize(q, y2, rows, cols);
+    int64_t bad = -1;
+    for (int64_t i = 0; i < rows * cols && bad < 0; i++)
+        if (!(isnan(y[i]) && isnan(y2[i])) && memcmp(&y[i], &y2[i], 4) != 0) bad = i;
+    CHECK(bad < 0, "%s: %s dequantize of random bytes differs from ref at %lld: %.9g vs %.9g", f->name, f->impl,
+          (long long)bad, bad < 0 ? 0.0 : y2[bad], bad < 0 ? 0.0 : y[bad]);
+    free(q), free(y), free(y2);
+}
+
+/* An all-zero block beside non-zero ones, and an all-zero tensor: exact zeros back. */
+static void test_zero_block(const qb_format *f) {
+    int64_t cols = 4 * f->block_elems;
+    if (f->block_elems == 1) cols = 64;
+    float *x = malloc(2 * cols * sizeof(float)), *y = malloc(2 * cols * sizeof(float));
+    size_t nb;
+    qb_format_bytes(f, 2, cols, &nb);
+    unsigned char *q = malloc(nb);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int64_t i = 0; i < 2 * cols; i++) x[i] = pass ? 0.0f : 0.01f * (float)((i % 11) - 5) + 0.001f;
+        int64_t z0 = cols + cols / 4 / f->block_elems * f->block_elems, z1 = z0 + (f->block_elems > 1 ? f->block_elems : 16);
+        for (int64_t i = z0; i < z1; i++) x[i] = 0.0f; /* one zero block in row 1 (pass 0) */
+        CHECK(f->quantize(x, q, 2, cols, NULL) == QB_OK, "%s: %s", f->name, qb_errmsg());
+        f->dequantize(q, y, 2, cols);
+        int ok = 1;
+        for (int64_t i = pass ? 0 : z0; i < (pass ? 2 * cols : z1); i++) ok &= y[i] == 0.0f;
+        CHECK(ok, "%s: %s decodes to non-zero values", f->name, pass ? "an all-zero tensor" : "an all-zero block");
+    }
+    free(x), free(y), free(q);
+}
+
 /* ---- GEMV dot products (format.h invariant 5) ------------------------------------------- */
 
 /* Slack for activations that carry a rounded block sum: q8_1 stores s = fp16(d·Σq), and the
- * q4_1/q5_1 dots use m·s for their block offset m where the dequantized rows give m·Σ(d·q);
- * |m| ≤ amax of the weight block (its smallest element quantizes to 0 and decodes to m).
- * Returns Σ_blocks amax_b(|w|)·|s_b − Σ_b a_i| (a dequantized), 0 for other activations. */
-static double act_sum_slack(const qb_format *a, const void *qa, const float *wd, const float *ad, int64_t cols) {
+ * q4_1/q5_1 dots (and their _opt variants) use m·s for their block offset m where the
+ * dequantized rows give m·Σ(d·q). m is read from the weight block (both layouts start with
+ * fp16 d, m): the weighted searches of the _opt variants may leave every code above 0, so
+ * |m| can exceed the block's dequantized amax. The affine terms are also rounded at their own
+ * magnitude, Σ|m|·|a_i| before the cancellation (format.h invariant 5's caveat), which the
+ * Σ|w_i·a_i| tolerance does not see. Returns Σ_blocks |m_b|·(|s_b − Σ_b a_i| + 1e-5·Σ_b |a_i|)
+ * (a dequantized), 0 for other activations. */
+static double act_sum_slack(const qb_format *f, const void *qw, const qb_format *a, const void *qa, const float *ad,
+                            int64_t cols) {
     if (strcmp(a->name, "q8_1") != 0) return 0;
     const block_q8_1 *b = qa;
     double slack = 0;
     for (int64_t ib = 0; ib < cols / 32; ib++) {
-        double sum = 0, amax = 0;
-        for (int j = 0; j < 32; j++) {
-            sum += ad[32 * ib + j];
-            amax = fmax(amax, fabs(wd[32 * ib + j]));
-        }
-        slack += amax * fabs((double)qb_f16_to_f32(b[ib].s) - sum);
+        double sum = 0, sabs = 0;
+        for (int j = 0; j < 32; j++) sum += ad[32 * ib + j], sabs += fabs(ad[32 * ib + j]);
+        uint16_t m;
+        memcpy(&m, (const unsigned char *)qw + ib * f->block_bytes + 2, 2);
+        slack += fabs((double)qb_f16_to_f32(m)) * (fabs((double)qb_f16_to_f32(b[ib].s) - sum) + 1e-5 * sabs);
     }
     return slack;
 }
@@ -194,12 +285,12 @@ static void test_vec_dot(const qb_format *f, qb_rng *r) {
                     exact += (double)wd[i] * (double)ad[i];
                     sabs += fabs((double)wd[i] * (double)ad[i]);
                 }
-                const double tol = 1e-5 * sabs + 1e-30, slack = act_sum_slack(a, qa, wd, ad, cols);
+                const double tol = 1e-5 * sabs + 1e-30, slack = act_sum_slack(f, qw, a, qa, ad, cols);
                 const double ref = f->vec_dot_ref(qw, qa, cols), fast = f->vec_dot(qw, qa, cols);
                 CHECK_LIMITED(fabs(fast - ref) <= tol, "%s·%s (%s) %lld cols, kinds %d/%d: vec_dot %.9g, ref %.9g, |d| %.3g > %.3g",
                               f->name, a->name, f->impl, (long long)cols, wkind, akind, fast, ref, fabs(fast - ref), tol);
                 CHECK_LIMITED(fabs(ref - exact) <= tol + slack,
-                              "%s·%s %lld cols, kinds %d/%d: vec_dot_ref %.9g, double dot %.9g, |d| %.3g > %.3g + %.3g", f->name,
+                              "%s·%s %lld cols, kinds %d/%d: vec_dot_ref %.9g, double dot %.9g, |d| %.9g > %.3g + %.9g", f->name,
                               a->name, (long long)cols, wkind, akind, ref, exact, fabs(ref - exact), tol, slack);
                 if (sabs > 0) {
                     worst_a = fmax(worst_a, fabs(fast - ref) / sabs);
@@ -231,6 +322,9 @@ int main(void) {
         test_sizes(f);
         test_roundtrip(f, &r);
         test_specials(f);
+        test_inf(f);
+        test_zero_block(f);
+        test_random_bytes(f, &r);
         test_vec_dot(f, &r);
     }
     printf("dot products: worst |vec_dot - vec_dot_ref| = %.2e, worst |vec_dot_ref - double| = %.2e (x sum|w*a|)\n",

@@ -86,6 +86,7 @@ void qb_formats_init_x86(qb_format *const *table, int n) {
             f->impl = "avx2";
         }
     }
+    if (avx2 && f16c) qb_formats_init_x86_minifloat(table, n);
     /* the GGUF block kernels (ggml_x86.c) need all three */
     if (avx2 && fma && f16c) qb_formats_init_x86_ggml(table, n);
 }
