@@ -22,6 +22,7 @@ static const command commands[] = {
     {"errors", cmd_errors, "quantization error (MSE, SQNR, cosine, …) of formats on weight sources"},
     {"quantize", cmd_quantize, "a model (GGUF/safetensors) → GGUF of a llama.cpp file type (Q4_K_M, …)"},
     {"inspect", cmd_inspect, "metadata, tensors, types and sizes of a model file"},
+    {"tokenize", cmd_tokenize, "text → token ids and pieces with a GGUF model's tokenizer, as llama.cpp"},
     {"merge", cmd_merge, "merge the databases of many machines or shards into one"},
     {"report", cmd_report, "render a run from the database as Markdown, HTML, CSV and plots"},
 };
