@@ -61,5 +61,6 @@ qb_status cmd_quantize(qb_cli *cli, int argc, char **argv);
 qb_status cmd_inspect(qb_cli *cli, int argc, char **argv);
 qb_status cmd_tokenize(qb_cli *cli, int argc, char **argv);
 qb_status cmd_merge(qb_cli *cli, int argc, char **argv);
+qb_status cmd_eval(qb_cli *cli, int argc, char **argv);
 
 #endif

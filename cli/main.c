@@ -24,6 +24,7 @@ static const command commands[] = {
     {"inspect", cmd_inspect, "metadata, tensors, types and sizes of a model file"},
     {"tokenize", cmd_tokenize, "text → token ids and pieces with a GGUF model's tokenizer, as llama.cpp"},
     {"merge", cmd_merge, "merge the databases of many machines or shards into one"},
+    {"eval", cmd_eval, "perplexity and KL-divergence of a model under formats, as llama-perplexity"},
     {"report", cmd_report, "render a run from the database as Markdown, HTML, CSV and plots"},
 };
 

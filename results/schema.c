@@ -95,6 +95,39 @@ static const char *const migrations[] = {
     "ALTER TABLE tensor_errors ADD COLUMN p99_abs REAL;\n"
     "ALTER TABLE tensor_errors ADD COLUMN p999_abs REAL;\n"
     "ALTER TABLE tensor_errors ADD COLUMN hist TEXT;            -- JSON histogram of |error| (metrics.h)\n",
+    /* 3: model evaluation (`quantbench eval`, evals/eval_job.h): one evals row per format,
+     * method 'perplexity' (llama-perplexity's windows; tokens = scored positions). The text is
+     * an inputs row of kind 'text' (a UTF-8 file) or 'tokens' (pre-tokenized ids); model_id is
+     * the model the formats were made from (kind gguf/safetensors, as `errors` names it), and
+     * variant_id the already-quantized GGUF file a row evaluated instead, if any. KLD, Δp and
+     * top-1 compare with the run's reference format (ref_format); its own row holds 0, 0, 1.
+     * Errors (_err) are one standard error of the mean, as llama-perplexity prints them. */
+    "ALTER TABLE evals ADD COLUMN ref_format TEXT;\n"
+    "ALTER TABLE evals ADD COLUMN variant_id TEXT REFERENCES inputs(id);\n"
+    "ALTER TABLE evals ADD COLUMN bits_per_weight REAL;         -- all weights, as llama.cpp's BPW\n"
+    "ALTER TABLE evals ADD COLUMN model_bytes INTEGER;          -- weights as evaluated\n"
+    "ALTER TABLE evals ADD COLUMN bpb REAL;                     -- bits per UTF-8 byte of the scored tokens\n"
+    "ALTER TABLE evals ADD COLUMN ppl_ref REAL;\n"
+    "ALTER TABLE evals ADD COLUMN ppl_ratio REAL;               -- PPL(Q)/PPL(ref)\n"
+    "ALTER TABLE evals ADD COLUMN ppl_ratio_err REAL;           -- with the NLL covariance\n"
+    "ALTER TABLE evals ADD COLUMN kld_err REAL;\n"
+    "ALTER TABLE evals ADD COLUMN kld_p50 REAL;\n"
+    "ALTER TABLE evals ADD COLUMN kld_p90 REAL;\n"
+    "ALTER TABLE evals ADD COLUMN kld_p999 REAL;\n"
+    "ALTER TABLE evals ADD COLUMN kld_max REAL;\n"
+    "ALTER TABLE evals ADD COLUMN dp_mean REAL;                 -- Δp = q(correct) - p_ref(correct)\n"
+    "ALTER TABLE evals ADD COLUMN dp_err REAL;\n"
+    "ALTER TABLE evals ADD COLUMN dp_rms REAL;\n"
+    "ALTER TABLE evals ADD COLUMN dp_rms_err REAL;\n"
+    "ALTER TABLE evals ADD COLUMN dp_min REAL;\n"
+    "ALTER TABLE evals ADD COLUMN dp_p01 REAL;\n"
+    "ALTER TABLE evals ADD COLUMN dp_p50 REAL;\n"
+    "ALTER TABLE evals ADD COLUMN dp_p99 REAL;\n"
+    "ALTER TABLE evals ADD COLUMN dp_max REAL;\n"
+    "ALTER TABLE evals ADD COLUMN top1_err REAL;\n"
+    "ALTER TABLE evals ADD COLUMN tokens_per_s REAL;            -- evaluated tokens / forward-pass time\n"
+    "ALTER TABLE evals ADD COLUMN load_s REAL;                  -- loading and quantizing the weights\n"
+    "ALTER TABLE evals ADD COLUMN threads INTEGER;\n",
 };
 
 int qb_schema_version(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

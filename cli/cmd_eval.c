@@ -1,0 +1,255 @@
+/* cmd_eval.c — `quantbench eval`: perplexity and KL-divergence of a model under several
+ * formats (evals/eval_job.h), as a run in the database, printed as one table or --json. */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/json.h"
+#include "../common/parallel.h"
+#include "../common/table.h"
+#include "../evals/eval_job.h"
+#include "../evals/quant_errors.h"
+#include "../results/db.h"
+#include "cli.h"
+
+#define DEFAULT_TEXT "/usr/share/common-licenses/GPL-3"
+
+static const char usage[] =
+    "Usage: quantbench eval --model M --formats F1,F2,… [--text FILE | --tokens FILE] [--ctx N]\n"
+    "                       [--chunks N] [--ref f32|f16|bf16] [--threads N] [--ref-mem MB]\n"
+    "                       [--resume[=RUN]] [--db PATH] [--json]\n"
+    "\n"
+    "Evaluates model M (GGUF or safetensors, Llama family) under each format and scores the\n"
+    "text as llama-perplexity does: non-overlapping chunks of --ctx tokens (default 512), the\n"
+    "first token of each replaced by BOS when the model adds one, only the second half of each\n"
+    "chunk scored. At least 2 x ctx tokens are needed.\n"
+    "\n"
+    "A format is a registry format (q8_0, nf4, … see 'quantbench formats') or a llama.cpp file\n"
+    "type (Q4_K_M, …): the model is quantized in memory. A path to a .gguf file evaluates that\n"
+    "already-quantized file. The reference --ref is evaluated first (default: f16 or bf16 when\n"
+    "the model's weights are all stored so, as llama.cpp users compare, else f32). Its\n"
+    "per-position log-probabilities (2 bytes per vocabulary entry and scored token, as\n"
+    "llama.cpp's KLD base file) stay in memory up to --ref-mem MB (default 1024), beyond that\n"
+    "in a temporary file beside the database. Each format is compared with it: KL-divergence,\n"
+    "Δp of the correct token, same top token, PPL ratio.\n"
+    "\n"
+    "--text FILE   UTF-8 text, tokenized with the model's GGUF tokenizer (default\n"
+    "              " DEFAULT_TEXT ", present on every Debian machine)\n"
+    "--tokens FILE token ids (decimal, whitespace-separated, or little-endian int32) for a\n"
+    "              model whose tokenizer is not implemented; taken as is (include the BOS)\n"
+    "--chunks N    evaluate at most N chunks (default: all)\n"
+    "--resume      continue an interrupted run (the newest with the same options, or RUN);\n"
+    "              formats it already stored are not evaluated again\n"
+    "\n"
+    "Columns: PPL ± its standard error; ΔPPL % = PPL/PPL(ref) − 1 with an error that accounts\n"
+    "for the correlation of the two; mean and 99th percentile KLD in nats; top-1 = how often\n"
+    "the most likely token equals the reference's. --json and the database also hold bits per\n"
+    "byte, KLD median/p90/p99.9/max, Δp mean/RMS/percentiles and load time.\n"
+    "\n"
+    "Example:\n"
+    "  quantbench eval --model llama-3.2-1b-f16.gguf --formats q8_0,q6_K,Q4_K_M --ctx 512\n";
+
+typedef struct printer {
+    qb_table t;
+    qb_json j;
+    int json, nrows;
+    double ppl_ref;
+} printer;
+
+/* "v ± e" with `decimals` fixed decimals, or (decimals < 0) −decimals significant digits. */
+static const char *pm(double v, double e, int decimals) {
+    static char buf[8][80];
+    static int k;
+    char *b = buf[k++ & 7];
+    char vs[32], es[32];
+    snprintf(vs, sizeof vs, "%s", decimals < 0 ? qb_fmt_g(v, -decimals) : qb_fmt_f(v, decimals));
+    snprintf(es, sizeof es, "%s", decimals < 0 ? qb_fmt_g(e, 2) : qb_fmt_f(e, decimals));
+    snprintf(b, sizeof buf[0], "%s ± %s", vs, es);
+    return b;
+}
+
+static void on_row(void *ctx, const qb_eval_row *r, int resumed) {
+    printer *p = ctx;
+    p->nrows++;
+    const qb_ppl_stats *s = &r->st;
+    if (p->json) {
+        qb_json_obj(&p->j);
+        qb_json_kstr(&p->j, "format", r->format);
+        qb_json_kstr(&p->j, "ref_format", r->ref_format);
+        qb_json_kstr(&p->j, "variant", r->variant);
+        qb_json_kint(&p->j, "ctx", r->ctx);
+        qb_json_kint(&p->j, "chunks", r->chunks);
+        qb_json_kint(&p->j, "tokens", r->tokens);
+        qb_json_knum(&p->j, "bits_per_weight", r->bits_per_weight);
+        qb_json_kint(&p->j, "model_bytes", r->model_bytes);
+        const char *k[] = {"ppl", "ppl_err", "bpb", "ppl_ref", "ppl_ratio", "ppl_ratio_err", "kld_mean", "kld_err", "kld_p50", "kld_p90",
+                           "kld_p99", "kld_p999", "kld_max", "dp_mean", "dp_err", "dp_rms", "dp_rms_err", "dp_min", "dp_p01", "dp_p50",
+                           "dp_p99", "dp_max", "top1", "top1_err", "tokens_per_s", "load_s"};
+        const double v[] = {s->ppl, s->ppl_err, r->bpb, s->ppl_ref, s->ppl_ratio, s->ppl_ratio_err, s->kld_mean, s->kld_err, s->kld_p50,
+                            s->kld_p90, s->kld_p99, s->kld_p999, s->kld_max, s->dp_mean, s->dp_err, s->dp_rms, s->dp_rms_err, s->dp_min,
+                            s->dp_p01, s->dp_p50, s->dp_p99, s->dp_max, s->top1, s->top1_err, r->tokens_per_s, r->load_s};
+        for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) qb_json_knum(&p->j, k[i], v[i]);
+        qb_json_kint(&p->j, "threads", r->threads);
+        qb_json_kint(&p->j, "resumed", resumed);
+        qb_json_obj_end(&p->j);
+        return;
+    }
+    char size[32];
+    snprintf(size, sizeof size, "%.2f", (double)r->model_bytes / (1024.0 * 1024.0));
+    const char *cells[] = {r->format,
+                           qb_fmt_f(r->bits_per_weight, 4),
+                           size,
+                           pm(s->ppl, s->ppl_err, 4),
+                           pm(100 * (s->ppl_ratio - 1), 100 * s->ppl_ratio_err, 3),
+                           pm(s->kld_mean, s->kld_err, -4),
+                           qb_fmt_g(s->kld_p99, 4),
+                           pm(100 * s->top1, 100 * s->top1_err, 2),
+                           qb_fmt_f(r->tokens_per_s, 1)};
+    qb_table_row(&p->t, cells);
+}
+
+static void on_signal(int sig) {
+    (void)sig;
+    qb_interrupted = 1;
+}
+
+/* The options that define what a run measures, as canonical JSON: --resume compares it. */
+static char *config_json(const qb_eval_job *job) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    qb_json j;
+    qb_json_begin(&j, f);
+    qb_json_kstr(&j, "model", job->model_path);
+    qb_json_kstr(&j, job->text_path ? "text" : "tokens", job->text_path ? job->text_path : job->tokens_path);
+    qb_json_key(&j, "formats");
+    qb_json_arr(&j);
+    for (int i = 0; i < job->nformats; i++) qb_json_str(&j, job->formats[i]);
+    qb_json_arr_end(&j);
+    qb_json_kstr(&j, "ref", job->ref ? job->ref : "default");
+    qb_json_kint(&j, "ctx", job->ctx);
+    qb_json_kint(&j, "chunks", job->max_chunks);
+    qb_json_end(&j);
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+    return buf;
+}
+
+static char *join_argv(int argc, char **argv) {
+    char *s = qb_strdup("quantbench");
+    for (int i = 0; i < argc; i++) {
+        char *next = qb_asprintf("%s %s", s, argv[i]);
+        free(s);
+        s = next;
+    }
+    return s;
+}
+
+static qb_status eval_run(qb_cli *cli, const qb_eval_job *job, int resume, const char *resume_id, int argc, char **argv) {
+    qb_db db;
+    qb_status st = qb_db_open(&db, cli->db_path);
+    if (st) return st;
+    qb_machine m;
+    qb_machine_collect(&m);
+    char *config = config_json(job), *args = join_argv(argc, argv);
+    qb_run_info ri = {.command = "eval", .config = config, .argv = args};
+    char run_id[37];
+    st = resume ? qb_db_resume_run(&db, &ri, resume_id, run_id) : qb_db_begin_run(&db, &m, &ri, run_id);
+    if (!st) {
+        struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+        printer p = {.json = cli->json};
+        static const char *const cols[] = {"format", ">bits/weight", ">size MiB", ">PPL", ">ΔPPL %", ">mean KLD", ">p99 KLD",
+                                           ">top-1 %", ">tokens/s", NULL};
+        if (p.json) {
+            qb_json_begin(&p.j, stdout);
+            qb_json_kstr(&p.j, "run", run_id);
+            qb_json_key(&p.j, "rows");
+            qb_json_arr(&p.j);
+        } else {
+            qb_table_init(&p.t, cols);
+        }
+        st = qb_eval_run(&db, run_id, job, on_row, &p);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        qb_status fin = qb_db_finish_run(&db, run_id, st == QB_OK ? "complete" : qb_interrupted ? "incomplete" : "failed",
+                                         st == QB_OK ? NULL : qb_errmsg());
+        if (st == QB_OK) st = fin;
+        if (p.json) {
+            qb_json_arr_end(&p.j);
+            qb_json_end(&p.j);
+        } else {
+            if (p.nrows) qb_table_print(&p.t, stdout, QB_TABLE_TEXT);
+            qb_table_free(&p.t);
+        }
+        if (st == QB_OK) fprintf(stderr, "eval run %s: %d formats in %s\n", run_id, p.nrows, cli->db_path);
+    }
+    free(config);
+    free(args);
+    qb_machine_free(&m);
+    qb_db_close(&db);
+    return st;
+}
+
+qb_status cmd_eval(qb_cli *cli, int argc, char **argv) {
+    static const struct option opts[] = {QB_COMMON_OPTIONS,
+                                         {"model", required_argument, NULL, 'm'},
+                                         {"text", required_argument, NULL, 'x'},
+                                         {"tokens", required_argument, NULL, 'k'},
+                                         {"formats", required_argument, NULL, 'f'},
+                                         {"ctx", required_argument, NULL, 'c'},
+                                         {"chunks", required_argument, NULL, 'n'},
+                                         {"ref", required_argument, NULL, 'R'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"ref-mem", required_argument, NULL, 'M'},
+                                         {"resume", optional_argument, NULL, 'r'},
+                                         {NULL, 0, NULL, 0}};
+    qb_eval_job job = {.ctx = 512, .threads = qb_cpu_count(), .ref_mem_bytes = INT64_C(1024) << 20};
+    const char *formats = NULL, *resume_id = NULL;
+    int64_t v;
+    int resume = 0, c;
+    qb_status st = QB_OK;
+    while (!st && (c = qb_cli_next(cli, argc, argv, opts, usage)) != QB_CLI_DONE) {
+        switch (c) {
+        case QB_CLI_HELP: return QB_OK;
+        case QB_CLI_ERROR: st = QB_EUSAGE; break;
+        case 'm': job.model_path = optarg; break;
+        case 'x': job.text_path = optarg; break;
+        case 'k': job.tokens_path = optarg; break;
+        case 'f': formats = optarg; break;
+        case 'c': st = qb_cli_int("ctx", optarg, 4, 1 << 20, &v), job.ctx = (int)v; break;
+        case 'n': st = qb_cli_int("chunks", optarg, 1, INT32_MAX, &v), job.max_chunks = (int)v; break;
+        case 'R': job.ref = optarg; break;
+        case 't': st = qb_cli_int("threads", optarg, 1, 1024, &v), job.threads = (int)v; break;
+        case 'M': st = qb_cli_int("ref-mem", optarg, 0, INT64_C(1) << 40, &v), job.ref_mem_bytes = v << 20; break;
+        case 'r': resume = 1, resume_id = optarg; break;
+        default: st = qb_fail(QB_EUSAGE, "unexpected option");
+        }
+    }
+    if (!st && optind < argc) st = qb_fail(QB_EUSAGE, "unexpected argument '%s'", argv[optind]);
+    if (!st && !job.model_path) st = qb_fail(QB_EUSAGE, "--model is required, e.g. --model model-f16.gguf");
+    if (!st && !formats) st = qb_fail(QB_EUSAGE, "--formats is required, e.g. --formats q8_0,q4_K,Q4_K_M");
+    if (!st && job.text_path && job.tokens_path) st = qb_fail(QB_EUSAGE, "give --text or --tokens, not both");
+    if (!st && job.ref && strcmp(job.ref, "f32") && strcmp(job.ref, "f16") && strcmp(job.ref, "bf16"))
+        st = qb_fail(QB_EUSAGE, "--ref %s: the reference is f32, f16 or bf16", job.ref);
+    if (!st && !job.text_path && !job.tokens_path) job.text_path = DEFAULT_TEXT;
+    char **list = NULL;
+    if (!st) {
+        char *copy = qb_strdup(formats), *save = NULL;
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            list = qb_realloc(list, sizeof *list * (size_t)(job.nformats + 1));
+            list[job.nformats++] = qb_strdup(tok);
+        }
+        free(copy);
+        if (job.nformats == 0) st = qb_fail(QB_EUSAGE, "--formats is empty; give names such as q8_0,q4_K");
+    }
+    if (!st) {
+        job.formats = (const char *const *)list;
+        st = eval_run(cli, &job, resume, resume_id, argc - 1, argv + 1);
+    }
+    qb_cli_free_list(list, job.nformats);
+    return st;
+}

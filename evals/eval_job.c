@@ -1,0 +1,521 @@
+/* eval_job.c — see eval_job.h. Sections: inputs (model, text or ids), the reference records
+ * store, one pass (a format over every chunk), rows in the database, the job. */
+#define _GNU_SOURCE
+#include "eval_job.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/io.h"
+#include "../common/parallel.h"
+#include "../datasets/source.h"
+#include "../datasets/tokenizer.h"
+#include "llama.h"
+#include "quant_errors.h"
+
+#define PIECE_TOKENS 512 /* tokens per qb_llama_eval call: bounds the logits buffer to 512 × n_vocab */
+#define METHOD "perplexity"
+
+static const char *base_name(const char *path) {
+    const char *b = strrchr(path, '/');
+    return b && b[1] ? b + 1 : path;
+}
+
+/* ---- inputs ------------------------------------------------------------------------------ */
+
+typedef struct text_in {
+    int32_t *ids;
+    size_t n;
+    qb_tokenizer *tok; /* NULL: ids given, no tokenizer for this model */
+    char *no_tok_note; /* why not, printed once the run starts */
+    char *id;          /* inputs row */
+} text_in;
+
+/* The text (tokenized as llama-perplexity does: whole file, add_special) or the ids file, and
+ * its inputs row. */
+static qb_status load_text(qb_db *db, const qb_eval_job *job, const qb_model *m, text_in *t) {
+    const char *path = job->text_path ? job->text_path : job->tokens_path, *kind = job->text_path ? "text" : "tokens";
+    qb_map map = {0};
+    qb_status st = QB_OK;
+    if (job->text_path) { /* the file first: a missing text is the error to report */
+        if ((st = qb_map_file(&map, path))) return qb_fail_context(st, "--text: ");
+        if (map.size == 0) st = qb_fail(QB_EINPUT, "text file '%s' is empty", path);
+    }
+    if (!st && m->is_gguf) {
+        st = qb_tokenizer_from_gguf(&m->g, m->path, &t->tok);
+        if (st && !job->text_path) { /* ids need no tokenizer: without one, no BOS and no bits per byte */
+            t->no_tok_note = qb_strdup(qb_errmsg());
+            t->tok = NULL;
+            st = QB_OK;
+        }
+    } else if (!st) {
+        if (job->text_path)
+            st = qb_fail(QB_EUSAGE, "%s is not a GGUF file, so its tokenizer is unknown here: give --tokens FILE (ids from the model's own tokenizer)",
+                         m->path);
+        else
+            t->no_tok_note = qb_asprintf("%s has no GGUF tokenizer", m->path);
+    }
+    uint64_t h = QB_FNV_INIT;
+    if (!st && job->text_path) {
+        st = qb_tokenize(t->tok, map.data, map.size, 1, &t->ids, &t->n);
+        h = qb_fnv1a(h, map.data, map.size);
+    } else if (!st) {
+        st = qb_tokens_read(path, &t->ids, &t->n);
+        if (!st) h = qb_fnv1a(h, t->ids, t->n * sizeof *t->ids);
+    }
+    const int64_t bytes = (int64_t)map.size;
+    qb_unmap(&map);
+    if (st) return st;
+    char hash[17];
+    snprintf(hash, sizeof hash, "%016" PRIx64, h);
+    t->id = job->text_path ? qb_asprintf("%s:%s:%" PRId64 "b:%s", kind, base_name(path), bytes, hash)
+                           : qb_asprintf("%s:%s:%zut:%s", kind, base_name(path), t->n, hash);
+    qb_input in = {t->id, kind, base_name(path), path, hash, (int64_t)t->n, bytes};
+    return qb_db_put_input(db, &in);
+}
+
+/* ---- reference records ------------------------------------------------------------------- */
+
+/* The records of one chunk live in `chunk` while it is written or read; the whole set is in
+ * `mem`, or in the unlinked file `fd`. */
+typedef struct refstore {
+    int64_t words;     /* per chunk */
+    uint16_t *mem;     /* all chunks, or NULL */
+    int fd;
+    uint16_t *chunk;   /* the current chunk's records (points into mem when in memory) */
+} refstore;
+
+static qb_status refstore_open(refstore *r, const qb_eval_job *job, const char *db_path, const qb_ppl_plan *p, int n_vocab) {
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+    r->words = (int64_t)p->n_scored * QB_LPREC_WORDS(n_vocab);
+    const int64_t total = 2 * r->words * p->n_chunks;
+    if (total <= job->ref_mem_bytes) {
+        r->mem = qb_malloc((size_t)total);
+        return QB_OK;
+    }
+    char *dir = qb_strdup(db_path), *slash = strrchr(dir, '/');
+    if (slash) slash[1] = '\0';
+    else strcpy(dir, "./");
+    char *tmpl = qb_asprintf("%s.quantbench-ref-XXXXXX", dir);
+    free(dir);
+    r->fd = mkstemp(tmpl);
+    if (r->fd < 0) {
+        qb_status st = qb_fail(QB_ERUNTIME, "cannot create the reference log-prob file %s (%.1f MB): give --db a writable directory", tmpl,
+                               total / 1e6);
+        free(tmpl);
+        return st;
+    }
+    unlink(tmpl); /* gone when we exit, however we exit */
+    free(tmpl);
+    r->chunk = qb_malloc((size_t)(2 * r->words));
+    return QB_OK;
+}
+
+static void refstore_close(refstore *r) {
+    if (r->fd >= 0) close(r->fd);
+    if (r->mem) free(r->mem);
+    else free(r->chunk);
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+}
+
+static void refstore_select(refstore *r, int chunk) {
+    if (r->mem) r->chunk = r->mem + (int64_t)chunk * r->words;
+}
+
+/* Moves the current chunk between the buffer and the file (write = 1: buffer → file). */
+static qb_status refstore_io(refstore *r, int chunk, int write) {
+    if (r->mem) return QB_OK;
+    const size_t n = (size_t)(2 * r->words);
+    const off_t off = (off_t)chunk * (off_t)n;
+    for (size_t done = 0; done < n;) {
+        ssize_t k = write ? pwrite(r->fd, (char *)r->chunk + done, n - done, off + (off_t)done)
+                          : pread(r->fd, (char *)r->chunk + done, n - done, off + (off_t)done);
+        if (k <= 0) return qb_fail(QB_ERUNTIME, "%s the reference log-prob file failed at chunk %d (disk full?)", write ? "writing" : "reading", chunk);
+        done += (size_t)k;
+    }
+    return QB_OK;
+}
+
+/* ---- one pass ---------------------------------------------------------------------------- */
+
+typedef struct pass {
+    const qb_ppl_plan *p;
+    const int32_t *tokens;
+    int n_vocab, is_ref;
+    const float *logits;  /* the piece's rows */
+    int row0;             /* chunk position of logits row 0 */
+    int chunk, k0;        /* scored positions k0 … of chunk */
+    uint16_t *rec;        /* the chunk's records */
+    qb_kld_pos *out;      /* per scored position of the piece */
+} pass;
+
+/* Scored positions [b, e) of the piece: the reference writes its record and compares with
+ * itself exactly; another format compares with the record. */
+static void score_range(void *ctx, int64_t b, int64_t e) {
+    const pass *ps = ctx;
+    const int V = ps->n_vocab;
+    float *logp = qb_malloc(sizeof *logp * (size_t)V);
+    for (int64_t i = b; i < e; i++) {
+        const int k = ps->k0 + (int)i, pos = ps->p->first + k;
+        const float *z = ps->logits + (int64_t)(pos - ps->row0) * V;
+        uint16_t *rec = ps->rec + (int64_t)k * QB_LPREC_WORDS(V);
+        const int32_t tok = ps->tokens[qb_ppl_target(ps->p, ps->chunk, k)];
+        if (ps->is_ref) {
+            qb_logsm s;
+            qb_logsoftmax(z, V, &s);
+            qb_lprec_encode(z, V, &s, rec);
+            qb_logprobs_exact(z, V, &s, logp);
+        } else {
+            qb_lprec_decode(rec, V, logp);
+        }
+        qb_kld_position(logp, z, V, tok, &ps->out[i]);
+    }
+    free(logp);
+}
+
+static void fmt_eta(char *buf, size_t n, double s) {
+    if (!(s >= 0) || s > 1e7) snprintf(buf, n, "?");
+    else if (s >= 3600) snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else if (s >= 60) snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+    else snprintf(buf, n, "%.0fs", s);
+}
+
+typedef struct progress {
+    int64_t done, total; /* chunks over all passes */
+    int64_t t0_ns;       /* start: the ETA spreads loading over the chunks, as it recurs per format */
+} progress;
+
+/* Runs one loaded model over every chunk into acc; the reference fills the records. */
+static qb_status run_pass(qb_llama *l, const qb_ppl_plan *p, const int32_t *tokens, int32_t bos, int is_ref, refstore *rs,
+                          int threads, const char *label, progress *pg, qb_ppl_acc *acc, double *eval_s) {
+    const int V = qb_llama_n_vocab(l), piece = p->n_ctx < PIECE_TOKENS ? p->n_ctx : PIECE_TOKENS;
+    float *logits = qb_malloc(sizeof *logits * (size_t)piece * (size_t)V);
+    int32_t *ctok = qb_malloc(sizeof *ctok * (size_t)p->n_ctx);
+    qb_kld_pos *pos = qb_malloc(sizeof *pos * (size_t)(p->n_scored + 1));
+    qb_status st = QB_OK;
+    int64_t ns = 0;
+    for (int c = 0; c < p->n_chunks && !st; c++) {
+        if (qb_interrupted) {
+            st = qb_fail(QB_ERUNTIME, "interrupted; completed formats are stored, continue with --resume");
+            break;
+        }
+        char eta[32], line[160];
+        const double per = pg->done ? (double)(qb_now_ns() - pg->t0_ns) / 1e9 / (double)pg->done : NAN;
+        fmt_eta(eta, sizeof eta, per * (double)(pg->total - pg->done));
+        snprintf(line, sizeof line, "eval %s: chunk %d/%d, ETA %s", label, c + 1, p->n_chunks, eta);
+        qb_progress(pg->done, pg->total, line);
+
+        refstore_select(rs, c);
+        if (!is_ref && (st = refstore_io(rs, c, 0))) break;
+        qb_ppl_chunk_tokens(p, tokens, c, bos, ctok);
+        qb_llama_reset(l);
+        for (int row0 = 0; row0 < p->n_ctx && !st; row0 += piece) {
+            const int n = p->n_ctx - row0 < piece ? p->n_ctx - row0 : piece;
+            const int64_t t0 = qb_now_ns();
+            st = qb_llama_eval(l, ctok + row0, n, logits);
+            ns += qb_now_ns() - t0;
+            if (st) break;
+            /* scored positions in this piece: first … n_ctx − 2 */
+            int lo = row0 > p->first ? row0 : p->first, hi = row0 + n < p->n_ctx - 1 ? row0 + n : p->n_ctx - 1;
+            if (lo >= hi) continue;
+            pass ps = {p, tokens, V, is_ref, logits, row0, c, lo - p->first, rs->chunk, pos};
+            qb_parallel_for(threads, hi - lo, score_range, &ps);
+            for (int i = 0; i < hi - lo; i++) qb_ppl_acc_add(acc, &pos[i]); /* invariant 2: in order */
+        }
+        if (!st && is_ref) st = refstore_io(rs, c, 1);
+        pg->done++;
+    }
+    *eval_s = (double)ns / 1e9;
+    free(logits);
+    free(ctok);
+    free(pos);
+    return st;
+}
+
+/* ---- rows in the database ---------------------------------------------------------------- */
+
+static void bind_real(sqlite3_stmt *s, int k, double v) {
+    if (v != v) sqlite3_bind_null(s, k);
+    else sqlite3_bind_double(s, k, v);
+}
+
+static double col_real(sqlite3_stmt *s, int k) { return sqlite3_column_type(s, k) == SQLITE_NULL ? NAN : sqlite3_column_double(s, k); }
+
+/* The row's figures in column order (after the key and the integer columns). */
+#define ROW_REALS(r)                                                                                                              \
+    {&(r)->st.ppl, &(r)->st.ppl_err, &(r)->st.kld_mean, &(r)->st.kld_p99, &(r)->st.top1, &(r)->bits_per_weight, &(r)->bpb,          \
+     &(r)->st.ppl_ref, &(r)->st.ppl_ratio, &(r)->st.ppl_ratio_err, &(r)->st.kld_err, &(r)->st.kld_p50, &(r)->st.kld_p90,             \
+     &(r)->st.kld_p999, &(r)->st.kld_max, &(r)->st.dp_mean, &(r)->st.dp_err, &(r)->st.dp_rms, &(r)->st.dp_rms_err, &(r)->st.dp_min, \
+     &(r)->st.dp_p01, &(r)->st.dp_p50, &(r)->st.dp_p99, &(r)->st.dp_max, &(r)->st.top1_err, &(r)->tokens_per_s, &(r)->load_s}
+#define NREALS 27
+static const char real_cols[] = "ppl, ppl_err, kld_mean, kld_p99, top1, bits_per_weight, bpb, ppl_ref, ppl_ratio, ppl_ratio_err,"
+                                " kld_err, kld_p50, kld_p90, kld_p999, kld_max, dp_mean, dp_err, dp_rms, dp_rms_err, dp_min, dp_p01,"
+                                " dp_p50, dp_p99, dp_max, top1_err, tokens_per_s, load_s";
+
+typedef struct rowkey {
+    const char *run_id, *model_id, *text_id;
+} rowkey;
+
+/* One INSERT in autocommit mode: its own transaction, committed now (invariant 1). */
+static qb_status put_row(qb_db *db, const rowkey *key, const qb_eval_row *r, const char *variant_id) {
+    char *sql = qb_asprintf("INSERT INTO evals(run_id, model_id, text_id, format, method, ctx, chunks, tokens, created_at, ref_format,"
+                            " variant_id, model_bytes, threads, %s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?%s)",
+                            real_cols, ",?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?");
+    sqlite3_stmt *s;
+    int rc = sqlite3_prepare_v2(db->h, sql, -1, &s, NULL);
+    free(sql);
+    if (rc != SQLITE_OK) return qb_fail(QB_EDB, "database %s: storing an eval row failed: %s", db->path, sqlite3_errmsg(db->h));
+    char now[32];
+    qb_utc_iso(now);
+    int k = 1;
+    sqlite3_bind_text(s, k++, key->run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, k++, key->model_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, k++, key->text_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, k++, r->format, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, k++, METHOD, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, k++, r->ctx);
+    sqlite3_bind_int(s, k++, r->chunks);
+    sqlite3_bind_int64(s, k++, r->tokens);
+    sqlite3_bind_text(s, k++, now, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, k++, r->ref_format, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, k++, variant_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, k++, r->model_bytes);
+    sqlite3_bind_int(s, k++, r->threads);
+    qb_eval_row *w = (qb_eval_row *)r;
+    double *v[NREALS] = ROW_REALS(w);
+    for (int i = 0; i < NREALS; i++) bind_real(s, k++, *v[i]);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? QB_OK : qb_fail(QB_EDB, "database %s: storing the eval row of %s failed: %s", db->path, r->format, sqlite3_errmsg(db->h));
+}
+
+/* 1 and the stored figures when the run holds this format's row (a resumed run). */
+static int get_row(qb_db *db, const rowkey *key, qb_eval_row *r) {
+    char *sql = qb_asprintf("SELECT chunks, tokens, model_bytes, threads, %s FROM evals WHERE run_id=? AND model_id=? AND text_id=?"
+                            " AND format=? AND method=? AND ctx=?", real_cols);
+    sqlite3_stmt *s;
+    int rc = sqlite3_prepare_v2(db->h, sql, -1, &s, NULL);
+    free(sql);
+    if (rc != SQLITE_OK) return 0;
+    sqlite3_bind_text(s, 1, key->run_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, key->model_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, key->text_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, r->format, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, METHOD, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 6, r->ctx);
+    const int found = sqlite3_step(s) == SQLITE_ROW;
+    if (found) {
+        r->chunks = sqlite3_column_int(s, 0);
+        r->tokens = sqlite3_column_int64(s, 1);
+        r->model_bytes = sqlite3_column_int64(s, 2);
+        r->threads = sqlite3_column_int(s, 3);
+        double *v[NREALS] = ROW_REALS(r);
+        for (int i = 0; i < NREALS; i++) *v[i] = col_real(s, 4 + i);
+    }
+    sqlite3_finalize(s);
+    return found;
+}
+
+/* ---- the job ----------------------------------------------------------------------------- */
+
+static int is_path(const char *f) {
+    const size_t n = strlen(f);
+    return strchr(f, '/') || (n > 5 && strcmp(f + n - 5, ".gguf") == 0);
+}
+
+/* Every format name is a registry format, a llama.cpp file type or a GGUF file. */
+static qb_status check_formats(const qb_eval_job *job) {
+    for (int i = 0; i < job->nformats; i++) {
+        const char *f = job->formats[i];
+        const qb_mix *mx;
+        if (is_path(f) || qb_format_find(f)) continue;
+        if (qb_mix_require(f, &mx) == QB_OK) continue;
+        return qb_fail(QB_EUSAGE, "unknown format '%s' in --formats: give a registry format (see 'quantbench formats'), a llama.cpp file type such as Q4_K_M, or a .gguf file",
+                       f);
+    }
+    return QB_OK;
+}
+
+static double scored_bytes(const qb_tokenizer *tok, const qb_ppl_plan *p, const int32_t *ids) {
+    if (!tok) return NAN;
+    double bytes = 0;
+    char buf[16];
+    for (int c = 0; c < p->n_chunks; c++)
+        for (int k = 0; k < p->n_scored; k++) bytes += (double)qb_token_piece(tok, ids[qb_ppl_target(p, c, k)], buf, sizeof buf);
+    return bytes;
+}
+
+/* What the passes share. */
+typedef struct job_state {
+    qb_db *db;
+    const qb_eval_job *job;
+    qb_source *src;
+    text_in *text;
+    qb_ppl_plan plan;
+    refstore rs;
+    rowkey key;
+    int ref_vocab;
+} job_state;
+
+/* Loads format i's model (quantized in memory, or a GGUF file), runs its pass, stores its row. */
+static qb_status eval_format(job_state *js, int i, const char *spec, qb_eval_row *stored_row, int stored, progress *pg,
+                             double bytes, int32_t bos, qb_eval_row_fn fn, void *ctx) {
+    const qb_eval_job *job = js->job;
+    /* a stored reference is run again only for its records: its stored figures stay the row's */
+    qb_eval_row fresh = *stored_row, *r = stored ? &fresh : stored_row;
+    qb_model variant;
+    int have_variant = 0;
+    qb_status st = QB_OK;
+    const int64_t t0 = qb_now_ns();
+    qb_llama_opts o = {.format = r->variant ? NULL : spec, .threads = job->threads, .n_ctx = job->ctx};
+    if (r->variant) {
+        st = qb_model_open(&variant, r->variant);
+        have_variant = st == QB_OK;
+    }
+    qb_llama *l = NULL;
+    if (!st) st = qb_llama_load(have_variant ? &variant : js->src->model, &o, &l);
+    if (st) {
+        qb_fail_context(st, "format %s: ", r->format);
+        if (have_variant) qb_model_close(&variant);
+        return st;
+    }
+    r->load_s = (double)(qb_now_ns() - t0) / 1e9;
+    const int V = qb_llama_n_vocab(l);
+    if (i == 0) {
+        const int32_t train = qb_llama_n_ctx_train(l);
+        if (train > 0 && job->ctx > train)
+            fprintf(stderr, "warning: %s was trained on only %d context tokens (--ctx %d), as llama-perplexity warns\n", job->model_path,
+                    train, job->ctx);
+        for (size_t t = 0; t < js->text->n && !st; t++) /* invariant 3 */
+            if (js->text->ids[t] < 0 || js->text->ids[t] >= V)
+                st = qb_fail(QB_EINPUT, "%s: token id %d at index %zu is outside the model's vocabulary of %d tokens",
+                             job->text_path ? job->text_path : job->tokens_path, js->text->ids[t], t, V);
+        if (!st) st = refstore_open(&js->rs, job, js->db->path, &js->plan, V);
+        if (!st && js->text->no_tok_note) fprintf(stderr, "note: without the model's tokenizer, no BOS replacement and no bits per byte (%s)\n", js->text->no_tok_note);
+        js->ref_vocab = V;
+    } else if (V != js->ref_vocab) {
+        st = qb_fail(QB_EINPUT, "format %s: the model has %d tokens in its vocabulary, the reference %d; KLD needs the same vocabulary",
+                     r->format, V, js->ref_vocab);
+    }
+    qb_ppl_acc acc;
+    qb_ppl_acc_init(&acc);
+    double eval_s = 0;
+    if (!st) st = run_pass(l, &js->plan, js->text->ids, bos, i == 0, &js->rs, job->threads, r->format, pg, &acc, &eval_s);
+    if (!st) {
+        qb_ppl_acc_stats(&acc, &r->st);
+        r->chunks = js->plan.n_chunks;
+        r->tokens = acc.n;
+        r->threads = job->threads;
+        r->bits_per_weight = qb_llama_bpw(l);
+        r->model_bytes = (int64_t)qb_llama_weight_bytes(l);
+        r->bpb = bytes > 0 ? log2(r->st.ppl) * (double)acc.n / bytes : NAN; /* = Σ NLL / (ln 2 · bytes) */
+        r->tokens_per_s = eval_s > 0 ? (double)js->plan.n_chunks * js->plan.n_ctx / eval_s : NAN;
+    }
+    qb_ppl_acc_free(&acc);
+    qb_llama_free(l);
+    if (!st && !stored) {
+        char *variant_id = NULL;
+        if (have_variant) { /* the file evaluated, as an input of its own */
+            qb_source vs;
+            st = qb_source_open(&vs, r->variant, 0);
+            if (!st) {
+                qb_input vin = {vs.id, vs.kind, vs.name, vs.spec, vs.content_hash, vs.tensors[0].rows, vs.tensors[0].cols};
+                st = qb_db_put_input(js->db, &vin);
+                variant_id = qb_strdup(vs.id);
+                qb_source_close(&vs);
+            }
+        }
+        if (!st) st = put_row(js->db, &js->key, r, variant_id);
+        free(variant_id);
+    }
+    if (!st && fn) fn(ctx, stored_row, stored);
+    if (have_variant) qb_model_close(&variant);
+    return st;
+}
+
+/* The passes: the reference first, then every other format in the order given. */
+static qb_status eval_formats(job_state *js, qb_eval_row_fn fn, void *ctx) {
+    const qb_eval_job *job = js->job;
+    const char **todo = qb_malloc(sizeof *todo * (size_t)(job->nformats + 1));
+    int ntodo = 0, need_records = 0;
+    todo[ntodo++] = job->ref;
+    for (int i = 0; i < job->nformats; i++) {
+        int dup = 0;
+        for (int k = 0; k < ntodo; k++) dup |= strcmp(todo[k], job->formats[i]) == 0;
+        if (!dup) todo[ntodo++] = job->formats[i];
+    }
+    qb_eval_row *rows = qb_calloc((size_t)ntodo, sizeof *rows);
+    int *stored = qb_calloc((size_t)ntodo, sizeof *stored);
+    for (int i = 0; i < ntodo; i++) {
+        rows[i].format = is_path(todo[i]) ? base_name(todo[i]) : todo[i];
+        rows[i].variant = is_path(todo[i]) ? todo[i] : NULL;
+        rows[i].ref_format = job->ref;
+        rows[i].ctx = job->ctx;
+        stored[i] = get_row(js->db, &js->key, &rows[i]);
+        if (i > 0 && !stored[i]) need_records = 1;
+    }
+    const double bytes = scored_bytes(js->text->tok, &js->plan, js->text->ids);
+    const int32_t bos = js->text->tok && qb_tokenizer_add_bos(js->text->tok) ? qb_tokenizer_bos(js->text->tok) : -1;
+    progress pg = {0, 0, qb_now_ns()};
+    for (int i = 0; i < ntodo; i++) pg.total += (i == 0 ? !stored[0] || need_records : !stored[i]) ? js->plan.n_chunks : 0;
+    qb_status st = QB_OK;
+    for (int i = 0; i < ntodo && !st; i++) {
+        if (stored[i] && (i > 0 || !need_records)) { /* invariant 1: a resumed run */
+            if (fn) fn(ctx, &rows[i], 1);
+            continue;
+        }
+        st = eval_format(js, i, todo[i], &rows[i], stored[i], &pg, bytes, bos, fn, ctx);
+    }
+    qb_progress_done();
+    free(todo);
+    free(rows);
+    free(stored);
+    return st;
+}
+
+/* The default reference: the weights as stored when every quantizable tensor is f16 (or every
+ * one bf16), which is what llama.cpp users compare with and needs no f32 copy; else f32. */
+static const char *default_ref(const qb_model *m) {
+    const char *common = NULL;
+    for (int i = 0; i < m->n; i++) {
+        const qb_model_tensor *t = &m->t[i];
+        if (!qb_mix_quantizable(t->name, (int)t->n_dims)) continue;
+        const char *name = t->decoder ? t->decoder->name : "?";
+        if (common && strcmp(common, name) != 0) return "f32";
+        common = name;
+    }
+    return common && (strcmp(common, "f16") == 0 || strcmp(common, "bf16") == 0) ? common : "f32";
+}
+
+qb_status qb_eval_run(qb_db *db, const char *run_id, const qb_eval_job *job_in, qb_eval_row_fn fn, void *ctx) {
+    qb_status st = check_formats(job_in);
+    if (st) return st;
+    qb_source src;
+    if ((st = qb_source_open(&src, job_in->model_path, 0))) return st;
+    qb_eval_job resolved = *job_in, *job = &resolved;
+    if (!job->ref) job->ref = default_ref(src.model);
+    /* the same row `errors` writes for this model (equal ids must hold equal rows: merge.h) */
+    qb_input min = {src.id, src.kind, src.name, src.spec, src.content_hash, src.tensors[0].rows, src.tensors[0].cols};
+    text_in text = {0};
+    job_state js = {.db = db, .job = job, .src = &src, .text = &text, .rs = {.fd = -1}};
+    st = qb_db_put_input(db, &min);
+    if (!st) st = load_text(db, job, src.model, &text);
+    if (!st) st = qb_ppl_plan_make((int64_t)text.n, job->ctx, job->max_chunks, &js.plan);
+    if (!st) {
+        js.key = (rowkey){run_id, src.id, text.id};
+        st = eval_formats(&js, fn, ctx);
+    }
+    refstore_close(&js.rs);
+    if (text.tok) qb_tokenizer_free(text.tok);
+    free(text.ids);
+    free(text.id);
+    free(text.no_tok_note);
+    qb_source_close(&src);
+    return st;
+}

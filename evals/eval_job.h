@@ -1,0 +1,61 @@
+/* eval_job.h — the model-evaluation job behind `quantbench eval`: perplexity and KL-divergence
+ * of a model under several formats, scored as llama-perplexity scores them (perplexity.h).
+ *
+ * The reference format (by default the weights as stored when they are f16 or bf16, else f32)
+ * is evaluated first; for every scored position it keeps llama.cpp's compact log-prob record
+ * (QB_LPREC_WORDS(n_vocab) uint16 words, ≈ 2·n_vocab bytes) — in memory up to ref_mem_bytes,
+ * else in an unlinked temporary file in the database's directory (n_chunks · (ctx − 1 − ctx/2)
+ * records: 255 per chunk at ctx 512, 16 MB per chunk for a 32k vocabulary, 65 MB for 128k;
+ * WikiText-2's 560 chunks of Llama 3 would take 37 GB, as llama.cpp's base file). Each other format
+ * is then loaded through qb_llama_load (quantized in memory from the same model, or an
+ * already-quantized GGUF file given by path), run over the same chunks, and compared with the
+ * records position by position.
+ *
+ * Invariants:
+ *  1. Each format's evals row is committed as soon as its pass ends (schema.c invariant 1); a
+ *     resumed run skips formats it holds (the reference pass is redone only when a format
+ *     still needs its records).
+ *  2. Per-position figures are computed in parallel but accumulated in position order, so the
+ *     statistics add no dependence on --threads (the forward pass's own float sums may differ
+ *     in the last bits between thread counts: evals/llama.c).
+ *  3. Every token id is checked against the model's vocabulary before any chunk is evaluated. */
+#ifndef QB_EVAL_JOB_H
+#define QB_EVAL_JOB_H
+
+#include <stdint.h>
+
+#include "../results/db.h"
+#include "perplexity.h"
+
+typedef struct qb_eval_job {
+    const char *model_path;          /* the model the formats are made from (GGUF or safetensors) */
+    const char *text_path;           /* UTF-8 text, tokenized with the model's GGUF tokenizer … */
+    const char *tokens_path;         /* … or pre-tokenized ids (datasets/tokenizer.h, qb_tokens_read) */
+    const char *const *formats;      /* registry formats, llama.cpp file types, or .gguf paths */
+    int nformats;
+    const char *ref;                 /* f32, f16 or bf16; NULL: f16 (bf16) when the model's weights are
+                                        all stored so, else f32 */
+    int ctx, max_chunks, threads;
+    int64_t ref_mem_bytes;           /* reference records held in memory up to this size */
+} qb_eval_job;
+
+typedef struct qb_eval_row {
+    const char *format, *ref_format;
+    const char *variant;             /* the GGUF file evaluated, when the format was a path; else NULL */
+    int ctx, chunks, threads;
+    int64_t tokens;                  /* scored positions */
+    double bits_per_weight;
+    int64_t model_bytes;
+    double bpb;                      /* NaN without a tokenizer (--tokens on a model we cannot decode) */
+    double tokens_per_s, load_s;
+    qb_ppl_stats st;                 /* st.ppl_ref: the reference's PPL on the same positions */
+} qb_eval_row;
+
+/* Called for each row, measured now or found stored by an earlier attempt (resumed = 1). */
+typedef void (*qb_eval_row_fn)(void *ctx, const qb_eval_row *row, int resumed);
+
+/* Runs the job into run_id. Stops between chunks with QB_ERUNTIME when qb_interrupted is set
+ * (quant_errors.h); completed formats stay stored. */
+qb_status qb_eval_run(qb_db *db, const char *run_id, const qb_eval_job *job, qb_eval_row_fn fn, void *ctx);
+
+#endif
