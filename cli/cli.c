@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,43 @@ void qb_cli_add_sources(const char *list, char ***specs, int *n) {
 void qb_cli_free_list(char **list, int n) {
     for (int i = 0; i < n; i++) free(list[i]);
     free(list);
+}
+
+static void on_signal(int sig) {
+    (void)sig;
+    qb_interrupted = 1;
+}
+
+qb_status qb_cli_run_job(qb_cli *cli, qb_run_info ri, int resume, const char *resume_id, int argc, char **argv,
+                         qb_cli_job_fn fn, void *ctx, char run_id[37]) {
+    qb_db db;
+    qb_status st = qb_db_open(&db, cli->db_path);
+    if (st) return st;
+    qb_machine m;
+    qb_machine_collect(&m);
+    char *args = qb_strdup("quantbench");
+    for (int i = 0; i < argc; i++) {
+        char *next = qb_asprintf("%s %s", args, argv[i]);
+        free(args);
+        args = next;
+    }
+    ri.argv = args;
+    st = resume ? qb_db_resume_run(&db, &ri, resume_id, run_id) : qb_db_begin_run(&db, &m, &ri, run_id);
+    if (!st) {
+        struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+        st = fn(&db, run_id, ctx);
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        qb_status fin = qb_db_finish_run(&db, run_id, st == QB_OK ? "complete" : qb_interrupted ? "incomplete" : "failed",
+                                         st == QB_OK ? NULL : qb_errmsg());
+        if (st == QB_OK) st = fin;
+    }
+    free(args);
+    qb_machine_free(&m);
+    qb_db_close(&db);
+    return st;
 }
 
 qb_status qb_cli_shard(const char *s, int *i, int *n) {

@@ -8,6 +8,7 @@
 #include "../common/qb.h"
 #include "../evals/quant_errors.h"
 #include "../formats/format.h"
+#include "../results/db.h"
 
 #define QB_DEFAULT_DB "results/quantbench.db"
 
@@ -43,6 +44,16 @@ void qb_cli_free_list(char **list, int n);
 qb_status qb_cli_shard(const char *s, int *i, int *n);
 /* Parses a non-negative integer option value. */
 qb_status qb_cli_int(const char *opt, const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* A job run as one run of the database (errors, eval, bench, suites): opens the database,
+ * begins a run described by ri (ri.argv is filled from argc/argv) — or with resume, continues
+ * run resume_id, or the newest incomplete one with the same command and config — traps
+ * SIGINT/SIGTERM into qb_interrupted so the job stops between steps, calls fn, and finishes
+ * the run as complete, incomplete (interrupted) or failed (with the error). fn prints its own
+ * output; run_id receives the run's id. */
+typedef qb_status (*qb_cli_job_fn)(qb_db *db, const char *run_id, void *ctx);
+qb_status qb_cli_run_job(qb_cli *cli, qb_run_info ri, int resume, const char *resume_id, int argc, char **argv,
+                         qb_cli_job_fn fn, void *ctx, char run_id[37]);
 
 /* The errors job as a run: opens the database, starts (or with resume, continues) a run of
  * `command`, measures, prints the table or JSON, and finishes the run as complete,

@@ -1,7 +1,6 @@
 /* cmd_errors.c — `quantbench errors`, and the run lifecycle it shares with `run` (start or
  * resume a run, measure, print, finish). */
 #define _GNU_SOURCE
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,11 +80,6 @@ static void on_row(void *ctx, const char *source, const qb_tensor_error *e, int 
     else qb_table_row(&p->t, (const char *const[]){cells[0], cells[2], cells[4], cells[5], cells[6], cells[7], cells[8], cells[9], cells[10]});
 }
 
-static void on_signal(int sig) {
-    (void)sig;
-    qb_interrupted = 1;
-}
-
 /* The options that define what a run measures, as canonical JSON: --resume compares it. */
 static char *config_json(const char *suite, const qb_errors_job *job) {
     char *buf = NULL;
@@ -117,69 +111,49 @@ static char *config_json(const char *suite, const qb_errors_job *job) {
     return buf;
 }
 
-static char *join_argv(int argc, char **argv) {
-    char *s = qb_strdup("quantbench");
-    for (int i = 0; i < argc; i++) {
-        char *next = qb_asprintf("%s %s", s, argv[i]);
-        free(s);
-        s = next;
+typedef struct errors_ctx {
+    const qb_errors_job *job;
+    printer p;
+} errors_ctx;
+
+static qb_status errors_job(qb_db *db, const char *run_id, void *ctx) {
+    errors_ctx *x = ctx;
+    printer *p = &x->p;
+    for (int i = 0; i < x->job->nsources; i++) /* synthetic and raw sources are single matrices */
+        p->models |= strncmp(x->job->sources[i], "synthetic:", 10) != 0 && strncmp(x->job->sources[i], "raw:", 4) != 0;
+    static const char *const cols[] = {"source", "format", ">bits/weight", ">MSE", ">RMSE", ">max abs err", ">p99 abs err",
+                                       ">SQNR dB", ">cosine", NULL};
+    static const char *const model_cols[] = {"source", "tensor", "scheme", "tensor format", ">bits/weight", ">MSE", ">RMSE",
+                                             ">max abs err", ">p99 abs err", ">SQNR dB", ">cosine", NULL};
+    if (p->json) {
+        qb_json_begin(&p->j, stdout);
+        qb_json_kstr(&p->j, "run", run_id);
+        qb_json_key(&p->j, "rows");
+        qb_json_arr(&p->j);
+    } else {
+        qb_table_init(&p->t, p->models ? model_cols : cols);
     }
-    return s;
+    qb_status st = qb_errors_run(db, run_id, x->job, on_row, p);
+    /* on failure main prints the one error line; rows already measured are printed too */
+    if (p->json) {
+        qb_json_arr_end(&p->j);
+        qb_json_end(&p->j);
+    } else {
+        if (p->nrows) qb_table_print(&p->t, stdout, QB_TABLE_TEXT);
+        qb_table_free(&p->t);
+    }
+    return st;
 }
 
 qb_status qb_cli_errors_run(qb_cli *cli, const char *command, const char *suite, const qb_errors_job *job,
                             int resume, const char *resume_id, int argc, char **argv) {
-    qb_db db;
-    qb_status st = qb_db_open(&db, cli->db_path);
-    if (st) return st;
-    qb_machine m;
-    qb_machine_collect(&m);
-    char *config = config_json(suite, job), *args = join_argv(argc, argv);
-    qb_run_info ri = {.command = command, .suite = suite, .config = config, .argv = args, .seed = (int64_t)job->seed};
-    char run_id[37];
-    st = resume ? qb_db_resume_run(&db, &ri, resume_id, run_id) : qb_db_begin_run(&db, &m, &ri, run_id);
-    if (!st) {
-        struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
-        sigaction(SIGINT, &sa, &old_int);
-        sigaction(SIGTERM, &sa, &old_term);
-
-        printer p = {.json = cli->json};
-        for (int i = 0; i < job->nsources; i++) /* synthetic and raw sources are single matrices */
-            p.models |= strncmp(job->sources[i], "synthetic:", 10) != 0 && strncmp(job->sources[i], "raw:", 4) != 0;
-        static const char *const cols[] = {"source", "format", ">bits/weight", ">MSE", ">RMSE", ">max abs err", ">p99 abs err",
-                                           ">SQNR dB", ">cosine", NULL};
-        static const char *const model_cols[] = {"source", "tensor", "scheme", "tensor format", ">bits/weight", ">MSE", ">RMSE",
-                                                 ">max abs err", ">p99 abs err", ">SQNR dB", ">cosine", NULL};
-        if (p.json) {
-            qb_json_begin(&p.j, stdout);
-            qb_json_kstr(&p.j, "run", run_id);
-            qb_json_key(&p.j, "rows");
-            qb_json_arr(&p.j);
-        } else {
-            qb_table_init(&p.t, p.models ? model_cols : cols);
-        }
-        st = qb_errors_run(&db, run_id, job, on_row, &p);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-
-        qb_status fin = qb_db_finish_run(&db, run_id, st == QB_OK ? "complete" : qb_interrupted ? "incomplete" : "failed",
-                                         st == QB_OK ? NULL : qb_errmsg());
-        if (st == QB_OK) st = fin;
-        if (p.json) {
-            qb_json_arr_end(&p.j);
-            qb_json_end(&p.j);
-        } else {
-            if (p.nrows) qb_table_print(&p.t, stdout, QB_TABLE_TEXT);
-            qb_table_free(&p.t);
-        }
-        /* on failure main prints the one error line; rows already measured are on stdout */
-        if (st == QB_OK)
-            fprintf(stderr, "%s run %s: %d rows in %s; render it with 'quantbench report'\n", command, run_id, p.nrows, cli->db_path);
-    }
+    char *config = config_json(suite, job), run_id[37];
+    qb_run_info ri = {.command = command, .suite = suite, .config = config, .seed = (int64_t)job->seed};
+    errors_ctx x = {.job = job, .p = {.json = cli->json}};
+    qb_status st = qb_cli_run_job(cli, ri, resume, resume_id, argc, argv, errors_job, &x, run_id);
+    if (st == QB_OK)
+        fprintf(stderr, "%s run %s: %d rows in %s; render it with 'quantbench report'\n", command, run_id, x.p.nrows, cli->db_path);
     free(config);
-    free(args);
-    qb_machine_free(&m);
-    qb_db_close(&db);
     return st;
 }
 

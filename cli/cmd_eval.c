@@ -1,7 +1,6 @@
 /* cmd_eval.c — `quantbench eval`: perplexity and KL-divergence of a model under several
  * formats (evals/eval_job.h), as a run in the database, printed as one table or --json. */
 #define _GNU_SOURCE
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +9,6 @@
 #include "../common/parallel.h"
 #include "../common/table.h"
 #include "../evals/eval_job.h"
-#include "../evals/quant_errors.h"
 #include "../results/db.h"
 #include "cli.h"
 
@@ -110,11 +108,6 @@ static void on_row(void *ctx, const qb_eval_row *r, int resumed) {
     qb_table_row(&p->t, cells);
 }
 
-static void on_signal(int sig) {
-    (void)sig;
-    qb_interrupted = 1;
-}
-
 /* The options that define what a run measures, as canonical JSON: --resume compares it. */
 static char *config_json(const qb_eval_job *job) {
     char *buf = NULL;
@@ -137,60 +130,42 @@ static char *config_json(const qb_eval_job *job) {
     return buf;
 }
 
-static char *join_argv(int argc, char **argv) {
-    char *s = qb_strdup("quantbench");
-    for (int i = 0; i < argc; i++) {
-        char *next = qb_asprintf("%s %s", s, argv[i]);
-        free(s);
-        s = next;
+typedef struct eval_ctx {
+    const qb_eval_job *job;
+    printer p;
+} eval_ctx;
+
+static qb_status eval_job(qb_db *db, const char *run_id, void *ctx) {
+    eval_ctx *x = ctx;
+    printer *p = &x->p;
+    static const char *const cols[] = {"format", ">bits/weight", ">size MiB", ">PPL", ">ΔPPL %", ">mean KLD", ">p99 KLD",
+                                       ">top-1 %", ">tokens/s", NULL};
+    if (p->json) {
+        qb_json_begin(&p->j, stdout);
+        qb_json_kstr(&p->j, "run", run_id);
+        qb_json_key(&p->j, "rows");
+        qb_json_arr(&p->j);
+    } else {
+        qb_table_init(&p->t, cols);
     }
-    return s;
+    qb_status st = qb_eval_run(db, run_id, x->job, on_row, p);
+    if (p->json) {
+        qb_json_arr_end(&p->j);
+        qb_json_end(&p->j);
+    } else {
+        if (p->nrows) qb_table_print(&p->t, stdout, QB_TABLE_TEXT);
+        qb_table_free(&p->t);
+    }
+    return st;
 }
 
 static qb_status eval_run(qb_cli *cli, const qb_eval_job *job, int resume, const char *resume_id, int argc, char **argv) {
-    qb_db db;
-    qb_status st = qb_db_open(&db, cli->db_path);
-    if (st) return st;
-    qb_machine m;
-    qb_machine_collect(&m);
-    char *config = config_json(job), *args = join_argv(argc, argv);
-    qb_run_info ri = {.command = "eval", .config = config, .argv = args};
-    char run_id[37];
-    st = resume ? qb_db_resume_run(&db, &ri, resume_id, run_id) : qb_db_begin_run(&db, &m, &ri, run_id);
-    if (!st) {
-        struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
-        sigaction(SIGINT, &sa, &old_int);
-        sigaction(SIGTERM, &sa, &old_term);
-        printer p = {.json = cli->json};
-        static const char *const cols[] = {"format", ">bits/weight", ">size MiB", ">PPL", ">ΔPPL %", ">mean KLD", ">p99 KLD",
-                                           ">top-1 %", ">tokens/s", NULL};
-        if (p.json) {
-            qb_json_begin(&p.j, stdout);
-            qb_json_kstr(&p.j, "run", run_id);
-            qb_json_key(&p.j, "rows");
-            qb_json_arr(&p.j);
-        } else {
-            qb_table_init(&p.t, cols);
-        }
-        st = qb_eval_run(&db, run_id, job, on_row, &p);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
-        qb_status fin = qb_db_finish_run(&db, run_id, st == QB_OK ? "complete" : qb_interrupted ? "incomplete" : "failed",
-                                         st == QB_OK ? NULL : qb_errmsg());
-        if (st == QB_OK) st = fin;
-        if (p.json) {
-            qb_json_arr_end(&p.j);
-            qb_json_end(&p.j);
-        } else {
-            if (p.nrows) qb_table_print(&p.t, stdout, QB_TABLE_TEXT);
-            qb_table_free(&p.t);
-        }
-        if (st == QB_OK) fprintf(stderr, "eval run %s: %d formats in %s\n", run_id, p.nrows, cli->db_path);
-    }
+    char *config = config_json(job), run_id[37];
+    qb_run_info ri = {.command = "eval", .config = config};
+    eval_ctx x = {.job = job, .p = {.json = cli->json}};
+    qb_status st = qb_cli_run_job(cli, ri, resume, resume_id, argc, argv, eval_job, &x, run_id);
+    if (st == QB_OK) fprintf(stderr, "eval run %s: %d formats in %s\n", run_id, x.p.nrows, cli->db_path);
     free(config);
-    free(args);
-    qb_machine_free(&m);
-    qb_db_close(&db);
     return st;
 }
 

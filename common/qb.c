@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+volatile sig_atomic_t qb_interrupted;
+
 static _Thread_local char errbuf[1024];
 
 qb_status qb_fail(qb_status st, const char *fmt, ...) {

@@ -7,6 +7,7 @@
 #ifndef QB_H
 #define QB_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,10 @@ qb_status qb_fail(qb_status st, const char *fmt, ...) __attribute__((format(prin
 qb_status qb_fail_context(qb_status st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The last recorded message of this thread ("" when none). */
 const char *qb_errmsg(void);
+
+/* Set from the SIGINT/SIGTERM handler of a run (cli.c, qb_cli_run_job): long jobs check it
+ * between steps and stop with what they stored, so the run can be resumed. */
+extern volatile sig_atomic_t qb_interrupted;
 
 /* Allocation that never returns NULL for a non-zero size: out of memory aborts with a
  * message, because no caller could recover sensibly and the database is always consistent. */

@@ -15,7 +15,6 @@
 #include "../datasets/source.h"
 #include "../datasets/tokenizer.h"
 #include "llama.h"
-#include "quant_errors.h"
 
 #define PIECE_TOKENS 512 /* tokens per qb_llama_eval call: bounds the logits buffer to 512 × n_vocab */
 #define METHOD "perplexity"

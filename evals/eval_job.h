@@ -55,7 +55,7 @@ typedef struct qb_eval_row {
 typedef void (*qb_eval_row_fn)(void *ctx, const qb_eval_row *row, int resumed);
 
 /* Runs the job into run_id. Stops between chunks with QB_ERUNTIME when qb_interrupted is set
- * (quant_errors.h); completed formats stay stored. */
+ * (common/qb.h); completed formats stay stored. */
 qb_status qb_eval_run(qb_db *db, const char *run_id, const qb_eval_job *job, qb_eval_row_fn fn, void *ctx);
 
 #endif

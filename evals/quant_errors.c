@@ -14,7 +14,6 @@
 
 #define CHUNK_VALUES (1 << 22)
 
-volatile sig_atomic_t qb_interrupted;
 
 typedef struct scheme {
     const char *name;

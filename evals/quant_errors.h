@@ -8,8 +8,6 @@
 #ifndef QB_QUANT_ERRORS_H
 #define QB_QUANT_ERRORS_H
 
-#include <signal.h>
-
 #include "../formats/format.h"
 #include "../formats/mixes.h"
 #include "../results/db.h"
@@ -35,9 +33,6 @@ typedef struct qb_errors_job {
 
 /* Called for each row, stored now or found stored by an earlier attempt (resumed = 1). */
 typedef void (*qb_errors_row_fn)(void *ctx, const char *source_name, const qb_tensor_error *row, int resumed);
-
-/* Set from a signal handler: the job stops between chunks and returns QB_ERUNTIME. */
-extern volatile sig_atomic_t qb_interrupted;
 
 qb_status qb_errors_run(qb_db *db, const char *run_id, const qb_errors_job *job, qb_errors_row_fn fn, void *ctx);
 
