@@ -45,4 +45,15 @@ float qb_ggml_make_qkx2_quants(int n, int nmax, const float *x, const float *w, 
  * returns the LS scale (0 when max x < 1e-15). */
 float qb_ggml_make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const float *qw);
 
+/* q2_K's and q3_K's sub-scale quantization (ggml_k.c), shared by the reference and the x86
+ * paths so both derive the same stored scales from the same search results: from the 16
+ * sub-block scales (and q2_K's mins) fill blk's scales, d (and dmin) as ggml's
+ * quantize_row_*_ref does when sw is NULL, else as its imatrix path does, sw holding the sums
+ * of each sub-block's weights. blk is a block_q2_K / block_q3_K; its levels are not touched.
+ * q3_K's imatrix path searches the sub-scales with make_qx: qb_ggml_make_qx_quants or an
+ * implementation with identical results. */
+void qb_ggml_q2_K_scales(const float scales[16], const float mins[16], const float *sw, void *blk);
+void qb_ggml_q3_K_scales(const float scales[16], const float *sw, void *blk,
+                         float (*make_qx)(int n, int nmax, const float *x, uint8_t *L, int rmse_type, const float *qw));
+
 #endif

@@ -116,15 +116,42 @@ static qb_status quantize_rows(const char *name, block_fn fn, size_t bsize, cons
 /* ---- q2_K: 16 × 16 elements, 2-bit affine, 4-bit sub-scales and mins ------------------------ */
 
 static void q2_K_block(const float *x, void *blk, const float *imp) {
-    block_q2_K *y = blk;
     uint8_t L[QK_K];
-    float scales[16], mins[16], w[16];
-    float dm, mm; /* the stored d and dmin, read back */
+    float scales[16], mins[16], w[16], sw[16];
     if (!imp) {
-        float max_scale = 0, max_min = 0; /* the min is subtracted: scales are ≥ 0 */
         for (int j = 0; j < 16; j++) {
             for (int l = 0; l < 16; l++) w[l] = fabsf(x[16 * j + l]);
             scales[j] = qb_ggml_make_qkx2_quants(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], -0.5f, 0.1f, 15, 1);
+        }
+    } else {
+        float sigma2 = sum_sq(x) / QK_K;
+        for (int j = 0; j < 16; j++) {
+            sw[j] = 0;
+            for (int l = 0; l < 16; l++) {
+                w[l] = imp[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
+                sw[j] += w[l];
+            }
+            scales[j] = qb_ggml_make_qkx3_quants(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], -0.9f, 0.05f, 36);
+        }
+    }
+    block_q2_K *y = blk;
+    qb_ggml_q2_K_scales(scales, mins, imp ? sw : NULL, y);
+    const float dm = qb_f16_to_f32(y->d), mm = qb_f16_to_f32(y->dmin); /* the stored d and dmin, read back */
+    for (int j = 0; j < 16; j++) {
+        const float d = dm * (y->scales[j] & 0xF);
+        if (!d) continue;
+        const float m = mm * (y->scales[j] >> 4);
+        for (int ii = 0; ii < 16; ii++)
+            L[16 * j + ii] = (uint8_t)clampi(qb_ggml_nearest_int((x[16 * j + ii] + m) / d), 0, 3);
+    }
+    pack2(L, y->qs);
+}
+
+void qb_ggml_q2_K_scales(const float scales[16], const float mins[16], const float *sw, void *blk) {
+    block_q2_K *y = blk;
+    if (!sw) {
+        float max_scale = 0, max_min = 0; /* the min is subtracted: scales are ≥ 0 */
+        for (int j = 0; j < 16; j++) {
             if (scales[j] > max_scale) max_scale = scales[j];
             if (mins[j] > max_min) max_min = mins[j];
         }
@@ -146,43 +173,54 @@ static void q2_K_block(const float *x, void *blk, const float *imp) {
         }
     } else {
         uint8_t Ls[16], Lm[16];
-        float sw[16];
-        float sigma2 = sum_sq(x) / QK_K;
-        for (int j = 0; j < 16; j++) {
-            sw[j] = 0;
-            for (int l = 0; l < 16; l++) {
-                w[l] = imp[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
-                sw[j] += w[l];
-            }
-            scales[j] = qb_ggml_make_qkx3_quants(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], -0.9f, 0.05f, 36);
-        }
         y->d = qb_f32_to_f16(qb_ggml_make_qp_quants(16, 15, scales, Ls, sw));
         y->dmin = qb_f32_to_f16(qb_ggml_make_qp_quants(16, 15, mins, Lm, sw));
         for (int j = 0; j < 16; j++) y->scales[j] = (uint8_t)(Ls[j] | (Lm[j] << 4));
     }
-    dm = qb_f16_to_f32(y->d);
-    mm = qb_f16_to_f32(y->dmin);
-    for (int j = 0; j < 16; j++) {
-        const float d = dm * (y->scales[j] & 0xF);
-        if (!d) continue;
-        const float m = mm * (y->scales[j] >> 4);
-        for (int ii = 0; ii < 16; ii++)
-            L[16 * j + ii] = (uint8_t)clampi(qb_ggml_nearest_int((x[16 * j + ii] + m) / d), 0, 3);
-    }
-    pack2(L, y->qs);
 }
 
 /* ---- q3_K: 16 × 16 elements, 3-bit symmetric, 6-bit signed sub-scales ----------------------- */
 
 static void q3_K_block(const float *x, void *blk, const float *imp) {
-    block_q3_K *y = blk;
     uint8_t L[QK_K];
-    float scales[16];
-    memset(y->scales, 0, 12);
+    float scales[16], w[16], sw[16];
     if (!imp) {
+        for (int j = 0; j < 16; j++) scales[j] = qb_ggml_make_q3_quants(16, 4, x + 16 * j, L + 16 * j, 1);
+    } else {
+        float sigma2 = 2 * sum_sq(x) / QK_K;
+        for (int j = 0; j < 16; j++) {
+            for (int l = 0; l < 16; l++) w[l] = imp[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
+            float sumw = 0;
+            for (int l = 0; l < 16; l++) sumw += w[l];
+            sw[j] = sumw;
+            scales[j] = qb_ggml_make_qx_quants(16, 4, x + 16 * j, L + 16 * j, 1, w);
+        }
+    }
+    block_q3_K *y = blk;
+    qb_ggml_q3_K_scales(scales, imp ? sw : NULL, y, qb_ggml_make_qx_quants);
+    for (int j = 0; j < 16; j++) {
+        const float d = qb_f16_to_f32(y->d) * (q3_scale(y->scales, j) - 32);
+        if (!d) continue;
+        for (int ii = 0; ii < 16; ii++)
+            L[16 * j + ii] = (uint8_t)(clampi(qb_ggml_nearest_int(x[16 * j + ii] / d), -4, 3) + 4);
+    }
+    /* high bit of element e into bit e/32 of hmask[e%32], then the low 2 bits as q2_K */
+    memset(y->hmask, 0, sizeof y->hmask);
+    for (int j = 0; j < QK_K; j++)
+        if (L[j] > 3) {
+            y->hmask[j % 32] |= (uint8_t)(1u << (j / 32));
+            L[j] -= 4;
+        }
+    pack2(L, y->qs);
+}
+
+void qb_ggml_q3_K_scales(const float scales[16], const float *sw, void *blk,
+                         float (*make_qx)(int n, int nmax, const float *x, uint8_t *L, int rmse_type, const float *qw)) {
+    block_q3_K *y = blk;
+    memset(y->scales, 0, 12);
+    if (!sw) {
         float max_scale = 0, amax = 0; /* the signed sub-scale of largest magnitude */
         for (int j = 0; j < 16; j++) {
-            scales[j] = qb_ggml_make_q3_quants(16, 4, x + 16 * j, L + 16 * j, 1);
             float a = fabsf(scales[j]);
             if (a > amax) {
                 amax = a;
@@ -201,33 +239,10 @@ static void q3_K_block(const float *x, void *blk, const float *imp) {
         }
     } else {
         uint8_t Ls[16];
-        float w[16], sw[16];
-        float sigma2 = 2 * sum_sq(x) / QK_K;
-        for (int j = 0; j < 16; j++) {
-            for (int l = 0; l < 16; l++) w[l] = imp[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
-            float sumw = 0;
-            for (int l = 0; l < 16; l++) sumw += w[l];
-            sw[j] = sumw;
-            scales[j] = qb_ggml_make_qx_quants(16, 4, x + 16 * j, L + 16 * j, 1, w);
-        }
-        float d_block = qb_ggml_make_qx_quants(16, 32, scales, Ls, 1, sw); /* Ls already biased by 32 */
+        float d_block = make_qx(16, 32, scales, Ls, 1, sw); /* Ls already biased by 32 */
         for (int j = 0; j < 16; j++) q3_set_scale(y->scales, j, Ls[j]);
         y->d = qb_f32_to_f16(d_block);
     }
-    for (int j = 0; j < 16; j++) {
-        const float d = qb_f16_to_f32(y->d) * (q3_scale(y->scales, j) - 32);
-        if (!d) continue;
-        for (int ii = 0; ii < 16; ii++)
-            L[16 * j + ii] = (uint8_t)(clampi(qb_ggml_nearest_int(x[16 * j + ii] / d), -4, 3) + 4);
-    }
-    /* high bit of element e into bit e/32 of hmask[e%32], then the low 2 bits as q2_K */
-    memset(y->hmask, 0, sizeof y->hmask);
-    for (int j = 0; j < QK_K; j++)
-        if (L[j] > 3) {
-            y->hmask[j % 32] |= (uint8_t)(1u << (j / 32));
-            L[j] -= 4;
-        }
-    pack2(L, y->qs);
 }
 
 /* ---- q4_K / q5_K: 8 × 32 elements, affine, 6-bit sub-scales and mins ------------------------ */

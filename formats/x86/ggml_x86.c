@@ -1,5 +1,5 @@
 /* ggml_x86.c — AVX2/FMA/F16C fast paths for the GGUF block formats (q8_0, q8_1, q8_K, q4_0,
- * iq4_nl, iq4_xs, q4_K, q5_K, q6_K), compiled with -mavx2 -mfma -mf16c and installed by
+ * iq4_nl, iq4_xs, q2_K…q6_K), compiled with -mavx2 -mfma -mf16c and installed by
  * qb_formats_init_x86 (float_x86.c) only on a CPU that reports all three. What each path
  * keeps from its reference in ggml_legacy.c / ggml_k.c / ggml_iq.c (format.h invariants):
  *
@@ -14,30 +14,40 @@
  *      iq4_nl, iq4_xs  the 16 candidate inverse scales of a 32-element group run in 16 lanes
  *                      (they do not depend on each other; picking the best stays scalar, in
  *                      the reference's order);
- *      q4_K, q5_K      the 8 sub-blocks of a super-block run make_qkx2_quants (or, with an
- *                      imatrix, make_qkx3_quants) in 8 lanes: within a sub-block the candidates
- *                      depend on each other through the running min, so each lane repeats the
- *                      scalar sequence exactly, accepting or not with a per-lane mask;
- *      q6_K            8 of the 16 sub-blocks per pass through make_qx_quants, likewise.
- *    The remaining per-super-block steps (sub-scale quantization, make_qp_quants, packing)
- *    are the reference's scalar code; re-quantization is elementwise and vectorized. Blocks
- *    whose inverse scale overflows to Inf (amax below ~1e-36), where the reference converts
- *    Inf/NaN to int8, are handed to the reference itself, as are imatrix rows for q4_0 and
- *    inputs that are not finite (the reference reports them).
+ *      q4_K, q5_K      the 8 sub-blocks of each of two super-blocks run make_qkx2_quants
+ *                      (or, with an imatrix, make_qkx3_quants) in 2 × 8 lanes: within a
+ *                      sub-block the candidates depend on each other through the running min,
+ *                      so each lane repeats the scalar sequence exactly, accepting or not with
+ *                      a per-lane mask;
+ *      q2_K            the 16 sub-blocks of 16 through make_qkx2/qkx3_quants, likewise;
+ *      q6_K            the 16 sub-blocks through make_qx_quants, likewise (and q3_K with an
+ *                      imatrix);
+ *      q3_K            the 16 sub-blocks through make_q3_quants: its coordinate-descent sweeps
+ *                      go element by element in every lane under masks (a lane that has
+ *                      converged may sweep again: from the same state nothing changes).
+ *    Two groups of 8 lanes run interleaved (NG) because the searches' running sums are
+ *    latency-bound chains; the searches keep levels as floats, rounded by vroundps where the
+ *    range check of level_mode proves it equal to nearest_int. The remaining per-super-block
+ *    steps (sub-scale quantization, make_qp_quants) are the reference's scalar code — for
+ *    q2_K and q3_K literally, through ggml_k.c's qb_ggml_q2_K_scales / qb_ggml_q3_K_scales
+ *    (q3_K's imatrix sub-scale search through qx_candidates, its 19 candidates in lanes);
+ *    re-quantization and packing are elementwise and vectorized. Blocks whose inverse scale
+ *    overflows to Inf (amax below ~1e-36), where the reference converts Inf/NaN to int8, are
+ *    handed to the reference itself, as are imatrix rows for q4_0 and inputs that are not
+ *    finite (the reference reports them).
  *  - vec_dot: exact integer sums per block (maddubs with the unsigned operand in [0, 128]
  *    and the signed one never −128, or sign-extended madd for q8_0 × q8_0). The 32-element
  *    types scale each block's 8 integer lanes by d_w·d_a with FMA into two float
- *    accumulators; the 256-element types add d·(exact super-block total) one super-block at
- *    a time (q4_K/q5_K in double: their min term can nearly cancel the main one). The float
- *    order differs from ggml's generic code, within format.h's tolerance 1e-5·Σ|w·a|. q6_K
- *    and q4_K/q5_K take the activation's per-16 sums from its bsums, as ggml does; q8_K's
- *    quantizer writes them as the sums of its qs.
+ *    accumulators, converting the fp16 scales of 8 blocks at a time; the 256-element types
+ *    add d·(exact super-block total) one super-block at a time (q4_K/q5_K in double: their
+ *    min term can nearly cancel the main one). The float order differs from ggml's generic
+ *    code, within format.h's tolerance 1e-5·Σ|w·a|. q6_K and q4_K/q5_K take the
+ *    activation's per-16 sums from its bsums, as ggml does; q8_K's quantizer writes them as
+ *    the sums of its qs.
  *
- * Not here, so on the reference paths: q2_K, q3_K, q4_1, q5_0, q5_1, mxfp4, nvfp4, tq1_0,
- * tq2_0, q1_0, q2_0 (all ops), q8_1's dequantize. Nothing rules them out: q2_K's search is
- * make_qkx2_quants again (2 × 8 lanes of 16), and q3_K's make_q3_quants sweeps can run per
- * lane under masks (a sweep that changes nothing leaves the state as it was, so a lane that
- * has converged may sweep again harmlessly); they are simply not written yet. */
+ * Not here, so on the reference paths: q4_1, q5_0, q5_1, mxfp4, nvfp4, tq1_0, tq2_0, q1_0,
+ * q2_0 (all ops), q8_1's dequantize, and q2_K's and q3_K's dequantize and vec_dot (not
+ * written yet). */
 #include <float.h>
 #include <immintrin.h>
 #include <math.h>
@@ -48,8 +58,8 @@
 #include "../ggml_common.h"
 
 /* The table rows, for the reference paths that rare blocks fall back to (set at init). */
-static const qb_format *fmt_q8_0, *fmt_q8_1, *fmt_q8_K, *fmt_q4_0, *fmt_q4_K, *fmt_q5_K, *fmt_q6_K, *fmt_iq4_nl,
-    *fmt_iq4_xs;
+static const qb_format *fmt_q8_0, *fmt_q8_1, *fmt_q8_K, *fmt_q4_0, *fmt_q2_K, *fmt_q3_K, *fmt_q4_K, *fmt_q5_K,
+    *fmt_q6_K, *fmt_iq4_nl, *fmt_iq4_xs;
 
 /* ==== helpers ============================================================================== */
 
@@ -79,6 +89,15 @@ static inline int hsum_epi32(__m256i v) {
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
     return _mm_cvtsi128_si32(s);
+}
+
+/* The sums of the lanes of a and of b (exact integer sums), sharing the reduction steps. */
+static inline void hsum2_epi32(__m256i a, __m256i b, int *sum_a, int *sum_b) {
+    const __m256i t = _mm256_hadd_epi32(a, b); /* a01 a23 b01 b23 | a45 a67 b45 b67 */
+    __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+    u = _mm_hadd_epi32(u, u);
+    *sum_a = _mm_cvtsi128_si32(u);
+    *sum_b = _mm_extract_epi32(u, 1);
 }
 
 static inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
@@ -410,6 +429,11 @@ static qb_status iq4_xs_quantize_avx2(const float *x, void *q, int64_t rows, int
 
 /* ==== K-quants: scale searches with one sub-block per lane ================================= */
 
+/* Independent 8-lane groups each search runs side by side: a search's running sums are long
+ * chains of dependent adds, so two interleaved groups (16 sub-blocks) keep the FP units busy
+ * where one would wait on latency. 16 sub-blocks of 16 (q2_K, q3_K, q6_K) fill them exactly. */
+#define NG 2
+
 static inline __m256i clamp_epi32(__m256i v, int lo, int hi) {
     return _mm256_max_epi32(_mm256_min_epi32(v, _mm256_set1_epi32(hi)), _mm256_set1_epi32(lo));
 }
@@ -418,253 +442,670 @@ static inline __m256 select_ps(__m256 mask, __m256 if_true, __m256 if_false) {
     return _mm256_blendv_ps(if_false, if_true, mask);
 }
 
-/* make_qkx2_quants (qkx3 = 0) or make_qkx3_quants (qkx3 = 1, weights given) of ggml_common.c
- * for 8 groups at once: lane j of x[i], w[i] is element i of group j (i < n). Each lane does
- * the scalar function's float operations in its order; acceptance is a per-lane mask. L[i]
- * receives the levels, *scale and *the_min the return value and the min, per lane. */
-static void qkx_lanes(int n, int nmax, const __m256 *x, const __m256 *w, __m256i *L, __m256 *scale_out,
-                      __m256 *the_min_out, float rmin, float rdelta, int nstep, int use_mad, int qkx3) {
-    const __m256 zero = _mm256_setzero_ps(), fnmax = _mm256_set1_ps((float)nmax);
-    __m256 min = x[0], max = x[0], sum_w = w[0], sum_x = _mm256_mul_ps(w[0], x[0]);
-    for (int i = 1; i < n; i++) {
-        min = select_ps(_mm256_cmp_ps(x[i], min, _CMP_LT_OQ), x[i], min);
-        max = select_ps(_mm256_cmp_ps(x[i], max, _CMP_GT_OQ), x[i], max);
-        sum_w = _mm256_add_ps(sum_w, w[i]);
-        sum_x = _mm256_add_ps(sum_x, _mm256_mul_ps(w[i], x[i]));
-    }
-    min = select_ps(_mm256_cmp_ps(min, zero, _CMP_GT_OQ), zero, min);
-    const __m256 flat = qkx3 ? _mm256_cmp_ps(max, min, _CMP_LE_OQ) : _mm256_cmp_ps(max, min, _CMP_EQ_OQ);
-    __m256 iscale = _mm256_div_ps(fnmax, _mm256_sub_ps(max, min));
-    __m256 scale = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale), best = zero;
-    for (int i = 0; i < n; i++) {
-        L[i] = clamp_epi32(nearest_int_v(_mm256_mul_ps(iscale, _mm256_sub_ps(x[i], min))), 0, nmax);
-        __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale, _mm256_cvtepi32_ps(L[i])), min), x[i]);
-        diff = use_mad ? abs_ps(diff) : _mm256_mul_ps(diff, diff);
-        best = _mm256_add_ps(best, _mm256_mul_ps(w[i], diff));
-    }
-    __m256i Laux[32];
-    for (int is = 0; nstep >= 1 && is <= nstep; is++) {
-        iscale = _mm256_div_ps(_mm256_set1_ps(rmin + rdelta * is + nmax), _mm256_sub_ps(max, min));
-        __m256 sum_l = zero, sum_l2 = zero, sum_xl = zero;
-        for (int i = 0; i < n; i++) {
-            Laux[i] = clamp_epi32(nearest_int_v(_mm256_mul_ps(iscale, _mm256_sub_ps(x[i], min))), 0, nmax);
-            const __m256 l = _mm256_cvtepi32_ps(Laux[i]), wl = _mm256_mul_ps(w[i], l);
-            sum_l = _mm256_add_ps(sum_l, wl);
-            sum_l2 = _mm256_add_ps(sum_l2, _mm256_mul_ps(wl, l));
-            sum_xl = _mm256_add_ps(sum_xl, _mm256_mul_ps(wl, x[i]));
-        }
-        const __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w, sum_l2), _mm256_mul_ps(sum_l, sum_l));
-        const __m256 ok = _mm256_cmp_ps(D, zero, _CMP_GT_OQ);
-        if (_mm256_testz_ps(ok, ok)) continue;
-        __m256 this_scale = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_w, sum_xl), _mm256_mul_ps(sum_x, sum_l)), D);
-        __m256 this_min = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_l2, sum_x), _mm256_mul_ps(sum_l, sum_xl)), D);
-        const __m256 pos = _mm256_cmp_ps(this_min, zero, _CMP_GT_OQ);
-        this_min = select_ps(pos, zero, this_min);
-        this_scale = select_ps(pos, _mm256_div_ps(sum_xl, sum_l2), this_scale);
-        __m256 err = zero;
-        for (int i = 0; i < n; i++) {
-            const __m256 fit = _mm256_add_ps(_mm256_mul_ps(this_scale, _mm256_cvtepi32_ps(Laux[i])), this_min);
-            __m256 diff = _mm256_sub_ps(fit, x[i]);
-            diff = use_mad ? abs_ps(diff) : _mm256_mul_ps(diff, diff);
-            err = _mm256_add_ps(err, _mm256_mul_ps(w[i], diff));
-        }
-        const __m256 take = _mm256_and_ps(ok, _mm256_cmp_ps(err, best, _CMP_LT_OQ));
-        if (_mm256_testz_ps(take, take)) continue;
-        for (int i = 0; i < n; i++) L[i] = _mm256_blendv_epi8(L[i], Laux[i], _mm256_castps_si256(take));
-        best = select_ps(take, err, best);
-        scale = select_ps(take, this_scale, scale);
-        min = select_ps(take, this_min, min);
-    }
-    for (int i = 0; i < n; i++) L[i] = _mm256_andnot_si256(_mm256_castps_si256(flat), L[i]);
-    *scale_out = select_ps(flat, zero, scale);
-    *the_min_out = _mm256_xor_ps(min, _mm256_set1_ps(-0.0f)); /* −min, the sign of a zero included */
+static inline int any_ps(const __m256 m[NG]) {
+    __m256 a = m[0];
+    for (int g = 1; g < NG; g++) a = _mm256_or_ps(a, m[g]);
+    return !_mm256_testz_ps(a, a);
 }
 
-/* make_qx_quants (ggml_common.c) with rmse_type 1 for 8 groups at once (lane j of x[i] is
- * element i of group j; weights qw, or x² when qw is NULL). L[i] receives l + nmax. */
-static void qx_lanes(int n, int nmax, const __m256 *x, const __m256 *qw, __m256i *L, __m256 *scale_out) {
-    const __m256 zero = _mm256_setzero_ps();
-    __m256 max = zero, amax = zero, w[16];
-    for (int i = 0; i < n; i++) {
-        const __m256 ax = abs_ps(x[i]), gt = _mm256_cmp_ps(ax, amax, _CMP_GT_OQ);
-        amax = select_ps(gt, ax, amax);
-        max = select_ps(gt, x[i], max);
-        w[i] = qw ? qw[i] : _mm256_mul_ps(x[i], x[i]);
+/* How level_ps rounds: LEVEL_EXACT by ggml's float-adder trick, whose out-of-range integers
+ * the scalar code also produces; LEVEL_RNE by round-to-nearest-even and float clamps, the
+ * same value whenever |v| ≤ 4194303, where nearest_int is exactly RNE (a zero may come out as
+ * −0, which no sum or square below can tell from +0): the caller guarantees that range. */
+enum { LEVEL_EXACT, LEVEL_RNE };
+
+/* The level clamp(nearest_int(v), lo, hi) as a float. */
+static inline __m256 level_ps(__m256 v, int lo, int hi, int mode) {
+    if (mode == LEVEL_EXACT) return _mm256_cvtepi32_ps(clamp_epi32(nearest_int_v(v), lo, hi));
+    const __m256 r = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps((float)lo)), _mm256_set1_ps((float)hi));
+}
+
+/* The level_ps mode for v = iscale[g]·(x − min[g]), x in [xmin[g], max[g]]: LEVEL_RNE when
+ * every |v| ≤ 4194303 in every lane but those in skip (whose levels are discarded) —
+ * products and differences round monotonically, so the ends bound every element, and a NaN
+ * fails the ordered compare — else LEVEL_EXACT. */
+static int level_mode(const __m256 iscale[NG], const __m256 min[NG], const __m256 xmin[NG], const __m256 max[NG],
+                      const __m256 skip[NG]) {
+    __m256 ok = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+    for (int g = 0; g < NG; g++) {
+        const __m256 span = _mm256_max_ps(abs_ps(_mm256_sub_ps(max[g], min[g])), abs_ps(_mm256_sub_ps(xmin[g], min[g])));
+        const __m256 in = _mm256_cmp_ps(_mm256_mul_ps(abs_ps(iscale[g]), span), _mm256_set1_ps(4e6f), _CMP_LE_OQ);
+        ok = _mm256_and_ps(ok, _mm256_or_ps(in, skip[g]));
     }
-    const __m256 tiny = _mm256_cmp_ps(amax, _mm256_set1_ps(QB_GGML_GROUP_MAX_EPS), _CMP_LT_OQ);
-    __m256i Laux[16];
-    __m256 scale = zero, best = zero;
+    return _mm256_movemask_ps(ok) == 0xFF ? LEVEL_RNE : LEVEL_EXACT;
+}
+
+/* make_qkx2_quants (qkx3 = 0) or make_qkx3_quants (qkx3 = 1, weights given) of ggml_common.c
+ * for NG × 8 groups at once: lane j of x[i][g], w[i][g] is element i of group 8g + j (i < n).
+ * Each lane does the scalar function's float operations in its order; acceptance is a
+ * per-lane mask, and a flat group (the scalar's early return) never accepts. Levels are kept
+ * as floats (level_ps; x − min is kept in xm and redone when a min is accepted); the levels
+ * of the accepted candidate are recomputed at the end from its iscale and the min it used.
+ * L[i][g] receives the levels, scale_out[g] and the_min_out[g] the return value and the min. */
+static void qkx_lanes(int n, int nmax, const __m256 (*x)[NG], const __m256 (*w)[NG], __m256i (*L)[NG],
+                      __m256 scale_out[NG], __m256 the_min_out[NG], float rmin, float rdelta, int nstep, int use_mad,
+                      int qkx3) {
+    const __m256 zero = _mm256_setzero_ps(), fnmax = _mm256_set1_ps((float)nmax);
+    __m256 min[NG], xmin[NG], max[NG], sum_w[NG], sum_x[NG], flat[NG], iscale[NG], scale[NG], best[NG];
+    __m256 xm[32][NG], Laux[32][NG], take_iscale[NG], take_min[NG];
+    for (int g = 0; g < NG; g++) {
+        min[g] = max[g] = x[0][g];
+        sum_w[g] = w[0][g];
+        sum_x[g] = _mm256_mul_ps(w[0][g], x[0][g]);
+    }
+    for (int i = 1; i < n; i++)
+        for (int g = 0; g < NG; g++) {
+            min[g] = select_ps(_mm256_cmp_ps(x[i][g], min[g], _CMP_LT_OQ), x[i][g], min[g]);
+            max[g] = select_ps(_mm256_cmp_ps(x[i][g], max[g], _CMP_GT_OQ), x[i][g], max[g]);
+            sum_w[g] = _mm256_add_ps(sum_w[g], w[i][g]);
+            sum_x[g] = _mm256_add_ps(sum_x[g], _mm256_mul_ps(w[i][g], x[i][g]));
+        }
+    for (int g = 0; g < NG; g++) {
+        xmin[g] = min[g];
+        min[g] = select_ps(_mm256_cmp_ps(min[g], zero, _CMP_GT_OQ), zero, min[g]);
+        flat[g] = qkx3 ? _mm256_cmp_ps(max[g], min[g], _CMP_LE_OQ) : _mm256_cmp_ps(max[g], min[g], _CMP_EQ_OQ);
+        iscale[g] = _mm256_div_ps(fnmax, _mm256_sub_ps(max[g], min[g]));
+        scale[g] = _mm256_div_ps(_mm256_set1_ps(1.0f), iscale[g]);
+        best[g] = zero;
+        take_iscale[g] = iscale[g], take_min[g] = min[g];
+    }
+    for (int i = 0; i < n; i++)
+        for (int g = 0; g < NG; g++) xm[i][g] = _mm256_sub_ps(x[i][g], min[g]);
+    int mode = level_mode(iscale, min, xmin, max, flat);
+    for (int i = 0; i < n; i++)
+        for (int g = 0; g < NG; g++) {
+            const __m256 l = level_ps(_mm256_mul_ps(iscale[g], xm[i][g]), 0, nmax, mode);
+            __m256 diff = _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(scale[g], l), min[g]), x[i][g]);
+            diff = use_mad ? abs_ps(diff) : _mm256_mul_ps(diff, diff);
+            best[g] = _mm256_add_ps(best[g], _mm256_mul_ps(w[i][g], diff));
+        }
+    for (int is = 0; nstep >= 1 && is <= nstep; is++) {
+        const __m256 num = _mm256_set1_ps(rmin + rdelta * is + nmax);
+        __m256 sum_l[NG], sum_l2[NG], sum_xl[NG], ok[NG], this_scale[NG], this_min[NG], err[NG];
+        for (int g = 0; g < NG; g++) {
+            iscale[g] = _mm256_div_ps(num, _mm256_sub_ps(max[g], min[g]));
+            sum_l[g] = sum_l2[g] = sum_xl[g] = zero;
+        }
+        mode = level_mode(iscale, min, xmin, max, flat);
+        for (int i = 0; i < n; i++)
+            for (int g = 0; g < NG; g++) {
+                const __m256 l = level_ps(_mm256_mul_ps(iscale[g], xm[i][g]), 0, nmax, mode), wl = _mm256_mul_ps(w[i][g], l);
+                Laux[i][g] = l;
+                sum_l[g] = _mm256_add_ps(sum_l[g], wl);
+                sum_l2[g] = _mm256_add_ps(sum_l2[g], _mm256_mul_ps(wl, l));
+                sum_xl[g] = _mm256_add_ps(sum_xl[g], _mm256_mul_ps(wl, x[i][g]));
+            }
+        for (int g = 0; g < NG; g++) {
+            const __m256 D = _mm256_sub_ps(_mm256_mul_ps(sum_w[g], sum_l2[g]), _mm256_mul_ps(sum_l[g], sum_l[g]));
+            ok[g] = _mm256_andnot_ps(flat[g], _mm256_cmp_ps(D, zero, _CMP_GT_OQ));
+            this_scale[g] = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_w[g], sum_xl[g]), _mm256_mul_ps(sum_x[g], sum_l[g])), D);
+            this_min[g] = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(sum_l2[g], sum_x[g]), _mm256_mul_ps(sum_l[g], sum_xl[g])), D);
+            const __m256 pos = _mm256_cmp_ps(this_min[g], zero, _CMP_GT_OQ);
+            this_min[g] = select_ps(pos, zero, this_min[g]);
+            this_scale[g] = select_ps(pos, _mm256_div_ps(sum_xl[g], sum_l2[g]), this_scale[g]);
+            err[g] = zero;
+        }
+        if (!any_ps(ok)) continue;
+        for (int i = 0; i < n; i++)
+            for (int g = 0; g < NG; g++) {
+                const __m256 fit = _mm256_add_ps(_mm256_mul_ps(this_scale[g], Laux[i][g]), this_min[g]);
+                __m256 diff = _mm256_sub_ps(fit, x[i][g]);
+                diff = use_mad ? abs_ps(diff) : _mm256_mul_ps(diff, diff);
+                err[g] = _mm256_add_ps(err[g], _mm256_mul_ps(w[i][g], diff));
+            }
+        __m256 take[NG];
+        for (int g = 0; g < NG; g++) take[g] = _mm256_and_ps(ok[g], _mm256_cmp_ps(err[g], best[g], _CMP_LT_OQ));
+        if (!any_ps(take)) continue;
+        for (int g = 0; g < NG; g++) {
+            take_iscale[g] = select_ps(take[g], iscale[g], take_iscale[g]);
+            take_min[g] = select_ps(take[g], min[g], take_min[g]);
+            best[g] = select_ps(take[g], err[g], best[g]);
+            scale[g] = select_ps(take[g], this_scale[g], scale[g]);
+            min[g] = select_ps(take[g], this_min[g], min[g]);
+        }
+        for (int i = 0; i < n; i++)
+            for (int g = 0; g < NG; g++) xm[i][g] = _mm256_sub_ps(x[i][g], min[g]);
+    }
+    mode = level_mode(take_iscale, take_min, xmin, max, flat);
+    for (int i = 0; i < n; i++)
+        for (int g = 0; g < NG; g++) {
+            const __m256 l = level_ps(_mm256_mul_ps(take_iscale[g], _mm256_sub_ps(x[i][g], take_min[g])), 0, nmax, mode);
+            L[i][g] = _mm256_andnot_si256(_mm256_castps_si256(flat[g]), _mm256_cvtps_epi32(l));
+        }
+    for (int g = 0; g < NG; g++) {
+        scale_out[g] = select_ps(flat[g], zero, scale[g]);
+        the_min_out[g] = _mm256_xor_ps(min[g], _mm256_set1_ps(-0.0f)); /* −min, the sign of a zero included */
+    }
+}
+
+/* The signed value of largest magnitude per lane (the first on ties, ggml's strict >) and
+ * whether that magnitude is below QB_GGML_GROUP_MAX_EPS, the symmetric searches' start. */
+static void signed_absmax_lanes(int n, const __m256 (*x)[NG], __m256 max[NG], __m256 tiny[NG]) {
+    __m256 amax[NG];
+    for (int g = 0; g < NG; g++) max[g] = amax[g] = _mm256_setzero_ps();
+    for (int i = 0; i < n; i++)
+        for (int g = 0; g < NG; g++) {
+            const __m256 ax = abs_ps(x[i][g]), gt = _mm256_cmp_ps(ax, amax[g], _CMP_GT_OQ);
+            amax[g] = select_ps(gt, ax, amax[g]);
+            max[g] = select_ps(gt, x[i][g], max[g]);
+        }
+    for (int g = 0; g < NG; g++) tiny[g] = _mm256_cmp_ps(amax[g], _mm256_set1_ps(QB_GGML_GROUP_MAX_EPS), _CMP_LT_OQ);
+}
+
+/* make_qx_quants (ggml_common.c) with rmse_type 1 for NG × 8 groups at once (lane j of x[i][g]
+ * is element i of group 8g + j; weights qw, or x² when qw is NULL). L[i][g] receives l + nmax.
+ * Every |iscale·x| ≤ (nmax + 0.9)·|x|/amax stays far inside level_ps's LEVEL_RNE range,
+ * except in the groups below QB_GGML_GROUP_MAX_EPS, whose results are replaced by zeros. */
+static void qx_lanes(int n, int nmax, const __m256 (*x)[NG], const __m256 (*qw)[NG], __m256i (*L)[NG],
+                     __m256 scale_out[NG]) {
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 max[NG], tiny[NG], scale[NG], best[NG], wx[16][NG], w[16][NG];
+    signed_absmax_lanes(n, x, max, tiny);
+    for (int i = 0; i < n; i++)
+        for (int g = 0; g < NG; g++) {
+            w[i][g] = qw ? qw[i][g] : _mm256_mul_ps(x[i][g], x[i][g]);
+            wx[i][g] = _mm256_mul_ps(w[i][g], x[i][g]);
+        }
+    __m256 best_iscale[NG]; /* the levels are those of the last candidate taken: kept as its iscale */
+    for (int g = 0; g < NG; g++) best_iscale[g] = scale[g] = best[g] = zero; /* all set at is = 0 */
     for (int is = 0; is <= 18; is++) { /* is = 0: the start; then −9…9 without 0, ascending */
         const int t = is == 0 ? 0 : is <= 9 ? is - 10 : is - 9;
-        const __m256 iscale = _mm256_div_ps(_mm256_set1_ps(is == 0 ? (float)-nmax : -(nmax + 0.1f * t)), max);
-        __m256 sumlx = zero, suml2 = zero;
-        for (int i = 0; i < n; i++) {
-            const __m256i li = clamp_epi32(nearest_int_v(_mm256_mul_ps(iscale, x[i])), -nmax, nmax - 1);
-            const __m256 l = _mm256_cvtepi32_ps(li);
-            Laux[i] = _mm256_add_epi32(li, _mm256_set1_epi32(nmax));
-            sumlx = _mm256_add_ps(sumlx, _mm256_mul_ps(_mm256_mul_ps(w[i], x[i]), l));
-            suml2 = _mm256_add_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w[i], l), l));
+        const __m256 num = _mm256_set1_ps(is == 0 ? (float)-nmax : -(nmax + 0.1f * t));
+        __m256 iscale[NG], sumlx[NG], suml2[NG];
+        for (int g = 0; g < NG; g++) {
+            iscale[g] = _mm256_div_ps(num, max[g]);
+            sumlx[g] = suml2[g] = zero;
         }
+        for (int i = 0; i < n; i++)
+            for (int g = 0; g < NG; g++) {
+                const __m256 l = level_ps(_mm256_mul_ps(iscale[g], x[i][g]), -nmax, nmax - 1, LEVEL_RNE);
+                sumlx[g] = _mm256_add_ps(sumlx[g], _mm256_mul_ps(wx[i][g], l));
+                suml2[g] = _mm256_add_ps(suml2[g], _mm256_mul_ps(_mm256_mul_ps(w[i][g], l), l));
+            }
         if (is == 0) {
-            for (int i = 0; i < n; i++) L[i] = Laux[i];
-            const __m256 nz = _mm256_cmp_ps(suml2, zero, _CMP_NEQ_UQ);
-            scale = _mm256_and_ps(nz, _mm256_div_ps(sumlx, suml2));
-            best = _mm256_mul_ps(scale, sumlx);
+            for (int g = 0; g < NG; g++) {
+                best_iscale[g] = iscale[g];
+                const __m256 nz = _mm256_cmp_ps(suml2[g], zero, _CMP_NEQ_UQ);
+                scale[g] = _mm256_and_ps(nz, _mm256_div_ps(sumlx[g], suml2[g]));
+                best[g] = _mm256_mul_ps(scale[g], sumlx[g]);
+            }
             continue;
         }
-        const __m256 take = _mm256_and_ps(_mm256_cmp_ps(suml2, zero, _CMP_GT_OQ),
-                                          _mm256_cmp_ps(_mm256_mul_ps(sumlx, sumlx), _mm256_mul_ps(best, suml2), _CMP_GT_OQ));
-        if (_mm256_testz_ps(take, take)) continue;
-        for (int i = 0; i < n; i++) L[i] = _mm256_blendv_epi8(L[i], Laux[i], _mm256_castps_si256(take));
-        const __m256 s = _mm256_div_ps(sumlx, suml2);
-        scale = select_ps(take, s, scale);
-        best = select_ps(take, _mm256_mul_ps(s, sumlx), best);
+        __m256 take[NG];
+        for (int g = 0; g < NG; g++)
+            take[g] = _mm256_and_ps(_mm256_cmp_ps(suml2[g], zero, _CMP_GT_OQ),
+                                    _mm256_cmp_ps(_mm256_mul_ps(sumlx[g], sumlx[g]), _mm256_mul_ps(best[g], suml2[g]), _CMP_GT_OQ));
+        if (!any_ps(take)) continue;
+        for (int g = 0; g < NG; g++) {
+            const __m256 s = _mm256_div_ps(sumlx[g], suml2[g]);
+            best_iscale[g] = select_ps(take[g], iscale[g], best_iscale[g]);
+            scale[g] = select_ps(take[g], s, scale[g]);
+            best[g] = select_ps(take[g], _mm256_mul_ps(s, sumlx[g]), best[g]);
+        }
     }
-    for (int i = 0; i < n; i++) L[i] = _mm256_andnot_si256(_mm256_castps_si256(tiny), L[i]);
-    *scale_out = select_ps(tiny, zero, scale);
+    for (int i = 0; i < n; i++)
+        for (int g = 0; g < NG; g++) {
+            const __m256 lf = level_ps(_mm256_mul_ps(best_iscale[g], x[i][g]), -nmax, nmax - 1, LEVEL_RNE);
+            const __m256i l = _mm256_add_epi32(_mm256_cvtps_epi32(lf), _mm256_set1_epi32(nmax));
+            L[i][g] = _mm256_andnot_si256(_mm256_castps_si256(tiny[g]), l);
+        }
+    for (int g = 0; g < NG; g++) scale_out[g] = select_ps(tiny[g], zero, scale[g]);
 }
 
-/* Lane j of the result is p[stride·j] (a strided gather of 8 floats). */
-static inline __m256 gather8(const float *p, int stride) {
-    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
-    return _mm256_i32gather_ps(p, idx, 4);
+/* make_qx_quants (ggml_common.c) with weights qw for one group of n ≤ 32, the same signature
+ * and results: its 19 candidate inverse scales run in 3 × 8 lanes (each lane sums over the
+ * elements in order, as the scalar loop does for its candidate), the pick runs in the
+ * scalar's order, and the levels are those of the picked candidate, which the scalar code
+ * recomputes on taking it. |iscale·x| ≤ (nmax + 0.9)·|x|/amax keeps level_ps's LEVEL_RNE
+ * range. Other arguments go to the scalar function. */
+static float qx_candidates(int n, int nmax, const float *x, uint8_t *L, int rmse_type, const float *qw) {
+    if (!qw || rmse_type == 0 || n > 32) return qb_ggml_make_qx_quants(n, nmax, x, L, rmse_type, qw);
+    float amax, max = qb_ggml_signed_absmax(x, n, &amax);
+    if (amax < QB_GGML_GROUP_MAX_EPS) {
+        memset(L, 0, (size_t)n);
+        return 0.f;
+    }
+    float iscales[24] = {0}, sumlx[24], suml2[24]; /* 0: the start; 1…18: is = −9…9 without 0 */
+    iscales[0] = -nmax / max;
+    for (int is = -9, c = 1; is <= 9; is++)
+        if (is) iscales[c++] = -(nmax + 0.1f * is) / max;
+    __m256 isv[3], sx[3], s2[3];
+    for (int k = 0; k < 3; k++) {
+        isv[k] = _mm256_loadu_ps(iscales + 8 * k);
+        sx[k] = s2[k] = _mm256_setzero_ps();
+    }
+    for (int i = 0; i < n; i++) {
+        const __m256 xi = _mm256_set1_ps(x[i]), wi = _mm256_set1_ps(qw[i]), wx = _mm256_set1_ps(qw[i] * x[i]);
+        for (int k = 0; k < 3; k++) {
+            const __m256 l = level_ps(_mm256_mul_ps(isv[k], xi), -nmax, nmax - 1, LEVEL_RNE);
+            sx[k] = _mm256_add_ps(sx[k], _mm256_mul_ps(wx, l));
+            s2[k] = _mm256_add_ps(s2[k], _mm256_mul_ps(_mm256_mul_ps(wi, l), l));
+        }
+    }
+    for (int k = 0; k < 3; k++) _mm256_storeu_ps(sumlx + 8 * k, sx[k]), _mm256_storeu_ps(suml2 + 8 * k, s2[k]);
+    float scale = suml2[0] ? sumlx[0] / suml2[0] : 0.0f, best = scale * sumlx[0];
+    int pick = 0;
+    for (int c = 1; c < 19; c++)
+        if (suml2[c] > 0 && sumlx[c] * sumlx[c] > best * suml2[c]) {
+            scale = sumlx[c] / suml2[c];
+            best = scale * sumlx[c];
+            pick = c;
+        }
+    for (int i = 0; i < n; i++) {
+        const int l = qb_ggml_nearest_int(iscales[pick] * x[i]);
+        L[i] = (uint8_t)(nmax + (l < -nmax ? -nmax : l > nmax - 1 ? nmax - 1 : l));
+    }
+    return scale;
 }
 
-/* Lane j of L[i] → levels[stride·j + i] (i < n). */
-static void scatter_levels(const __m256i *L, int n, int stride, uint8_t *levels) {
+/* One element of a make_q3_quants sweep in 8 lanes: with the state (l, sumlx, suml2) the mask
+ * of the lanes that take the new level *nl, and their new sums *slx2, *sl22 (the scalar
+ * code's operations in its order). */
+static inline __m256 q3_try(__m256 x, __m256 w, __m256 wx, __m256i l, __m256 sumlx, __m256 suml2, __m256 skip, int nmax,
+                            __m256i *nl, __m256 *slx2, __m256 *sl22) {
+    const __m256 zero = _mm256_setzero_ps(), lf = _mm256_cvtepi32_ps(l);
+    const __m256 slx = _mm256_sub_ps(sumlx, _mm256_mul_ps(wx, lf));
+    const __m256 sl2 = _mm256_sub_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
+    *nl = clamp_epi32(nearest_int_v(_mm256_div_ps(_mm256_mul_ps(x, sl2), slx)), -nmax, nmax - 1);
+    const __m256 nf = _mm256_cvtepi32_ps(*nl);
+    *slx2 = _mm256_add_ps(slx, _mm256_mul_ps(wx, nf));
+    *sl22 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, nf), nf));
+    const __m256 better = _mm256_cmp_ps(_mm256_mul_ps(_mm256_mul_ps(*slx2, *slx2), suml2),
+                                        _mm256_mul_ps(_mm256_mul_ps(sumlx, sumlx), *sl22), _CMP_GT_OQ);
+    __m256 acc = _mm256_and_ps(_mm256_cmp_ps(slx, zero, _CMP_GT_OQ), _mm256_cmp_ps(*sl22, zero, _CMP_GT_OQ));
+    acc = _mm256_and_ps(acc, _mm256_andnot_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(*nl, l)), better));
+    return _mm256_andnot_ps(skip, acc);
+}
+
+/* make_q3_quants with do_rmse (ggml_common.c) for NG × 8 groups at once, n ≤ 16: the
+ * coordinate-descent sweeps run element by element in every lane, each lane accepting a new
+ * level under its own mask. A lane whose sweep changed nothing (where the scalar code stops)
+ * may sweep again with the others: from the same state it changes nothing again. Each sweep
+ * first evaluates every element against the sweep's starting state, independently (no chain
+ * through the sums): up to the first element that some lane would change, that is what the
+ * sequential sweep computes too, so the sweep starts there, or ends at once when none would
+ * (the converged last sweep). */
+static void q3_lanes(int n, int nmax, const __m256 (*x)[NG], __m256i (*L)[NG], __m256 scale_out[NG]) {
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 max[NG], tiny[NG], sumlx[NG], suml2[NG], w[16][NG], wx[16][NG];
+    __m256i l[16][NG];
+    signed_absmax_lanes(n, x, max, tiny);
+    for (int g = 0; g < NG; g++) {
+        const __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max[g]);
+        sumlx[g] = suml2[g] = zero;
+        for (int i = 0; i < n; i++) {
+            l[i][g] = clamp_epi32(nearest_int_v(_mm256_mul_ps(iscale, x[i][g])), -nmax, nmax - 1);
+            w[i][g] = _mm256_mul_ps(x[i][g], x[i][g]);
+            wx[i][g] = _mm256_mul_ps(w[i][g], x[i][g]);
+        }
+    }
+    for (int i = 0; i < n; i++)
+        for (int g = 0; g < NG; g++) {
+            const __m256 lf = _mm256_cvtepi32_ps(l[i][g]);
+            sumlx[g] = _mm256_add_ps(sumlx[g], _mm256_mul_ps(wx[i][g], lf));
+            suml2[g] = _mm256_add_ps(suml2[g], _mm256_mul_ps(_mm256_mul_ps(w[i][g], lf), lf));
+        }
+    for (int itry = 0; itry < 5; itry++) {
+        int first = n; /* the first element some lane changes, from the sweep's starting state */
+        for (int i = 0; i < n && first == n; i++) {
+            __m256 acc[NG];
+            for (int g = 0; g < NG; g++) {
+                __m256i nl;
+                __m256 a, b;
+                acc[g] = q3_try(x[i][g], w[i][g], wx[i][g], l[i][g], sumlx[g], suml2[g], tiny[g], nmax, &nl, &a, &b);
+            }
+            if (any_ps(acc)) first = i;
+        }
+        if (first == n) break;
+        for (int i = first; i < n; i++)
+            for (int g = 0; g < NG; g++) {
+                __m256i nl;
+                __m256 slx2, sl22;
+                const __m256 acc = q3_try(x[i][g], w[i][g], wx[i][g], l[i][g], sumlx[g], suml2[g], tiny[g], nmax, &nl, &slx2, &sl22);
+                l[i][g] = _mm256_blendv_epi8(l[i][g], nl, _mm256_castps_si256(acc));
+                sumlx[g] = select_ps(acc, slx2, sumlx[g]);
+                suml2[g] = select_ps(acc, sl22, suml2[g]);
+            }
+    }
+    for (int i = 0; i < n; i++)
+        for (int g = 0; g < NG; g++)
+            L[i][g] = _mm256_andnot_si256(_mm256_castps_si256(tiny[g]), _mm256_add_epi32(l[i][g], _mm256_set1_epi32(nmax)));
+    for (int g = 0; g < NG; g++) {
+        const __m256 s = _mm256_and_ps(_mm256_cmp_ps(suml2[g], zero, _CMP_GT_OQ), _mm256_div_ps(sumlx[g], suml2[g]));
+        scale_out[g] = select_ps(tiny[g], zero, s);
+    }
+}
+
+/* Lane j of out[i][g] = base[stride·j + i] for i < n (a multiple of 8): 8 rows (sub-blocks)
+ * turned into n vectors of one element each, by 8 × 8 in-register transposes. */
+static void transpose_lanes(const float *base, int stride, int n, __m256 (*out)[NG], int g) {
+    for (int t = 0; t < n; t += 8) {
+        __m256 r[8], a[8], b[8];
+        for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_ps(base + stride * j + t);
+        for (int j = 0; j < 8; j += 2) {
+            a[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
+            a[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
+        }
+        for (int j = 0; j < 8; j += 4) {
+            b[j] = _mm256_shuffle_ps(a[j], a[j + 2], 0x44);
+            b[j + 1] = _mm256_shuffle_ps(a[j], a[j + 2], 0xEE);
+            b[j + 2] = _mm256_shuffle_ps(a[j + 1], a[j + 3], 0x44);
+            b[j + 3] = _mm256_shuffle_ps(a[j + 1], a[j + 3], 0xEE);
+        }
+        for (int k = 0; k < 4; k++) {
+            out[t + k][g] = _mm256_permute2f128_ps(b[k], b[k + 4], 0x20);
+            out[t + k + 4][g] = _mm256_permute2f128_ps(b[k], b[k + 4], 0x31);
+        }
+    }
+}
+
+/* The search levels of one group (lane j of L[i][g], i < n) into levels[i]. Re-quantization
+ * overwrites them wherever the group's stored scale is non-zero, so only the other groups
+ * (rare) fetch them. */
+static void lane_levels(const __m256i (*L)[NG], int g, int j, int n, uint8_t *levels) {
     for (int i = 0; i < n; i++) {
         int32_t v[8];
-        _mm256_storeu_si256((__m256i *)v, L[i]);
-        for (int j = 0; j < 8; j++) levels[stride * j + i] = (uint8_t)v[j];
+        _mm256_storeu_si256((__m256i *)v, L[i][g]);
+        levels[i] = (uint8_t)v[j];
     }
 }
 
-/* ggml_k.c's k4_block (scales, d, dmin and levels of a q4_K or q5_K super-block). */
-static void k4_block_avx2(const float *x, const float *imp, int nmax, uint8_t s[12], uint16_t *d16, uint16_t *dmin16,
-                          uint8_t *L) {
-    __m256 xt[32], wt[32], sc, mn;
-    __m256i Lt[32];
-    float scales[8], mins[8];
-    uint8_t ls[8], lm[8];
-    for (int i = 0; i < 32; i++) xt[i] = gather8(x + i, 32);
-    if (!imp) {
-        __m256 sum_x2 = _mm256_setzero_ps();
-        for (int i = 0; i < 32; i++) sum_x2 = _mm256_add_ps(sum_x2, _mm256_mul_ps(xt[i], xt[i]));
-        const __m256 av_x = _mm256_sqrt_ps(_mm256_div_ps(sum_x2, _mm256_set1_ps(32)));
-        for (int i = 0; i < 32; i++) wt[i] = _mm256_add_ps(av_x, abs_ps(xt[i]));
-        if (nmax == 15)
-            qkx_lanes(32, 15, xt, wt, Lt, &sc, &mn, -1.f, 0.1f, 20, 0, 0);
-        else
-            qkx_lanes(32, 31, xt, wt, Lt, &sc, &mn, -0.5f, 0.1f, 15, 0, 0);
-        _mm256_storeu_ps(scales, sc), _mm256_storeu_ps(mins, mn);
-        float max_scale = 0, max_min = 0;
-        for (int j = 0; j < 8; j++) {
-            if (scales[j] > max_scale) max_scale = scales[j];
-            if (mins[j] > max_min) max_min = mins[j];
-        }
-        float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f, inv_min = max_min > 0 ? 63.f / max_min : 0.f;
-        for (int j = 0; j < 8; j++) {
-            uint8_t a = (uint8_t)qb_ggml_nearest_int(inv_scale * scales[j]);
-            uint8_t b = (uint8_t)qb_ggml_nearest_int(inv_min * mins[j]);
-            ls[j] = a < 63 ? a : 63;
-            lm[j] = b < 63 ? b : 63;
-        }
-        pack_scale_min_k4(ls, lm, s);
-        *d16 = qb_f32_to_f16(max_scale / 63.f);
-        *dmin16 = qb_f32_to_f16(max_min / 63.f);
-    } else {
-        float sw[8], sum_x2 = 0;
-        for (int j = 0; j < 256; j++) sum_x2 += x[j] * x[j];
-        const __m256 sigma2 = _mm256_set1_ps(2 * sum_x2 / 256);
-        __m256 sumw = _mm256_setzero_ps();
-        for (int i = 0; i < 32; i++) {
-            wt[i] = _mm256_mul_ps(gather8(imp + i, 32), _mm256_sqrt_ps(_mm256_add_ps(sigma2, _mm256_mul_ps(xt[i], xt[i]))));
-            sumw = _mm256_add_ps(sumw, wt[i]);
-        }
-        _mm256_storeu_ps(sw, sumw);
-        qkx_lanes(32, nmax, xt, wt, Lt, &sc, &mn, -0.9f, 0.05f, 36, 0, 1);
-        _mm256_storeu_ps(scales, sc), _mm256_storeu_ps(mins, mn);
-        float d_block = qb_ggml_make_qp_quants(8, 63, scales, ls, sw);
-        float m_block = qb_ggml_make_qp_quants(8, 63, mins, lm, sw);
-        if (nmax == 31)
-            for (int j = 0; j < 8; j++) {
-                ls[j] = ls[j] < 63 ? ls[j] : 63;
-                lm[j] = lm[j] < 63 ? lm[j] : 63;
-            }
-        pack_scale_min_k4(ls, lm, s);
-        *d16 = qb_f32_to_f16(d_block);
-        *dmin16 = qb_f32_to_f16(m_block);
+/* 16 int32 levels in [0, 255] (two vectors, in order) → 16 bytes. */
+static inline void store_u8x16(__m256i a, __m256i b, uint8_t *dst) {
+    const __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8);
+    _mm_storeu_si128((__m128i *)dst, _mm_packus_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1)));
+}
+
+/* Σ x² over a super-block in element order (ggml_k.c's sum_sq, the imatrix paths' σ²). */
+static float sum_sq256(const float *x) {
+    float s = 0;
+    for (int j = 0; j < 256; j++) s += x[j] * x[j];
+    return s;
+}
+
+/* Lane j of x16[i][g] = x[16·(8g + j) + i]: the 16 sub-blocks of 16 of a super-block, transposed. */
+static void transpose16(const float *x, __m256 (*x16)[NG]) {
+    for (int g = 0; g < NG; g++) transpose_lanes(x + 128 * g, 16, 16, x16, g);
+}
+
+/* The imatrix weights of group g, w[i][g] = imp·sqrt(σ² + x²) (lane j: imp[stride·j + i]),
+ * as the K-quants' imatrix paths form them, and their sums over i in order into *sum_w. */
+static void imatrix_lanes(const float *imp, int stride, int n, float sigma2, const __m256 (*x)[NG], __m256 (*w)[NG], int g,
+                          __m256 *sum_w) {
+    const __m256 s2 = _mm256_set1_ps(sigma2);
+    __m256 sum = _mm256_setzero_ps();
+    transpose_lanes(imp, stride, n, w, g);
+    for (int i = 0; i < n; i++) {
+        w[i][g] = _mm256_mul_ps(w[i][g], _mm256_sqrt_ps(_mm256_add_ps(s2, _mm256_mul_ps(x[i][g], x[i][g]))));
+        sum = _mm256_add_ps(sum, w[i][g]);
     }
-    scatter_levels(Lt, 32, 32, L);
-    /* re-quantize with the stored fp16 d/dmin: q = clamp(nearest_int((x + dmin·m)/(d·sc))) */
-    for (int j = 0; j < 8; j++) {
-        uint8_t scj, mj;
-        get_scale_min_k4(j, s, &scj, &mj);
-        const float d = f16_to_f32(*d16) * scj;
-        if (!d) continue;
-        const float dm = f16_to_f32(*dmin16) * mj;
-        __m256i l[4];
-        for (int k = 0; k < 4; k++) {
-            __m256 v = _mm256_div_ps(_mm256_add_ps(_mm256_loadu_ps(x + 32 * j + 8 * k), _mm256_set1_ps(dm)), _mm256_set1_ps(d));
-            l[k] = clamp_epi32(nearest_int_v(v), 0, nmax);
-        }
-        _mm256_storeu_si256((__m256i *)(L + 32 * j), pack_i32x32_i8(l[0], l[1], l[2], l[3]));
+    *sum_w = sum;
+}
+
+/* Packs 2-bit levels as ggml_k.c's pack2: byte l of each 32-byte group holds elements l, l+32,
+ * l+64, l+96 of its 128-element half (q2_K's qs, q3_K's low bits). */
+static void pack2_v(const uint8_t *L, uint8_t *qs) {
+    for (int h = 0; h < 2; h++) {
+        const __m256i *p = (const __m256i *)(L + 128 * h);
+        __m256i v = _mm256_loadu_si256(p);
+        for (int k = 1; k < 4; k++) v = _mm256_or_si256(v, _mm256_slli_epi16(_mm256_loadu_si256(p + k), 2 * k));
+        _mm256_storeu_si256((__m256i *)(qs + 32 * h), v); /* levels ≤ 3: no bit crosses a byte */
     }
 }
+
+/* ==== q2_K, q3_K: the 16 sub-block searches in 2 × 8 lanes =================================== */
+
+static qb_status q2_K_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
+    if (cols % 256 || !all_finite(x, rows * cols)) return fmt_q2_K->quantize_ref(x, q, rows, cols, imp);
+    block_q2_K *y = q;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t b = 0; b < cols / 256; b++, y++) {
+            const float *xb = x + r * cols + 256 * b, *ib = imp ? imp + 256 * b : NULL;
+            __m256 xt[16][NG], wt[16][NG], sc[NG], mn[NG], sumw[NG];
+            __m256i Lt[16][NG];
+            float scales[16], mins[16], sw[16];
+            uint8_t L[256];
+            transpose16(xb, xt);
+            if (!ib) {
+                for (int i = 0; i < 16; i++)
+                    for (int g = 0; g < NG; g++) wt[i][g] = abs_ps(xt[i][g]);
+                qkx_lanes(16, 3, (const __m256(*)[NG])xt, (const __m256(*)[NG])wt, Lt, sc, mn, -0.5f, 0.1f, 15, 1, 0);
+            } else {
+                const float sigma2 = sum_sq256(xb) / 256;
+                for (int g = 0; g < NG; g++)
+                    imatrix_lanes(ib + 128 * g, 16, 16, sigma2, (const __m256(*)[NG])xt, wt, g, &sumw[g]);
+                qkx_lanes(16, 3, (const __m256(*)[NG])xt, (const __m256(*)[NG])wt, Lt, sc, mn, -0.9f, 0.05f, 36, 0, 1);
+            }
+            for (int g = 0; g < NG; g++) {
+                _mm256_storeu_ps(scales + 8 * g, sc[g]), _mm256_storeu_ps(mins + 8 * g, mn[g]);
+                if (ib) _mm256_storeu_ps(sw + 8 * g, sumw[g]);
+            }
+            qb_ggml_q2_K_scales(scales, mins, ib ? sw : NULL, y);
+            /* re-quantize with the stored fp16 d/dmin: q = clamp(nearest_int((x + dmin·m)/(d·sc))) */
+            const float dm = f16_to_f32(y->d), mm = f16_to_f32(y->dmin);
+            for (int j = 0; j < 16; j++) {
+                const float d = dm * (y->scales[j] & 0xF);
+                if (!d) {
+                    lane_levels((const __m256i(*)[NG])Lt, j / 8, j % 8, 16, L + 16 * j);
+                    continue;
+                }
+                const __m256 vm = _mm256_set1_ps(mm * (y->scales[j] >> 4)), vd = _mm256_set1_ps(d);
+                __m256i l[2];
+                for (int k = 0; k < 2; k++)
+                    l[k] = clamp_epi32(nearest_int_v(_mm256_div_ps(_mm256_add_ps(_mm256_loadu_ps(xb + 16 * j + 8 * k), vm), vd)), 0, 3);
+                store_u8x16(l[0], l[1], L + 16 * j);
+            }
+            pack2_v(L, y->qs);
+        }
+    return QB_OK;
+}
+
+/* q3_K's 6-bit sub-scale j, still biased by 32 (the layout in ggml_k.c's file comment). */
+static inline int q3_K_scale(const uint8_t s[12], int j) {
+    return (j < 8 ? s[j] & 0xF : s[j - 8] >> 4) | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
+}
+
+static qb_status q3_K_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
+    if (cols % 256 || !all_finite(x, rows * cols)) return fmt_q3_K->quantize_ref(x, q, rows, cols, imp);
+    block_q3_K *y = q;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t b = 0; b < cols / 256; b++, y++) {
+            const float *xb = x + r * cols + 256 * b, *ib = imp ? imp + 256 * b : NULL;
+            __m256 xt[16][NG], wt[16][NG], sc[NG], sumw[NG];
+            __m256i Lt[16][NG];
+            float scales[16], sw[16];
+            uint8_t L[256];
+            transpose16(xb, xt);
+            if (!ib) {
+                q3_lanes(16, 4, (const __m256(*)[NG])xt, Lt, sc);
+            } else {
+                const float sigma2 = 2 * sum_sq256(xb) / 256;
+                for (int g = 0; g < NG; g++)
+                    imatrix_lanes(ib + 128 * g, 16, 16, sigma2, (const __m256(*)[NG])xt, wt, g, &sumw[g]);
+                qx_lanes(16, 4, (const __m256(*)[NG])xt, (const __m256(*)[NG])wt, Lt, sc);
+            }
+            for (int g = 0; g < NG; g++) {
+                _mm256_storeu_ps(scales + 8 * g, sc[g]);
+                if (ib) _mm256_storeu_ps(sw + 8 * g, sumw[g]);
+            }
+            qb_ggml_q3_K_scales(scales, ib ? sw : NULL, y, qx_candidates);
+            /* re-quantize with the stored fp16 d: q = clamp(nearest_int(x/(d·(s_j − 32)))) + 4 */
+            const float dall = f16_to_f32(y->d);
+            for (int j = 0; j < 16; j++) {
+                const float d = dall * (q3_K_scale(y->scales, j) - 32);
+                if (!d) {
+                    lane_levels((const __m256i(*)[NG])Lt, j / 8, j % 8, 16, L + 16 * j);
+                    continue;
+                }
+                __m256i l[2];
+                for (int k = 0; k < 2; k++) {
+                    const __m256 v = _mm256_div_ps(_mm256_loadu_ps(xb + 16 * j + 8 * k), _mm256_set1_ps(d));
+                    l[k] = _mm256_add_epi32(clamp_epi32(nearest_int_v(v), -4, 3), _mm256_set1_epi32(4));
+                }
+                store_u8x16(l[0], l[1], L + 16 * j);
+            }
+            /* high bit of element e into bit e/32 of hmask[e%32], then the low 2 bits as q2_K */
+            __m256i hm = _mm256_setzero_si256();
+            for (int c = 0; c < 8; c++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(L + 32 * c));
+                const __m256i hi = _mm256_cmpgt_epi8(v, _mm256_set1_epi8(3));
+                hm = _mm256_or_si256(hm, _mm256_and_si256(hi, _mm256_set1_epi8((char)(1u << c))));
+                _mm256_storeu_si256((__m256i *)(L + 32 * c), _mm256_and_si256(v, _mm256_set1_epi8(3)));
+            }
+            _mm256_storeu_si256((__m256i *)y->hmask, hm);
+            pack2_v(L, y->qs);
+        }
+    return QB_OK;
+}
+
+/* ==== q4_K, q5_K: the 8 sub-block searches of NG super-blocks in NG × 8 lanes ================= */
+
+/* ggml_k.c's k4_block (scales, d, dmin and levels of a q4_K or q5_K super-block) for the NG
+ * super-blocks xs[g] (importances imps[g], all NULL or none); a repeated pointer is allowed. */
+static void k4_blocks_avx2(const float *const xs[NG], const float *const imps[NG], int nmax, uint8_t *const s[NG],
+                           uint16_t *const d16[NG], uint16_t *const dmin16[NG], uint8_t (*L)[256]) {
+    __m256 xt[32][NG], wt[32][NG], sc[NG], mn[NG], sumw[NG];
+    __m256i Lt[32][NG];
+    for (int g = 0; g < NG; g++) transpose_lanes(xs[g], 32, 32, xt, g);
+    if (!imps[0]) {
+        for (int g = 0; g < NG; g++) {
+            __m256 sum_x2 = _mm256_setzero_ps();
+            for (int i = 0; i < 32; i++) sum_x2 = _mm256_add_ps(sum_x2, _mm256_mul_ps(xt[i][g], xt[i][g]));
+            const __m256 av_x = _mm256_sqrt_ps(_mm256_div_ps(sum_x2, _mm256_set1_ps(32)));
+            for (int i = 0; i < 32; i++) wt[i][g] = _mm256_add_ps(av_x, abs_ps(xt[i][g]));
+        }
+        if (nmax == 15)
+            qkx_lanes(32, 15, (const __m256(*)[NG])xt, (const __m256(*)[NG])wt, Lt, sc, mn, -1.f, 0.1f, 20, 0, 0);
+        else
+            qkx_lanes(32, 31, (const __m256(*)[NG])xt, (const __m256(*)[NG])wt, Lt, sc, mn, -0.5f, 0.1f, 15, 0, 0);
+    } else {
+        for (int g = 0; g < NG; g++)
+            imatrix_lanes(imps[g], 32, 32, 2 * sum_sq256(xs[g]) / 256, (const __m256(*)[NG])xt, wt, g, &sumw[g]);
+        qkx_lanes(32, nmax, (const __m256(*)[NG])xt, (const __m256(*)[NG])wt, Lt, sc, mn, -0.9f, 0.05f, 36, 0, 1);
+    }
+    for (int g = 0; g < NG; g++) {
+        float scales[8], mins[8];
+        uint8_t ls[8], lm[8];
+        _mm256_storeu_ps(scales, sc[g]), _mm256_storeu_ps(mins, mn[g]);
+        if (!imps[0]) {
+            float max_scale = 0, max_min = 0;
+            for (int j = 0; j < 8; j++) {
+                if (scales[j] > max_scale) max_scale = scales[j];
+                if (mins[j] > max_min) max_min = mins[j];
+            }
+            float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f, inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+            for (int j = 0; j < 8; j++) {
+                uint8_t a = (uint8_t)qb_ggml_nearest_int(inv_scale * scales[j]);
+                uint8_t b = (uint8_t)qb_ggml_nearest_int(inv_min * mins[j]);
+                ls[j] = a < 63 ? a : 63;
+                lm[j] = b < 63 ? b : 63;
+            }
+            *d16[g] = qb_f32_to_f16(max_scale / 63.f);
+            *dmin16[g] = qb_f32_to_f16(max_min / 63.f);
+        } else {
+            float sw[8];
+            _mm256_storeu_ps(sw, sumw[g]);
+            float d_block = qb_ggml_make_qp_quants(8, 63, scales, ls, sw);
+            float m_block = qb_ggml_make_qp_quants(8, 63, mins, lm, sw);
+            if (nmax == 31)
+                for (int j = 0; j < 8; j++) {
+                    ls[j] = ls[j] < 63 ? ls[j] : 63;
+                    lm[j] = lm[j] < 63 ? lm[j] : 63;
+                }
+            *d16[g] = qb_f32_to_f16(d_block);
+            *dmin16[g] = qb_f32_to_f16(m_block);
+        }
+        pack_scale_min_k4(ls, lm, s[g]);
+        /* re-quantize with the stored fp16 d/dmin: q = clamp(nearest_int((x + dmin·m)/(d·sc))) */
+        for (int j = 0; j < 8; j++) {
+            uint8_t scj, mj;
+            get_scale_min_k4(j, s[g], &scj, &mj);
+            const float d = f16_to_f32(*d16[g]) * scj;
+            if (!d) {
+                lane_levels((const __m256i(*)[NG])Lt, g, j, 32, L[g] + 32 * j);
+                continue;
+            }
+            const float dm = f16_to_f32(*dmin16[g]) * mj;
+            __m256i l[4];
+            for (int k = 0; k < 4; k++) {
+                __m256 v = _mm256_div_ps(_mm256_add_ps(_mm256_loadu_ps(xs[g] + 32 * j + 8 * k), _mm256_set1_ps(dm)),
+                                         _mm256_set1_ps(d));
+                l[k] = clamp_epi32(nearest_int_v(v), 0, nmax);
+            }
+            _mm256_storeu_si256((__m256i *)(L[g] + 32 * j), pack_i32x32_i8(l[0], l[1], l[2], l[3]));
+        }
+    }
+}
+
+/* Quantizes every super-block of a q4_K (nmax 15) or q5_K (31) tensor, NG at a time (the last
+ * group repeats the final super-block when their count is not a multiple of NG). */
+static void k4_quantize(const float *x, uint8_t *q, size_t bsize, int64_t rows, int64_t cols, const float *imp, int nmax,
+                        void (*pack)(const uint8_t *L, void *blk)) {
+    const int64_t per_row = cols / 256, nb = rows * per_row;
+    for (int64_t k = 0; k < nb; k += NG) {
+        const float *xs[NG], *imps[NG];
+        uint8_t *s[NG];
+        uint16_t *d16[NG], *dmin16[NG];
+        uint8_t L[NG][256];
+        for (int g = 0; g < NG; g++) {
+            const int64_t kk = k + g < nb ? k + g : nb - 1, b = kk % per_row;
+            block_q4_K *h = (block_q4_K *)(q + kk * bsize); /* q5_K begins with the same d, dmin, scales */
+            xs[g] = x + kk / per_row * cols + 256 * b;
+            imps[g] = imp ? imp + 256 * b : NULL;
+            s[g] = h->scales, d16[g] = &h->d, dmin16[g] = &h->dmin;
+        }
+        k4_blocks_avx2(xs, imps, nmax, s, d16, dmin16, L);
+        for (int g = 0; g < NG && k + g < nb; g++) pack(L[g], q + (k + g) * bsize);
+    }
+}
+
+/* q4_K's levels (≤ 15) into qs, or q5_K's (≤ 31) into qs and qh: byte l of 32-byte group c
+ * holds the low 4 bits of elements 64c + l (low nibble) and 64c + 32 + l (high nibble), and
+ * bits 2c and 2c + 1 of qh[l] their bit 4 (ggml_k.c's layout table). */
+static void k4_pack(const uint8_t *L, uint8_t *qs, uint8_t *qh) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256i h = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        const __m256i a = _mm256_loadu_si256((const __m256i *)(L + 64 * c));
+        const __m256i b = _mm256_loadu_si256((const __m256i *)(L + 64 * c + 32));
+        /* 16-bit shifts: every shifted byte value stays inside its byte */
+        _mm256_storeu_si256((__m256i *)(qs + 32 * c),
+                            _mm256_or_si256(_mm256_and_si256(a, m4), _mm256_slli_epi16(_mm256_and_si256(b, m4), 4)));
+        const __m256i ha = _mm256_and_si256(_mm256_srli_epi16(a, 4), one), hb = _mm256_and_si256(_mm256_srli_epi16(b, 4), one);
+        h = _mm256_or_si256(h, _mm256_sll_epi16(ha, _mm_cvtsi32_si128(2 * c)));
+        h = _mm256_or_si256(h, _mm256_sll_epi16(hb, _mm_cvtsi32_si128(2 * c + 1)));
+    }
+    if (qh) _mm256_storeu_si256((__m256i *)qh, h);
+}
+
+static void q4_K_pack(const uint8_t *L, void *blk) { k4_pack(L, ((block_q4_K *)blk)->qs, NULL); }
+
+static void q5_K_pack(const uint8_t *L, void *blk) { k4_pack(L, ((block_q5_K *)blk)->qs, ((block_q5_K *)blk)->qh); }
 
 static qb_status q4_K_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
     if (cols % 256 || !all_finite(x, rows * cols)) return fmt_q4_K->quantize_ref(x, q, rows, cols, imp);
-    block_q4_K *y = q;
-    uint8_t L[256];
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t b = 0; b < cols / 256; b++, y++) {
-            k4_block_avx2(x + r * cols + 256 * b, imp ? imp + 256 * b : NULL, 15, y->scales, &y->d, &y->dmin, L);
-            for (int j = 0; j < 256; j += 64)
-                for (int l = 0; l < 32; l++) y->qs[j / 2 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
-        }
+    k4_quantize(x, q, sizeof(block_q4_K), rows, cols, imp, 15, q4_K_pack);
     return QB_OK;
 }
 
 static qb_status q5_K_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
     if (cols % 256 || !all_finite(x, rows * cols)) return fmt_q5_K->quantize_ref(x, q, rows, cols, imp);
-    block_q5_K *y = q;
-    uint8_t L[256];
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t b = 0; b < cols / 256; b++, y++) {
-            k4_block_avx2(x + r * cols + 256 * b, imp ? imp + 256 * b : NULL, 31, y->scales, &y->d, &y->dmin, L);
-            memset(y->qh, 0, sizeof y->qh);
-            for (int n = 0, g = 0; n < 256; n += 64, g += 2)
-                for (int j = 0; j < 32; j++) {
-                    int l1 = L[n + j], l2 = L[n + j + 32];
-                    if (l1 > 15) {
-                        l1 -= 16;
-                        y->qh[j] |= (uint8_t)(1u << g);
-                    }
-                    if (l2 > 15) {
-                        l2 -= 16;
-                        y->qh[j] |= (uint8_t)(2u << g);
-                    }
-                    y->qs[n / 2 + j] = (uint8_t)(l1 | (l2 << 4));
-                }
-        }
+    k4_quantize(x, q, sizeof(block_q5_K), rows, cols, imp, 31, q5_K_pack);
     return QB_OK;
 }
 
-/* ggml_k.c's q6_K_block: make_qx_quants on the 16 sub-blocks, 8 per pass. */
+/* ==== q6_K: make_qx_quants on the 16 sub-blocks in 2 × 8 lanes ================================ */
+
 static void q6_K_block_avx2(const float *x, block_q6_K *y, const float *imp) {
     uint8_t L[256];
+    __m256 xt[16][NG], wt[16][NG], sc[NG];
+    __m256i Lt[16][NG];
     float scales[16], max_scale = 0, max_abs_scale = 0;
-    for (int p = 0; p < 2; p++) {
-        __m256 xt[16], wt[16], sc;
-        __m256i Lt[16];
-        for (int i = 0; i < 16; i++) {
-            xt[i] = gather8(x + 128 * p + i, 16);
-            if (imp) wt[i] = gather8(imp + 128 * p + i, 16);
-        }
-        qx_lanes(16, 32, xt, imp ? wt : NULL, Lt, &sc);
-        _mm256_storeu_ps(scales + 8 * p, sc);
-        scatter_levels(Lt, 16, 16, L + 128 * p);
-    }
+    transpose16(x, xt);
+    if (imp) transpose16(imp, wt);
+    qx_lanes(16, 32, (const __m256(*)[NG])xt, imp ? (const __m256(*)[NG])wt : NULL, Lt, sc);
+    for (int g = 0; g < NG; g++) _mm256_storeu_ps(scales + 8 * g, sc[g]);
     for (int ib = 0; ib < 16; ib++) {
         float a = fabsf(scales[ib]);
         if (a > max_abs_scale) {
@@ -685,23 +1126,33 @@ static void q6_K_block_avx2(const float *x, block_q6_K *y, const float *imp) {
     }
     for (int j = 0; j < 16; j++) {
         const float d = f16_to_f32(y->d) * y->scales[j];
-        if (!d) continue;
-        int32_t l[16];
+        if (!d) {
+            lane_levels((const __m256i(*)[NG])Lt, j / 8, j % 8, 16, L + 16 * j);
+            continue;
+        }
+        __m256i l[2];
         for (int k = 0; k < 2; k++) {
-            __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + 16 * j + 8 * k), _mm256_set1_ps(d));
-            __m256i li = _mm256_add_epi32(clamp_epi32(nearest_int_v(v), -32, 31), _mm256_set1_epi32(32));
-            _mm256_storeu_si256((__m256i *)(l + 8 * k), li);
+            const __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + 16 * j + 8 * k), _mm256_set1_ps(d));
+            l[k] = _mm256_add_epi32(clamp_epi32(nearest_int_v(v), -32, 31), _mm256_set1_epi32(32));
         }
-        for (int ii = 0; ii < 16; ii++) L[16 * j + ii] = (uint8_t)l[ii];
+        store_u8x16(l[0], l[1], L + 16 * j);
     }
-    for (int j = 0; j < 256; j += 128)
-        for (int l = 0; l < 32; l++) {
-            const uint8_t *Lj = L + j + l;
-            y->ql[j / 2 + l] = (uint8_t)((Lj[0] & 0xF) | ((Lj[64] & 0xF) << 4));
-            y->ql[j / 2 + l + 32] = (uint8_t)((Lj[32] & 0xF) | ((Lj[96] & 0xF) << 4));
-            y->qh[j / 4 + l] =
-                (uint8_t)((Lj[0] >> 4) | ((Lj[32] >> 4) << 2) | ((Lj[64] >> 4) << 4) | ((Lj[96] >> 4) << 6));
-        }
+    /* the inverse of q6_levels: per 128-element half, four 32-byte groups t (elements
+     * 128h + 32t + l) give ql's nibbles and qh's 2-bit fields (16-bit shifts stay in bytes) */
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    for (int h = 0; h < 2; h++) {
+        __m256i t[4];
+        for (int k = 0; k < 4; k++) t[k] = _mm256_loadu_si256((const __m256i *)(L + 128 * h + 32 * k));
+        _mm256_storeu_si256((__m256i *)(y->ql + 64 * h),
+                            _mm256_or_si256(_mm256_and_si256(t[0], m4), _mm256_slli_epi16(_mm256_and_si256(t[2], m4), 4)));
+        _mm256_storeu_si256((__m256i *)(y->ql + 64 * h + 32),
+                            _mm256_or_si256(_mm256_and_si256(t[1], m4), _mm256_slli_epi16(_mm256_and_si256(t[3], m4), 4)));
+        __m256i qh = _mm256_and_si256(_mm256_srli_epi16(t[0], 4), m2);
+        qh = _mm256_or_si256(qh, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(t[1], 4), m2), 2));
+        qh = _mm256_or_si256(qh, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(t[2], 4), m2), 4));
+        qh = _mm256_or_si256(qh, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(t[3], 4), m2), 6));
+        _mm256_storeu_si256((__m256i *)(y->qh + 32 * h), qh);
+    }
 }
 
 static qb_status q6_K_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
@@ -738,8 +1189,8 @@ static void q8_K_dequantize_avx2(const void *q, float *y, int64_t rows, int64_t 
 
 /* The 16 packed bytes of a 32-element block as 32 bytes: low nibbles, then high nibbles. */
 static inline __m256i unpack_nibbles32(const uint8_t *qs) {
-    const __m128i raw = _mm_loadu_si128((const __m128i *)qs), m4 = _mm_set1_epi8(0x0F);
-    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), m4), _mm_and_si128(raw, m4));
+    const __m256i raw = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    return _mm256_and_si256(_mm256_blend_epi32(raw, _mm256_srli_epi16(raw, 4), 0xF0), _mm256_set1_epi8(0x0F));
 }
 
 static void q4_0_dequantize_avx2(const void *q, float *y, int64_t rows, int64_t cols) {
@@ -754,10 +1205,8 @@ static void q4_0_dequantize_avx2(const void *q, float *y, int64_t rows, int64_t 
 
 /* The codebook value of each nibble of a 32-element block (int8, elements in order). */
 static inline __m256i iq4_values32(const uint8_t *qs) {
-    const __m128i tbl = _mm_loadu_si128((const __m128i *)qb_kvalues_iq4nl);
-    const __m128i raw = _mm_loadu_si128((const __m128i *)qs), m4 = _mm_set1_epi8(0x0F);
-    return _mm256_set_m128i(_mm_shuffle_epi8(tbl, _mm_and_si128(_mm_srli_epi16(raw, 4), m4)),
-                            _mm_shuffle_epi8(tbl, _mm_and_si128(raw, m4)));
+    const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qb_kvalues_iq4nl));
+    return _mm256_shuffle_epi8(tbl, unpack_nibbles32(qs));
 }
 
 static void iq4_nl_dequantize_avx2(const void *q, float *y, int64_t rows, int64_t cols) {
@@ -880,44 +1329,93 @@ static inline __m256i dot_signed_i8(__m256i w, __m256i a) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(a), _mm256_sign_epi8(w, a)), _mm256_set1_epi16(1));
 }
 
-/* One 32-element block of each 32-element-block dot, accumulated into acc: d_w·d_a·Σ w·a. */
-static inline __m256 q4_0_block_dot(const block_q4_0 *x, const block_q8_0 *y, __m256 acc) {
-    const __m256i w = _mm256_sub_epi8(unpack_nibbles32(x->qs), _mm256_set1_epi8(8));
-    const __m256i p = dot_signed_i8(w, _mm256_loadu_si256((const __m256i *)y->qs));
-    return _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(x->d) * f16_to_f32(y->d)), _mm256_cvtepi32_ps(p), acc);
+/* The exact integer sums Σ w·a of two 32-element blocks (x0 with y0, x1 with y1) of each
+ * 32-element-block dot in 8 int32 lanes: lanes 0–3 add up to the first block's, lanes 4–7
+ * to the second's. The 4-bit types take both blocks' 16 packed bytes into one register (low
+ * nibbles: elements 0–15, high nibbles: 16–31), matched by the activations' halves. */
+static inline __m256i load_2x128(const void *lo, const void *hi) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)lo)),
+                                   _mm_loadu_si128((const __m128i *)hi), 1);
 }
 
-static inline __m256 q8_0_block_dot(const block_q8_0 *x, const block_q8_0 *y, __m256 acc) {
+/* q4_0: Σ (q − 8)·a as maddubs(q, a) − maddubs(8, a) on the unsigned levels q ∈ [0, 15]
+ * (each 16-bit pair sum within ±2·15·128; the two halves' differences, each within ±2·8·128,
+ * add exactly), one op fewer than the sign trick. */
+static inline __m256i q4_0_pair_isum(const block_q4_0 *x0, const block_q4_0 *x1, const block_q8_0 *y0,
+                                     const block_q8_0 *y1) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
+    const __m256i raw = load_2x128(x0->qs, x1->qs);
+    const __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
+    const __m256i alo = load_2x128(y0->qs, y1->qs), ahi = load_2x128(y0->qs + 16, y1->qs + 16);
+    const __m256i plo = _mm256_sub_epi16(_mm256_maddubs_epi16(lo, alo), _mm256_maddubs_epi16(eight, alo));
+    const __m256i phi = _mm256_sub_epi16(_mm256_maddubs_epi16(hi, ahi), _mm256_maddubs_epi16(eight, ahi));
+    return _mm256_madd_epi16(_mm256_add_epi16(plo, phi), _mm256_set1_epi16(1));
+}
+
+static inline __m256i iq4_nl_pair_isum(const block_iq4_nl *x0, const block_iq4_nl *x1, const block_q8_0 *y0,
+                                       const block_q8_0 *y1) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qb_kvalues_iq4nl));
+    const __m256i raw = load_2x128(x0->qs, x1->qs);
+    const __m256i wlo = _mm256_shuffle_epi8(tbl, _mm256_and_si256(raw, m4));
+    const __m256i whi = _mm256_shuffle_epi8(tbl, _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4));
+    const __m256i alo = load_2x128(y0->qs, y1->qs), ahi = load_2x128(y0->qs + 16, y1->qs + 16);
+    return _mm256_add_epi32(dot_signed_i8(wlo, alo), dot_signed_i8(whi, ahi));
+}
+
+/* q8_0: each block sign-extended to 16 bits (its weights may hold −128), then its 8 lanes
+ * folded to 4. */
+static inline __m256i q8_0_block_isum(const block_q8_0 *x, const block_q8_0 *y) {
     const __m128i *w = (const __m128i *)x->qs, *a = (const __m128i *)y->qs;
     const __m256i p0 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(w)), _mm256_cvtepi8_epi16(_mm_loadu_si128(a)));
     const __m256i p1 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(w + 1)), _mm256_cvtepi8_epi16(_mm_loadu_si128(a + 1)));
-    const __m256i p = _mm256_add_epi32(p0, p1);
-    return _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(x->d) * f16_to_f32(y->d)), _mm256_cvtepi32_ps(p), acc);
+    return _mm256_add_epi32(p0, p1);
 }
 
-static inline __m256 iq4_nl_block_dot(const block_iq4_nl *x, const block_q8_0 *y, __m256 acc) {
-    const __m256i p = dot_signed_i8(iq4_values32(x->qs), _mm256_loadu_si256((const __m256i *)y->qs));
-    return _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(x->d) * f16_to_f32(y->d)), _mm256_cvtepi32_ps(p), acc);
+static inline __m256i q8_0_pair_isum(const block_q8_0 *x0, const block_q8_0 *x1, const block_q8_0 *y0,
+                                     const block_q8_0 *y1) {
+    const __m256i p0 = q8_0_block_isum(x0, y0), p1 = q8_0_block_isum(x1, y1);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(p0, p1, 0x20), _mm256_permute2x128_si256(p0, p1, 0x31));
 }
 
-/* Two blocks per step into two accumulators (independent FMA chains). */
-#define BLOCK32_DOT(T, W)                                                                      \
-    static float T##_vec_dot_avx2(const void *w_row, const void *act_row, int64_t cols) {       \
-        const W *x = w_row;                                                                     \
-        const block_q8_0 *y = act_row;                                                          \
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                          \
-        int64_t ib = 0, nb = cols / 32;                                                         \
-        for (; ib + 1 < nb; ib += 2) {                                                          \
-            acc0 = T##_block_dot(&x[ib], &y[ib], acc0);                                         \
-            acc1 = T##_block_dot(&x[ib + 1], &y[ib + 1], acc1);                                 \
-        }                                                                                       \
-        if (ib < nb) acc0 = T##_block_dot(&x[ib], &y[ib], acc0);                                \
-        return hsum_ps(_mm256_add_ps(acc0, acc1));                                              \
+/* The fp16 scales d of 8 consecutive blocks b[0…7] as floats (one F16C conversion). */
+#define FP16X8_PS(b)                                                                                      \
+    _mm256_cvtph_ps(_mm_setr_epi16((short)(b)[0].d, (short)(b)[1].d, (short)(b)[2].d, (short)(b)[3].d, \
+                                   (short)(b)[4].d, (short)(b)[5].d, (short)(b)[6].d, (short)(b)[7].d))
+
+/* Σ_blocks d_w·d_a·(integer sum), two blocks per vector and pairs alternating between two
+ * accumulators (independent FMA chains). Eight blocks per step share one conversion of their
+ * 8 + 8 scales, each pair's two products d_w·d_a then spread over its lanes; the last nb % 8
+ * blocks go in pairs with their own scales, a last odd block paired with itself at scale 0. */
+#define BLOCK32_DOT(T, W)                                                                                  \
+    static float T##_vec_dot_avx2(const void *w_row, const void *act_row, int64_t cols) {                   \
+        const W *x = w_row;                                                                                 \
+        const block_q8_0 *y = act_row;                                                                      \
+        __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};                                         \
+        int64_t ib = 0, nb = cols / 32;                                                                     \
+        for (; ib + 8 <= nb; ib += 8) {                                                                     \
+            const __m256 d = _mm256_mul_ps(FP16X8_PS(x + ib), FP16X8_PS(y + ib));                           \
+            for (int k = 0; k < 8; k += 2) {                                                                \
+                const __m256 dk = _mm256_permutevar8x32_ps(d, _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1)); \
+                const __m256i p = T##_pair_isum(&x[ib + k], &x[ib + k + 1], &y[ib + k], &y[ib + k + 1]);     \
+                acc[k / 2 & 1] = _mm256_fmadd_ps(dk, _mm256_cvtepi32_ps(p), acc[k / 2 & 1]);                 \
+            }                                                                                               \
+        }                                                                                                   \
+        for (; ib < nb; ib += 2) {                                                                          \
+            const int64_t i1 = ib + 1 < nb ? ib + 1 : ib;                                                   \
+            const float d0 = f16_to_f32(x[ib].d) * f16_to_f32(y[ib].d);                                     \
+            const float d1 = i1 > ib ? f16_to_f32(x[i1].d) * f16_to_f32(y[i1].d) : 0.0f;                    \
+            const __m256 dk = _mm256_set_m128(_mm_set1_ps(d1), _mm_set1_ps(d0));                             \
+            const __m256i p = T##_pair_isum(&x[ib], &x[i1], &y[ib], &y[i1]);                                \
+            acc[0] = _mm256_fmadd_ps(dk, _mm256_cvtepi32_ps(p), acc[0]);                                    \
+        }                                                                                                   \
+        return hsum_ps(_mm256_add_ps(acc[0], acc[1]));                                                      \
     }
 BLOCK32_DOT(q4_0, block_q4_0)
 BLOCK32_DOT(q8_0, block_q8_0)
 BLOCK32_DOT(iq4_nl, block_iq4_nl)
 #undef BLOCK32_DOT
+#undef FP16X8_PS
 
 static float iq4_xs_vec_dot_avx2(const void *w_row, const void *act_row, int64_t cols) {
     const block_iq4_xs *x = w_row;
@@ -946,9 +1444,11 @@ static float k4_vec_dot(const block_q4_K *x4, const block_q5_K *x5, const block_
         /* Σ_j m_j·(bsums[2j] + bsums[2j+1]): each m_j widened twice to 16 bits, then madd */
         const __m128i mm = _mm_loadl_epi64((const __m128i *)m);
         const __m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mm, mm));
-        const int summ = hsum_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), m16));
+        const __m256i summv = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), m16);
         __m256i qh = x5 ? _mm256_loadu_si256((const __m256i *)x5[i].qh) : _mm256_setzero_si256();
         __m256i acc = _mm256_setzero_si256();
+        /* sc_j as 16-bit words in both 128-bit lanes; a byte shuffle broadcasts one of them */
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc)));
         for (int j = 0; j < 4; j++) {
             const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * j));
             __m256i lo = _mm256_and_si256(raw, m4), hi = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);
@@ -959,14 +1459,18 @@ static float k4_vec_dot(const block_q4_K *x4, const block_q5_K *x5, const block_
             }
             const __m256i plo = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j)));
             const __m256i phi = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * j + 32)));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(plo, _mm256_set1_epi16(sc[2 * j])));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, _mm256_set1_epi16(sc[2 * j + 1])));
+            const __m256i slo = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * 2 * j)));
+            const __m256i shi = _mm256_shuffle_epi8(sc16, _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * j + 1))));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(plo, slo));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, shi));
         }
         /* the two terms can be large and nearly cancel (a block whose values sit far above its
          * min): summed in double, the result carries only the rounding of the scales */
         const float dy = y[i].d, d = f16_to_f32(x4 ? x4[i].d : x5[i].d) * dy;
         const float dmin = f16_to_f32(x4 ? x4[i].dmin : x5[i].dmin) * dy;
-        sumf += (double)d * hsum_epi32(acc) - (double)dmin * summ;
+        int sum_qa, summ;
+        hsum2_epi32(acc, summv, &sum_qa, &summ);
+        sumf += (double)d * sum_qa - (double)dmin * summ;
     }
     return (float)sumf;
 }
@@ -985,20 +1489,24 @@ static float q6_K_vec_dot_avx2(const void *w_row, const void *act_row, int64_t c
     const block_q8_K *y = act_row;
     float sumf = 0;
     for (int64_t i = 0, nb = cols / 256; i < nb; i++) {
-        int summ = 0;
-        for (int j = 0; j < 16; j++) summ += x[i].scales[j] * y[i].bsums[j];
-        __m256i acc = _mm256_setzero_si256();
+        /* the 16 scales as 16-bit words; 32·Σ_j sc_j·bsums_j is subtracted lane-wise (exact) */
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        __m256i acc = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), sc16), 5);
+        acc = _mm256_sub_epi32(_mm256_setzero_si256(), acc);
         for (int h = 0; h < 2; h++) {
             __m256i lv[4];
             q6_levels(&x[i], h, lv);
+            const __m256i half = h ? _mm256_permute2x128_si256(sc16, sc16, 0x11)
+                                   : _mm256_permute2x128_si256(sc16, sc16, 0x00); /* words 8h…8h+7, twice */
             for (int t = 0; t < 4; t++) {
-                const int sb = 8 * h + 2 * t;
+                /* sub-block 8h + 2t in the low 128 bits, 8h + 2t + 1 in the high */
+                const __m256i idx = _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * t + 1))),
+                                                     _mm_set1_epi16((short)(0x0100 + 0x0202 * 2 * t)));
                 const __m256i p = _mm256_maddubs_epi16(lv[t], _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * t)));
-                const __m256i s = _mm256_set_m128i(_mm_set1_epi16(x[i].scales[sb + 1]), _mm_set1_epi16(x[i].scales[sb]));
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_shuffle_epi8(half, idx)));
             }
         }
-        sumf += (f16_to_f32(x[i].d) * y[i].d) * (hsum_epi32(acc) - 32 * summ);
+        sumf += (f16_to_f32(x[i].d) * y[i].d) * hsum_epi32(acc);
     }
     return sumf;
 }
@@ -1020,6 +1528,8 @@ static const kernels table_avx2[] = {
     {"q4_0", &fmt_q4_0, q4_0_quantize_avx2, q4_0_dequantize_avx2, q4_0_vec_dot_avx2},
     {"iq4_nl", &fmt_iq4_nl, iq4_nl_quantize_avx2, iq4_nl_dequantize_avx2, iq4_nl_vec_dot_avx2},
     {"iq4_xs", &fmt_iq4_xs, iq4_xs_quantize_avx2, iq4_xs_dequantize_avx2, iq4_xs_vec_dot_avx2},
+    {"q2_K", &fmt_q2_K, q2_K_quantize_avx2, NULL, NULL},
+    {"q3_K", &fmt_q3_K, q3_K_quantize_avx2, NULL, NULL},
     {"q4_K", &fmt_q4_K, q4_K_quantize_avx2, q4_K_dequantize_avx2, q4_K_vec_dot_avx2},
     {"q5_K", &fmt_q5_K, q5_K_quantize_avx2, q5_K_dequantize_avx2, q5_K_vec_dot_avx2},
     {"q6_K", &fmt_q6_K, q6_K_quantize_avx2, q6_K_dequantize_avx2, q6_K_vec_dot_avx2},
