@@ -73,5 +73,7 @@ qb_status cmd_inspect(qb_cli *cli, int argc, char **argv);
 qb_status cmd_tokenize(qb_cli *cli, int argc, char **argv);
 qb_status cmd_merge(qb_cli *cli, int argc, char **argv);
 qb_status cmd_eval(qb_cli *cli, int argc, char **argv);
+qb_status cmd_bench(qb_cli *cli, int argc, char **argv);
+qb_status cmd_compare(qb_cli *cli, int argc, char **argv);
 
 #endif

@@ -1,0 +1,158 @@
+/* bench.h — CPU microbenchmarks measured against the machine's own limits (issue 7).
+ *
+ * A case is one operation (quantize, dequantize, gemv, gemm, or a limit kernel: read, copy,
+ * triad, fma, sgemm) on one format, backend, shape and thread count. Measuring a case:
+ *   1. set-up outside the clock (inputs are generated, quantized and first-touched);
+ *   2. warm-up: iterations run until warmup_ns has passed (at least two), which also gives
+ *      the time of one iteration (the first call, which pays one-time costs, left out),
+ *      from which the iterations per sample are sized so that a sample lasts at least
+ *      min_sample_ns;
+ *   3. `samples` samples (≥ 10) timed on CLOCK_MONOTONIC, each `iters` iterations; with
+ *      flush set, the caches are flushed (a 2×LLC buffer read and written) before each one.
+ * Threads are a team of pinned workers (team.c), kept for the whole case, so a sample times
+ * work, not thread start-up. Each case runs in its own forked process (run.c): its peak RSS
+ * is the case's own, a crash in one case loses only that case, and OpenMP/OpenBLAS state
+ * never leaks from one case into the next.
+ *
+ * Invariants:
+ *  1. Raw samples (ns, iters) are kept and stored; statistics are derived from ns/iters.
+ *  2. bytes and flops per iteration are what the operation must move or compute (STREAM's
+ *     convention: reads plus writes, no write-allocate traffic), never measured counters.
+ *  3. A case's level (L1, L2, L3, DRAM) is computed from its working set against the cache
+ *     sizes, per thread for the private L1/L2, in total for the shared L3 and beyond. */
+#ifndef QB_BENCH_H
+#define QB_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/qb.h"
+#include "../formats/format.h"
+#include "stats.h"
+
+#define QB_BENCH_MAX_SAMPLES 512
+#define QB_BENCH_MAX_THREADS 256
+
+/* ---- pinned thread team (team.c) ------------------------------------------------------ */
+
+typedef struct qb_team qb_team;
+/* Starts nthreads − 1 workers; the caller is member 0. With pin, member t is bound to the
+ * t-th CPU of the process's affinity mask (modulo its size), the caller included. */
+qb_team *qb_team_start(int nthreads, int pin);
+/* Runs fn(ctx, t, n) on every member t at once and returns when all have finished. Workers
+ * spin briefly, then yield, while waiting: a case keeps them busy. */
+void qb_team_run(qb_team *team, void (*fn)(void *ctx, int t, int n), void *ctx);
+int qb_team_size(const qb_team *team);
+/* Joins the workers and restores the caller's CPU affinity. */
+void qb_team_stop(qb_team *team);
+
+/* ---- the sample loop (timer.c) -------------------------------------------------------- */
+
+typedef struct qb_bench_cfg {
+    int samples;           /* ≥ 10 */
+    int64_t min_sample_ns; /* iterations per sample are sized to at least this */
+    int64_t warmup_ns;
+    int fixed_iters;       /* > 0: exactly this many iterations per sample (latency cases) */
+    int flush;             /* flush the caches before each sample */
+    double max_case_s;     /* a case whose samples would take longer is skipped */
+    int pin;
+} qb_bench_cfg;
+
+typedef struct qb_samples {
+    int n;
+    int64_t ns[QB_BENCH_MAX_SAMPLES], iters[QB_BENCH_MAX_SAMPLES];
+} qb_samples;
+
+/* fn runs one iteration; i counts iterations from 0 (bodies that rotate between copies of
+ * their data use it). QB_ERUNTIME with "skipped: …" when one iteration is so slow that the
+ * samples would exceed cfg->max_case_s. */
+qb_status qb_bench_measure(const qb_bench_cfg *cfg, void (*fn)(void *ctx, int64_t i), void *ctx, qb_samples *out);
+/* Reads and writes a buffer twice the size of the last-level cache. */
+void qb_cache_flush(void);
+
+/* ---- machine state recorded with a run (env.c) ----------------------------------------- */
+
+typedef struct qb_bench_env {
+    char governor[64];   /* cpufreq scaling governor of cpu0, "unavailable" without cpufreq */
+    char boost[32];      /* "on", "off" or "unavailable" */
+    double loadavg[3];
+    int ftz, daz;        /* MXCSR flush-to-zero and denormals-are-zero of the measuring threads */
+    int64_t l1d_bytes, l2_bytes, l3_bytes; /* from sysfs (cpu0); defaults 32K/1M/32M when absent */
+    int cpus;            /* CPUs in this process's affinity mask */
+} qb_bench_env;
+
+void qb_bench_env_collect(qb_bench_env *e);
+/* "L1", "L2", "L3" or "DRAM" for a working set (invariant 3). */
+const char *qb_bench_level(const qb_bench_env *e, double working_set_bytes, int threads);
+
+/* ---- cases (limits.c, ops.c) --------------------------------------------------------------- */
+
+typedef enum qb_op {
+    QB_OP_READ, QB_OP_COPY, QB_OP_TRIAD, QB_OP_FMA, QB_OP_SGEMM_PEAK, /* limits */
+    QB_OP_QUANTIZE, QB_OP_DEQUANTIZE, QB_OP_GEMV, QB_OP_GEMV_LATENCY, QB_OP_GEMM,
+    QB_OP_COUNT
+} qb_op;
+
+extern const char *const qb_op_names[QB_OP_COUNT];
+
+typedef struct qb_case {
+    qb_op op;
+    const qb_format *fmt; /* NULL for limits */
+    const char *backend;  /* see ops.c / limits.c for the vocabulary */
+    const char *level;    /* requested size level for sweeps ("L1" … "DRAM"), or NULL */
+    int64_t m, n, k;      /* quantize/dequantize/read/copy/triad: n rows × k cols (k = 1 for
+                             streams); gemv: n×k weights; gemm: (m×k)·(n×k)ᵀ; fma: m iterations */
+    int threads;
+    double span;          /* gemv: copies of the weights are rotated until they span this many
+                             bytes (the sweep: 4× the LLC, so each call streams from DRAM);
+                             0: one copy */
+} qb_case;
+
+typedef struct qb_case_result {
+    qb_status st;
+    int skipped;           /* st != OK because the case was too slow, not broken */
+    char msg[256];
+    qb_samples s;
+    double bytes, flops;   /* per iteration (invariant 2) */
+    double f32_bytes, fmt_bytes; /* per iteration, for quantize/dequantize GB/s of each side */
+    double working_set;    /* bytes */
+    char level[8];
+    int64_t peak_rss_bytes;
+    int copies;            /* copies of the weights rotated through (gemv) */
+    char impl[160];        /* implementation that ran: registry impl, oneDNN impl_info_str, … */
+    int fallback;          /* 1: the library ran a reference implementation */
+} qb_case_result;
+
+/* The shape as stored and printed: "ROWSxCOLS", gemm "MxNxK", fma "N iters". */
+void qb_case_shape(const qb_case *c, char *buf, size_t n);
+/* Runs a case in this process. */
+void qb_bench_case_run(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_env *env, qb_case_result *r);
+/* Runs a case in a forked child and reports its peak RSS (run.c). */
+void qb_bench_case_fork(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_env *env, qb_case_result *r);
+
+/* Per-op implementations (limits.c, ops.c, onednn.c), called by qb_bench_case_run. */
+void qb_bench_limit_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_env *env, qb_case_result *r);
+void qb_bench_op_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_env *env, qb_case_result *r);
+int qb_onednn_available(void);
+/* oneDNN matmul (m×k)·(k×n) for fmt f32, bf16, f16 or int8_sym_row (u8·s8 → s32). */
+void qb_bench_onednn_gemm(const qb_case *c, const qb_bench_cfg *cfg, qb_case_result *r);
+/* Does oneDNN have a matmul for this format at all (not whether it is a reference one)? */
+int qb_onednn_format(const qb_format *f);
+
+/* ---- kernels (kernels_x86.c, scalar fallbacks in limits.c) ------------------------------- */
+
+/* Σ a[i] over n floats. */
+float qb_kern_read(const float *a, int64_t n);
+/* b[i] = a[i], regular (not streaming) stores. */
+void qb_kern_copy(float *restrict b, const float *restrict a, int64_t n);
+/* a[i] = b[i] + s·c[i]. */
+void qb_kern_triad(float *restrict a, const float *restrict b, const float *restrict c, float s, int64_t n);
+/* Register-resident FMA chains: iters × QB_FMA_FLOPS_PER_ITER(isa) flops; returns a value
+ * that depends on every chain so the loop cannot be removed. isa: 0 scalar, 1 AVX2, 2 AVX-512. */
+float qb_kern_fma(int isa, int64_t iters, float seed);
+double qb_kern_fma_flops_per_iter(int isa);
+/* Highest FMA ISA this CPU runs: 0 scalar, 1 AVX2+FMA, 2 AVX-512F. */
+int qb_kern_best_isa(void);
+extern const char *const qb_isa_names[3];
+
+#endif

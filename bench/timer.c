@@ -1,0 +1,50 @@
+/* timer.c — the sample loop of bench.h: warm-up, iteration sizing, samples, cache flush. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+static unsigned char *flush_buf;
+static size_t flush_len;
+
+void qb_cache_flush(void) {
+    if (!flush_buf) {
+        qb_bench_env e;
+        qb_bench_env_collect(&e);
+        flush_len = (size_t)(2 * (e.l3_bytes + e.l2_bytes * e.cpus));
+        flush_buf = qb_malloc(flush_len);
+        memset(flush_buf, 1, flush_len);
+    }
+    /* one read-modify-write per line evicts every line the case left, dirty ones included */
+    volatile unsigned char *p = flush_buf;
+    for (size_t i = 0; i < flush_len; i += 64) p[i] = (unsigned char)(p[i] + 1);
+}
+
+qb_status qb_bench_measure(const qb_bench_cfg *cfg, void (*fn)(void *ctx, int64_t i), void *ctx, qb_samples *out) {
+    memset(out, 0, sizeof *out);
+    int samples = cfg->samples < 10 ? 10 : cfg->samples;
+    if (samples > QB_BENCH_MAX_SAMPLES) samples = QB_BENCH_MAX_SAMPLES;
+    /* The first call pays one-time costs (page faults, a library's thread pool and buffers),
+     * so the iteration time is estimated from the calls after it. */
+    int64_t i = 0, t0 = qb_now_ns(), t1;
+    fn(ctx, i++);
+    int64_t t_first = qb_now_ns();
+    do fn(ctx, i++);
+    while ((t1 = qb_now_ns()) - t0 < cfg->warmup_ns);
+    double per_iter_ns = (double)(t1 - t_first) / (double)(i - 1);
+    int64_t iters = cfg->fixed_iters > 0 ? cfg->fixed_iters : (int64_t)((double)cfg->min_sample_ns / per_iter_ns) + 1;
+    double predicted_s = per_iter_ns * (double)iters * samples * 1e-9;
+    if (cfg->max_case_s > 0 && predicted_s > cfg->max_case_s)
+        return qb_fail(QB_ERUNTIME, "skipped: one iteration takes %.3g s, so %d samples would take %.0f s (over %.0f s)",
+                       per_iter_ns * 1e-9, samples, predicted_s, cfg->max_case_s);
+    for (int s = 0; s < samples; s++) {
+        if (cfg->flush) qb_cache_flush();
+        int64_t a = qb_now_ns();
+        for (int64_t k = 0; k < iters; k++) fn(ctx, i++);
+        out->ns[s] = qb_now_ns() - a;
+        out->iters[s] = iters;
+        out->n++;
+    }
+    return QB_OK;
+}

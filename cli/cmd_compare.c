@@ -1,0 +1,140 @@
+/* cmd_compare.c — `quantbench compare`: regression verdicts of a candidate run against a
+ * baseline (results/compare.h), as a Markdown table or JSON; exit 3 on a confirmed regression. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/json.h"
+#include "../common/table.h"
+#include "../results/compare.h"
+#include "cli.h"
+
+static const char usage[] =
+    "Usage: quantbench compare [--baseline RUN|auto] [--candidate RUN|latest] [--alpha A]\n"
+    "                          [--min-effect E] [--all] [--db PATH] [--json]\n"
+    "\n"
+    "Compares two runs and prints a verdict per measured case. Exit code 3 when a regression\n"
+    "is confirmed, 0 otherwise — for a nightly job.\n"
+    "\n"
+    "  --candidate RUN   the run to judge (id or unique prefix; default: latest)\n"
+    "  --baseline RUN    the reference (default: auto = the newest complete run of the same\n"
+    "                    command and suite on the same machine before the candidate)\n"
+    "  --alpha A         significance level of the Mann–Whitney U test on the raw speed\n"
+    "                    samples (default 0.002)\n"
+    "  --min-effect E    smallest relative change of the median that counts (default 0.05)\n"
+    "  --all             list unchanged cases too (JSON always has every case)\n"
+    "\n"
+    "Verdicts: speed cases are a regression when p < A and the median time grew by at least E\n"
+    "(unstable cases, CV > 10 %, are listed but not judged); error figures of the CPU paths\n"
+    "must be identical (a lower SQNR is a regression, any other difference is reported);\n"
+    "perplexity and KLD of model evaluations may move by 1e-4 relative.\n";
+
+static const char *fmt_change(double c) {
+    static char buf[4][24];
+    static int k;
+    char *b = buf[k++ & 3];
+    if (isnan(c)) return "";
+    snprintf(b, 24, "%+.1f %%", 100.0 * c);
+    return b;
+}
+
+qb_status cmd_compare(qb_cli *cli, int argc, char **argv) {
+    static const struct option opts[] = {QB_COMMON_OPTIONS, {"baseline", required_argument, NULL, 'b'},
+                                         {"candidate", required_argument, NULL, 'c'}, {"alpha", required_argument, NULL, 'a'},
+                                         {"min-effect", required_argument, NULL, 'e'}, {"all", no_argument, NULL, 'A'},
+                                         {NULL, 0, NULL, 0}};
+    const char *base_arg = "auto", *cand_arg = "latest";
+    qb_compare_opts o = QB_COMPARE_DEFAULTS;
+    int all = 0, c;
+    char *end;
+    while ((c = qb_cli_next(cli, argc, argv, opts, usage)) != QB_CLI_DONE) {
+        switch (c) {
+        case QB_CLI_HELP: return QB_OK;
+        case QB_CLI_ERROR: return QB_EUSAGE;
+        case 'b': base_arg = optarg; break;
+        case 'c': cand_arg = optarg; break;
+        case 'A': all = 1; break;
+        case 'a':
+            o.alpha = strtod(optarg, &end);
+            if (*end || end == optarg || !(o.alpha > 0 && o.alpha < 1))
+                return qb_fail(QB_EUSAGE, "--alpha needs a probability between 0 and 1, not '%s'", optarg);
+            break;
+        case 'e':
+            o.min_effect = strtod(optarg, &end);
+            if (*end || end == optarg || !(o.min_effect >= 0 && o.min_effect < 10))
+                return qb_fail(QB_EUSAGE, "--min-effect needs a relative change such as 0.05, not '%s'", optarg);
+            break;
+        default: return qb_fail(QB_EUSAGE, "unexpected option");
+        }
+    }
+    if (optind < argc) return qb_fail(QB_EUSAGE, "unexpected argument '%s'", argv[optind]);
+
+    qb_db db;
+    qb_status st = qb_db_open(&db, cli->db_path);
+    if (st) return st;
+    char cand[37], base[37];
+    st = qb_compare_resolve(&db, cand_arg, cand);
+    if (!st) st = strcmp(base_arg, "auto") == 0 ? qb_compare_auto_baseline(&db, cand, base) : qb_compare_resolve(&db, base_arg, base);
+    if (!st && strcmp(base, cand) == 0) st = qb_fail(QB_EUSAGE, "baseline and candidate are the same run %.8s", cand);
+    qb_comparison r = {0};
+    if (!st) st = qb_compare_runs(&db, base, cand, &o, &r);
+    if (!st) {
+        if (cli->json) {
+            qb_json j;
+            qb_json_begin(&j, stdout);
+            qb_json_kstr(&j, "baseline", base);
+            qb_json_kstr(&j, "candidate", cand);
+            qb_json_knum(&j, "alpha", o.alpha);
+            qb_json_knum(&j, "min_effect", o.min_effect);
+            qb_json_kint(&j, "regressions", r.regressions);
+            qb_json_kint(&j, "improvements", r.improvements);
+            qb_json_kint(&j, "unstable", r.unstable);
+            qb_json_key(&j, "rows");
+            qb_json_arr(&j);
+            for (int i = 0; i < r.n; i++) {
+                const qb_verdict *v = &r.v[i];
+                qb_json_obj(&j);
+                qb_json_kstr(&j, "kind", v->kind);
+                qb_json_kstr(&j, "case", v->what);
+                qb_json_knum(&j, "baseline", v->base);
+                qb_json_knum(&j, "candidate", v->cand);
+                qb_json_knum(&j, "change", v->change);
+                qb_json_knum(&j, "p", v->p);
+                qb_json_kstr(&j, "verdict", v->verdict);
+                qb_json_obj_end(&j);
+            }
+            qb_json_arr_end(&j);
+            qb_json_end(&j);
+        } else {
+            printf("Candidate run %s against baseline %s (Mann–Whitney α = %g, minimum effect %g %%)\n\n", cand, base, o.alpha,
+                   100.0 * o.min_effect);
+            static const char *const cols[] = {"verdict", "kind", "case", ">baseline", ">candidate", ">change", ">p", NULL};
+            qb_table t;
+            qb_table_init(&t, cols);
+            int shown = 0, same = 0;
+            for (int i = 0; i < r.n; i++) {
+                const qb_verdict *v = &r.v[i];
+                int unchanged = strcmp(v->verdict, "unchanged") == 0;
+                same += unchanged;
+                if (unchanged && !all) continue;
+                int speed = strcmp(v->kind, "speed") == 0;
+                /* speed: median ns per iteration shown as µs */
+                const char *cells[] = {v->verdict, v->kind, v->what, isnan(v->base) ? "" : qb_fmt_g(speed ? v->base / 1e3 : v->base, 6),
+                                       isnan(v->cand) ? "" : qb_fmt_g(speed ? v->cand / 1e3 : v->cand, 6), fmt_change(v->change),
+                                       isnan(v->p) ? "" : qb_fmt_g(v->p, 2)};
+                qb_table_row(&t, cells);
+                shown++;
+            }
+            if (shown) qb_table_print(&t, stdout, QB_TABLE_MARKDOWN);
+            qb_table_free(&t);
+            printf("%s%d regression(s), %d improvement(s), %d unstable, %d unchanged of %d cases"
+                   " (speed figures: median µs per call)\n",
+                   shown ? "\n" : "", r.regressions, r.improvements, r.unstable, same, r.n);
+        }
+        if (r.regressions) st = qb_fail(QB_EREGRESSION, "%d regression(s) of run %.8s against %.8s", r.regressions, cand, base);
+    }
+    qb_comparison_free(&r);
+    qb_db_close(&db);
+    return st;
+}

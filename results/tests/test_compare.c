@@ -1,0 +1,189 @@
+/* test_compare.c — the regression verdicts (results/compare.h).
+ *
+ *  - The Mann–Whitney p-value against scipy's documented example (scipy.stats.mannwhitneyu,
+ *    method="asymptotic": males [19, 22, 16, 29, 24] vs females [20, 11, 17, 12] → U = 17,
+ *    p = 0.11134688653314041) and against hand values (complete separation, all ties).
+ *  - Its behaviour as a test, on random samples: under the null (A/A, same distribution)
+ *    p < 0.002 happens about 0.2 % of the time; a 15 % slowdown with 3 % noise is always found.
+ *  - Whole comparisons on a database filled by hand: A/A gives no regression, a 15 % slower
+ *    case is a regression, a 3 % slower one is not (below the minimum effect), unstable cases
+ *    are not judged, changed error figures are reported exactly, the automatic baseline is the
+ *    newest earlier complete run of the same command on the same machine. */
+#define _GNU_SOURCE
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../common/qbtest.h"
+#include "../../datasets/source.h"
+#include "../compare.h"
+
+static void test_p_values(void) {
+    const double males[] = {19, 22, 16, 29, 24}, females[] = {20, 11, 17, 12};
+    double p = qb_mann_whitney_p(males, 5, females, 4);
+    CHECK(fabs(p - 0.11134688653314041) < 1e-12, "scipy's example: p = %.17g", p);
+    CHECK(fabs(qb_mann_whitney_p(females, 4, males, 5) - p) < 1e-15, "two-sided: symmetric in its arguments");
+
+    double a[10], b[10];
+    for (int i = 0; i < 10; i++) a[i] = i + 1, b[i] = i + 11;
+    /* U = 0, μ = 50, σ² = 10·10·21/12: z = 49.5/√175 */
+    double want = erfc(49.5 / sqrt(175.0) / sqrt(2.0));
+    CHECK(fabs(qb_mann_whitney_p(a, 10, b, 10) - want) < 1e-15, "separated samples: p = %g, want %g", qb_mann_whitney_p(a, 10, b, 10), want);
+    double same[6] = {3, 3, 3, 3, 3, 3};
+    CHECK(qb_mann_whitney_p(same, 3, same + 3, 3) == 1.0, "all ties: p = 1");
+    CHECK(qb_mann_whitney_p(a, 0, b, 10) == 1.0, "an empty side: p = 1");
+}
+
+static void fill(qb_rng *r, double *x, int n, double centre, double cv) {
+    for (int i = 0; i < n; i++) x[i] = centre * exp(cv * qb_rng_normal(r)); /* timings: log-normal */
+}
+
+static void test_power_and_size(void) {
+    qb_rng r;
+    qb_rng_seed(&r, 42);
+    double a[15], b[15];
+    int false_pos = 0, found = 0, trials = 4000;
+    for (int t = 0; t < trials; t++) {
+        fill(&r, a, 15, 1000.0, 0.03);
+        fill(&r, b, 15, 1000.0, 0.03);
+        false_pos += qb_mann_whitney_p(a, 15, b, 15) < 0.002;
+        fill(&r, b, 15, 1150.0, 0.03);
+        found += qb_mann_whitney_p(a, 15, b, 15) < 0.002;
+    }
+    /* null rate 0.002 → about 8 of 4000; 25 is beyond 5 binomial standard deviations */
+    CHECK(false_pos <= 25, "A/A: %d of %d comparisons below α = 0.002", false_pos, trials);
+    CHECK(found == trials, "15 %% slower: found in %d of %d", found, trials);
+}
+
+/* ---- whole comparisons ------------------------------------------------------------------ */
+
+static void sql(qb_db *db, const char *q) {
+    char *msg = NULL;
+    if (sqlite3_exec(db->h, q, NULL, NULL, &msg) != SQLITE_OK) {
+        fprintf(stderr, "sql failed: %s: %s\n", msg, q);
+        exit(1);
+    }
+}
+
+static void add_case(qb_db *db, const char *run, const char *case_id, const char *format, int unstable, double centre, double cv,
+                     uint64_t seed) {
+    char q[512];
+    snprintf(q, sizeof q,
+             "INSERT INTO bench_cases(id, run_id, op, format, backend, device, shape, threads, config, created_at)"
+             " VALUES ('%s', '%s', 'gemv', '%s', 'avx2', 'cpu', '4096x4096', 2, '{\"unstable\": %d}', '2026-01-01')",
+             case_id, run, format, unstable);
+    sql(db, q);
+    qb_rng r;
+    qb_rng_seed(&r, seed);
+    double x[20];
+    fill(&r, x, 20, centre, cv);
+    for (int i = 0; i < 20; i++) {
+        snprintf(q, sizeof q, "INSERT INTO bench_samples(case_id, idx, ns, iters) VALUES ('%s', %d, %lld, 10)", case_id, i,
+                 (long long)llround(x[i] * 10));
+        sql(db, q);
+    }
+}
+
+static void add_run(qb_db *db, const char *id, const char *machine, const char *started, const char *status) {
+    char q[512];
+    snprintf(q, sizeof q,
+             "INSERT INTO runs(id, machine_id, command, suite, config, argv, version, git_commit, host, pid, started_at, status)"
+             " VALUES ('%s', '%s', 'run', 'nightly', '{}', 'quantbench run', '0', 'x', 'h', 1, '%s', '%s')",
+             id, machine, started, status);
+    sql(db, q);
+}
+
+static const qb_verdict *find(const qb_comparison *c, const char *kind, const char *needle) {
+    for (int i = 0; i < c->n; i++)
+        if (strcmp(c->v[i].kind, kind) == 0 && strstr(c->v[i].what, needle)) return &c->v[i];
+    return NULL;
+}
+
+static void test_runs(const char *path) {
+    qb_db db;
+    if (qb_db_open(&db, path) != QB_OK) {
+        fprintf(stderr, "%s\n", qb_errmsg());
+        exit(1);
+    }
+    static const char *const machine_cols = "id, hostname, cpu_model, cpu_flags, cores, mem_bytes, os, kernel, compiler, cflags,"
+                                            " sqlite_version, openblas, fingerprint";
+    char q[512];
+    for (int m = 0; m < 2; m++) {
+        snprintf(q, sizeof q, "INSERT INTO machines(%s) VALUES ('m%d','h','cpu','',2,1,'os','k','cc','','3','ob','{}')", machine_cols, m);
+        sql(&db, q);
+    }
+    add_run(&db, "base-old", "m0", "2026-01-01T00:00:00Z", "complete");
+    add_run(&db, "base", "m0", "2026-01-02T00:00:00Z", "complete");
+    add_run(&db, "broken", "m0", "2026-01-02T12:00:00Z", "failed");
+    add_run(&db, "elsewhere", "m1", "2026-01-02T18:00:00Z", "complete");
+    add_run(&db, "cand", "m0", "2026-01-03T00:00:00Z", "complete");
+
+    char base[37];
+    CHECK(qb_compare_auto_baseline(&db, "cand", base) == QB_OK && strcmp(base, "base") == 0,
+          "auto baseline: the newest earlier complete run on the same machine, got %s", base);
+    CHECK(qb_compare_auto_baseline(&db, "base-old", base) == QB_EUSAGE, "no earlier run: a usage error");
+
+    /* same distribution; 15 % slower; 3 % slower (under the minimum effect); noisy and unstable */
+    add_case(&db, "base", "b1", "q4_0", 0, 1000, 0.02, 1);
+    add_case(&db, "cand", "c1", "q4_0", 0, 1000, 0.02, 2);
+    add_case(&db, "base", "b2", "q8_0", 0, 1000, 0.02, 3);
+    add_case(&db, "cand", "c2", "q8_0", 0, 1150, 0.02, 4);
+    add_case(&db, "base", "b3", "q6_K", 0, 1000, 0.005, 5);
+    add_case(&db, "cand", "c3", "q6_K", 0, 1030, 0.005, 6);
+    add_case(&db, "base", "b4", "iq4_nl", 0, 1000, 0.02, 7);
+    add_case(&db, "cand", "c4", "iq4_nl", 1, 1300, 0.3, 8);
+    add_case(&db, "cand", "c5", "f16", 0, 1000, 0.02, 9);
+    sql(&db, "INSERT INTO inputs(id, kind, name, spec, content_hash) VALUES ('in', 'synthetic', 'g', 'synthetic:g', 'h')");
+    sql(&db, "INSERT INTO formats(name, family, description, block_elems, block_bytes, row_extra_bytes, tensor_extra_bytes)"
+             " VALUES ('q4_0', 'ggml', '', 32, 18, 0, 0), ('q8_0', 'ggml', '', 32, 34, 0, 0)");
+    static const char *const te = "INSERT INTO tensor_errors(run_id, input_id, tensor, format, rows, cols, bits_per_weight, mse,"
+                                  " max_abs, sqnr_db, cosine, created_at) VALUES ";
+    snprintf(q, sizeof q, "%s('base','in','','q4_0',1,32,4.5,1e-4,0.01,20.5,0.99,'t'), ('base','in','','q8_0',1,32,8.5,1e-6,0.001,40.25,0.9999,'t')", te);
+    sql(&db, q);
+    snprintf(q, sizeof q, "%s('cand','in','','q4_0',1,32,4.5,1e-4,0.01,20.5,0.99,'t'), ('cand','in','','q8_0',1,32,8.5,1.1e-6,0.001,40.0,0.9999,'t')", te);
+    sql(&db, q);
+
+    qb_compare_opts o = QB_COMPARE_DEFAULTS;
+    qb_comparison c;
+    CHECK(qb_compare_runs(&db, "base", "cand", &o, &c) == QB_OK, "compare: %s", qb_errmsg());
+    const qb_verdict *v;
+    CHECK((v = find(&c, "speed", "q4_0")) && strcmp(v->verdict, "unchanged") == 0, "A/A case: %s", v ? v->verdict : "absent");
+    CHECK((v = find(&c, "speed", "q8_0")) && strcmp(v->verdict, "regression") == 0 && fabs(v->change - 0.15) < 0.03,
+          "15 %% slower: %s, change %g", v ? v->verdict : "absent", v ? v->change : NAN);
+    CHECK((v = find(&c, "speed", "q6_K")) && strcmp(v->verdict, "unchanged") == 0 && v->p < 0.002,
+          "3 %% slower: significant (p = %g) but under the minimum effect: %s", v ? v->p : NAN, v ? v->verdict : "absent");
+    CHECK((v = find(&c, "speed", "iq4_nl")) && strcmp(v->verdict, "unstable") == 0, "unstable: %s", v ? v->verdict : "absent");
+    CHECK((v = find(&c, "speed", "f16")) && strcmp(v->verdict, "new") == 0, "new case: %s", v ? v->verdict : "absent");
+    CHECK((v = find(&c, "accuracy", "q4_0")) && strcmp(v->verdict, "unchanged") == 0, "same figures: %s", v ? v->verdict : "absent");
+    CHECK((v = find(&c, "accuracy", "q8_0")) && strcmp(v->verdict, "regression") == 0 && v->base == 40.25 && v->cand == 40.0,
+          "lower SQNR: %s", v ? v->verdict : "absent");
+    CHECK(c.regressions == 2 && c.unstable == 1, "totals: %d regressions, %d unstable", c.regressions, c.unstable);
+    qb_comparison_free(&c);
+
+    /* a run against itself: every case unchanged */
+    CHECK(qb_compare_runs(&db, "cand", "cand", &o, &c) == QB_OK && c.regressions == 0 && c.improvements == 0, "self: %d regressions",
+          c.regressions);
+    qb_comparison_free(&c);
+    /* the other way round the slowdown is an improvement */
+    CHECK(qb_compare_runs(&db, "cand", "base", &o, &c) == QB_OK && (v = find(&c, "speed", "q8_0")) &&
+              strcmp(v->verdict, "improvement") == 0,
+          "15 %% faster: %s", v ? v->verdict : "absent");
+    qb_comparison_free(&c);
+    qb_db_close(&db);
+}
+
+int main(void) {
+    test_p_values();
+    test_power_and_size();
+    char dir[] = "/tmp/qb_compare.XXXXXX";
+    if (!mkdtemp(dir)) return 1;
+    char path[64];
+    snprintf(path, sizeof path, "%s/c.db", dir);
+    test_runs(path);
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    return qbt_finish();
+}
