@@ -24,7 +24,7 @@ say() { [ -t 2 ] && printf '\033[1m==> %s\033[0m\n' "$*" >&2 || printf '==> %s\n
 
 # ---- system packages ------------------------------------------------------------------------
 packages=(build-essential cmake pkg-config git libsqlite3-dev sqlite3 libopenblas-dev libcjson-dev libdnnl-dev gnuplot-nox python3)
-[ "$mode" = run ] || packages+=(python3-venv)
+[ "$mode" = run ] || packages+=(python3-venv chromium fonts-dejavu-core) # chromium: the report's browser test
 [ "$mode" = asan ] && packages+=(clang libclang-rt-14-dev) # libFuzzer targets (cmake/fuzz.cmake)
 missing=()
 for p in "${packages[@]}"; do

@@ -27,7 +27,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "perplexity and KL-divergence of a model under formats, as llama-perplexity"},
     {"compare", cmd_compare, "regression verdicts of a run against a baseline (exit 3 on a regression)"},
     {"bench", cmd_bench, "CPU microbenchmarks of every format against the machine's measured limits"},
-    {"report", cmd_report, "render a run from the database as Markdown, HTML, CSV and plots"},
+    {"report", cmd_report, "render runs from the database: HTML, Markdown, CSV, plots and the selection guide"},
 };
 
 static const char usage_fmt[] =

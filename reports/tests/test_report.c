@@ -21,6 +21,7 @@
 
 #include "../../common/qbtest.h"
 #include "../report.h"
+#include "../sections.h"
 
 typedef struct expect_row {
     const char *input_id, *source, *format;
@@ -267,7 +268,7 @@ static void check_self_contained(const char *html) {
 /* The complete run, with gnuplot present (or, with QB_TEST_NO_GNUPLOT=1, absent). */
 static void case_full(qb_db *db, const char *run, const char *dir, int have_gnuplot) {
     qb_report_out out;
-    qb_status st = qb_report_write(db, NULL, dir, &out);
+    qb_status st = qb_report_write(db, NULL, 0, dir, &out);
     if (have_gnuplot) {
         CHECK(st == QB_OK, "qb_report_write: status %d: %s", st, qb_errmsg());
         CHECK(out.plot_error == NULL, "plot_error: %s", out.plot_error);
@@ -288,7 +289,7 @@ static void case_full(qb_db *db, const char *run, const char *dir, int have_gnup
         CHECK(out.plot_svg && out.plot_png, "plot paths not filled");
         check_nonempty(dir, "sqnr_vs_bits.svg");
         check_nonempty(dir, "sqnr_vs_bits.png");
-        char *log = path_in(dir, "gnuplot.log");
+        char *log = path_in(dir, "sqnr_vs_bits.log");
         CHECK(file_size(log) >= 0, "%s was not written", log);
         free(log);
     }
@@ -352,7 +353,7 @@ static void case_no_gnuplot(qb_db *db, const char *run, const char *dir, const c
     char *saved = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
     setenv("PATH", empty_bin, 1);
     qb_report_out out;
-    qb_status st = qb_report_write(db, run, dir, &out);
+    qb_status st = qb_report_write(db, &run, 1, dir, &out);
     char msg[1024];
     snprintf(msg, sizeof msg, "%s", qb_errmsg());
     if (saved) setenv("PATH", saved, 1);
@@ -391,22 +392,127 @@ static void case_incomplete(qb_db *db, const qb_machine *m, const char *dir, int
     char prefix[9];
     snprintf(prefix, sizeof prefix, "%.8s", run);
     qb_report_out out;
-    st = qb_report_write(db, prefix, dir, &out);
+    st = qb_report_write(db, (const char *const[]){prefix}, 1, dir, &out);
     CHECK(st == (have_gnuplot ? QB_OK : QB_ERUNTIME), "report of the incomplete run: status %d: %s", st, qb_errmsg());
     CHECK(out.run_id && strcmp(out.run_id, run) == 0, "prefix %s resolved to '%s', expected %s", prefix, out.run_id, run);
     CHECK(out.n_rows == 1, "incomplete run: n_rows %d, expected 1", out.n_rows);
     char *md = out.index_md ? slurp(out.index_md) : NULL, *html = out.index_html ? slurp(out.index_html) : NULL;
     CHECK(md && strstr(md, "- **Status:** incomplete\n"), "index.md does not give the incomplete status");
     CHECK(md && strstr(md, "> **Warning:** This run is INCOMPLETE"), "index.md does not flag the incomplete run");
-    CHECK(html && strstr(html, "<div class=\"warn\"><strong>Warning:</strong> This run is INCOMPLETE"),
+    CHECK(html && strstr(html, "<p class=\"warn\"><strong>Warning:</strong> This run is INCOMPLETE"),
           "index.html does not flag the incomplete run");
     free(md), free(html);
     qb_report_out_free(&out);
 
-    st = qb_report_write(db, "zzzz", dir, &out);
+    st = qb_report_write(db, (const char *const[]){"zzzz"}, 1, dir, &out);
     CHECK(st == QB_EUSAGE && strstr(qb_errmsg(), "no run with id 'zzzz'"), "unknown run: status %d: %s", st, qb_errmsg());
     CHECK(out.index_md == NULL, "unknown run: output filled");
     qb_report_out_free(&out);
+}
+
+/* The trends' regression rule: worse by >= 5 % of the previous value and by more than the
+ * absolute tolerance, in the direction that is bad; nothing against a missing point. */
+static void case_regression_rule(void) {
+    static const struct {
+        double prev, cur;
+        int lower, tol_case, want;
+    } c[] = {
+        {100, 105, 1, 0, 1},   {100, 104.9, 1, 0, 0}, {100, 95, 1, 0, 0},     {100, 95, 0, 0, 1}, {100, 96, 0, 0, 0},
+        {0.2, 0.24, 1, 1, 0},  {0.2, 0.26, 1, 1, 1},  {NAN, 5, 1, 0, 0},      {5, NAN, 1, 0, 0},  {-2, -1.8, 1, 0, 1},
+        {20, 21.2, 1, 1, 1},   {20, 20.9, 1, 1, 0},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        int got = qb_is_regression(c[i].prev, c[i].cur, c[i].lower, c[i].tol_case ? 0.05 : 0);
+        CHECK(got == c[i].want, "qb_is_regression(%g -> %g, lower_is_better %d, tol %g) = %d, expected %d", c[i].prev, c[i].cur,
+              c[i].lower, c[i].tol_case ? 0.05 : 0, got, c[i].want);
+    }
+}
+
+/* The selection guide from a hand-made evaluation on a machine with AVX2 + F16C and an sm_90
+ * GPU: each recommendation tier by its documented thresholds, the sizes, and the hardware
+ * column read from the stored flags and compute capability (not from this machine). */
+static void case_guide(const char *tmp) {
+    char *db_path = path_in(tmp, "guide.db"), *dir = path_in(tmp, "guide");
+    qb_db db;
+    qb_status st = qb_db_open(&db, db_path);
+    CHECK(st == QB_OK, "qb_db_open %s: %s", db_path, qb_errmsg());
+    if (st) {
+        free(db_path), free(dir);
+        return;
+    }
+    qb_machine m;
+    qb_machine_collect(&m);
+    qb_run_info ri = {"eval", NULL, "{}", "quantbench eval", 0};
+    char run[37];
+    st = qb_db_begin_run(&db, &m, &ri, run);
+    CHECK(st == QB_OK, "qb_db_begin_run: %s", qb_errmsg());
+    const qb_input in[] = {{"gguf:tiny.gguf:x:cccc", "gguf", "tiny.gguf", "tiny.gguf", "cccc", 0, 0},
+                           {"tokens:ids.txt:x:dddd", "tokens", "ids.txt", "ids.txt", "dddd", 0, 0}};
+    for (int i = 0; i < 2 && !st; i++) st = qb_db_put_input(&db, &in[i]);
+    static const struct {
+        const char *format;
+        double bpw, ratio, kld;
+        const char *want_rec, *want_hw;
+    } ev[] = {
+        {"f32", 32, 1.0, 0, "reference", "every CPU and GPU"},
+        {"bf16", 16, 1.0001, 1e-5, "near-lossless", "GPU BF16 tensor cores"},
+        {"q8_0", 8.5, 1.002, 0.001, "near-lossless", "AVX2"},
+        {"fp8_e4m3", 8, 1.004, 0.004, "near-lossless", "GPU FP8 tensor cores (sm_89+)"},
+        {"q4_K", 4.5, 1.02, 0.03, "balanced", "AVX2"},
+        {"nvfp4", 4.5, 1.12, 0.1, "not recommended", "no tensor cores for it on this GPU (dequantized)"},
+        {"q3_K", 3.4375, 1.08, 0.1, "smallest usable", "AVX2"},
+        {"q2_K", 2.625, 1.30, 0.4, "not recommended", "AVX2"},
+    };
+    enum { NEV = (int)(sizeof ev / sizeof ev[0]) };
+    for (int i = 0; i < NEV && !st; i++) {
+        char *sql = qb_asprintf("INSERT INTO evals(run_id, model_id, text_id, format, method, ctx, chunks, tokens, ppl, ppl_ratio,"
+                                " ppl_ratio_err, kld_mean, bits_per_weight, ref_format, created_at) VALUES ('%s', '%s', '%s',"
+                                " '%s', 'perplexity', 64, 2, 62, %.17g, %.17g, 0.001, %.17g, %.17g, 'f32', '2026-01-01T00:00:00Z')",
+                                run, in[0].id, in[1].id, ev[i].format, 10 * ev[i].ratio, ev[i].ratio, ev[i].kld, ev[i].bpw);
+        st = qb_db_exec(&db, sql);
+        free(sql);
+    }
+    char *sql = qb_asprintf("UPDATE machines SET cpu_flags = 'sse4_2 avx f16c fma avx2', gpus = 'NVIDIA H200 (sm_90, 139.8 GiB)'"
+                            " WHERE id = (SELECT machine_id FROM runs WHERE id = '%s')", run);
+    if (!st) st = qb_db_exec(&db, sql);
+    free(sql);
+    if (!st) st = qb_db_finish_run(&db, run, "complete", NULL);
+    CHECK(st == QB_OK, "building the guide database: %s", qb_errmsg());
+    qb_report_out out;
+    if (!st) {
+        st = qb_report_write(&db, NULL, 0, dir, &out);
+        CHECK(st == QB_OK || st == QB_ERUNTIME, "guide report: %s", qb_errmsg());
+        char *csv_path = path_in(dir, "guide.csv");
+        char *csv = slurp(csv_path);
+        CHECK(csv != NULL, "%s not written", csv_path);
+        int found = 0;
+        for (const char *line = csv ? strchr(csv, '\n') : NULL; line && line[1]; line = strchr(line + 1, '\n')) {
+            /* format,bits/weight,1B GB,7B GB,13B GB,70B GB,ΔPPL %,KLD,speed,hardware,recommendation */
+            char cells[12][64];
+            int n = csv_cells(line + 1, cells, 12);
+            CHECK(n == 11, "guide.csv: %d columns in '%.60s', expected 11", n, line + 1);
+            if (n != 11) break;
+            for (int i = 0; i < NEV; i++) {
+                if (strcmp(cells[0], ev[i].format) != 0) continue;
+                found++;
+                CHECK(strcmp(cells[10], ev[i].want_rec) == 0, "guide %s: recommendation '%s', expected '%s'", ev[i].format, cells[10],
+                      ev[i].want_rec);
+                CHECK(strstr(cells[9], ev[i].want_hw) != NULL, "guide %s: hardware '%s' lacks '%s'", ev[i].format, cells[9],
+                      ev[i].want_hw);
+                CHECK(fabs(strtod(cells[3], NULL) - 7 * ev[i].bpw / 8) < 1e-9, "guide %s: 7B size %s, expected %g", ev[i].format,
+                      cells[3], 7 * ev[i].bpw / 8);
+                CHECK(fabs(strtod(cells[6], NULL) - 100 * (ev[i].ratio - 1)) < 1e-9, "guide %s: ΔPPL %s, expected %g",
+                      ev[i].format, cells[6], 100 * (ev[i].ratio - 1));
+            }
+        }
+        CHECK(found == NEV, "guide.csv lists %d of the %d evaluated formats", found, NEV);
+        free(csv);
+        free(csv_path);
+        qb_report_out_free(&out);
+    }
+    qb_machine_free(&m);
+    qb_db_close(&db);
+    free(db_path), free(dir);
 }
 
 int main(void) {
@@ -447,6 +553,8 @@ int main(void) {
         qb_machine_free(&m);
         qb_db_close(&db);
     }
+    case_regression_rule();
+    case_guide(tmp);
     if (qbt_fail_ == 0 && !getenv("QB_TEST_KEEP")) nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     else printf("kept %s for inspection\n", tmp);
     free(db_path), free(dir), free(dir2), free(empty_bin);
