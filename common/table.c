@@ -35,7 +35,8 @@ static const char *cell(const qb_table *t, int r, int c) {
     return r < 0 ? t->head[c] : t->cells[(size_t)r * t->ncols + c];
 }
 
-static void put_csv(FILE *f, const char *s) {
+void qb_put_csv(FILE *f, const char *s) {
+    if (!s) return;
     if (!strpbrk(s, ",\"\n\r")) {
         fputs(s, f);
         return;
@@ -72,7 +73,7 @@ void qb_table_print(const qb_table *t, FILE *f, qb_table_style style) {
     if (style == QB_TABLE_CSV) {
         for (int r = -1; r < t->nrows; r++)
             for (int c = 0; c < t->ncols; c++) {
-                put_csv(f, cell(t, r, c));
+                qb_put_csv(f, cell(t, r, c));
                 fputc(c + 1 < t->ncols ? ',' : '\n', f);
             }
         return;

@@ -32,6 +32,9 @@ const char *qb_fmt_f(double v, int decimals);
 
 /* Writes s with HTML's special characters escaped (text and attribute values). */
 void qb_put_html(FILE *f, const char *s);
+/* Writes s as one CSV cell, quoted as RFC 4180 when it holds a separator, quote or line break
+ * (NULL writes an empty cell). */
+void qb_put_csv(FILE *f, const char *s);
 
 /* A value near 1 (a cosine similarity) with 4 significant digits of its distance from 1. */
 const char *qb_fmt_cosine(double v);

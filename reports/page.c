@@ -209,21 +209,6 @@ void qb_page_csv(qb_page *pg, const qb_table *t, const char *name, const char *w
     fprintf(pg->html.f, "<p class=\"note\">%s with full precision: <a href=\"%s\">%s</a>.</p>\n", what, name, name);
 }
 
-/* A CSV cell, quoted as RFC 4180 when it holds a separator, quote or line break. */
-static void put_csv_cell(FILE *f, const char *s) {
-    if (!s) return;
-    if (!strpbrk(s, ",\"\n\r")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 int qb_page_sql_table(qb_page *pg, const char *sql, const char *const *params, int nparams, const char *const *skip, int lead,
                       const char *csv_name, const char *what) {
     if (pg->st) return 0;
@@ -312,13 +297,13 @@ int qb_page_sql_table(qb_page *pg, const char *sql, const char *const *params, i
             } else {
                 for (int k = 0; k < nkeep; k++) {
                     if (k) fputc(',', o.f);
-                    put_csv_cell(o.f, head[k] + (head[k][0] == '>'));
+                    qb_put_csv(o.f, head[k] + (head[k][0] == '>'));
                 }
                 fputc('\n', o.f);
                 for (int r = 0; r < nrows; r++) {
                     for (int k = 0; k < nkeep; k++) {
                         if (k) fputc(',', o.f);
-                        put_csv_cell(o.f, full[(size_t)r * (size_t)nkeep + (size_t)k]);
+                        qb_put_csv(o.f, full[(size_t)r * (size_t)nkeep + (size_t)k]);
                     }
                     fputc('\n', o.f);
                 }
