@@ -67,6 +67,11 @@ typedef struct qb_samples {
  * their data use it). QB_ERUNTIME with "skipped: …" when one iteration is so slow that the
  * samples would exceed cfg->max_case_s. */
 qb_status qb_bench_measure(const qb_bench_cfg *cfg, void (*fn)(void *ctx, int64_t i), void *ctx, qb_samples *out);
+/* Test-only knob: with QB_BENCH_TEST_SLOWDOWN=F in the environment (0 < F < 10), every sample
+ * is stretched by F times its measured time with a busy wait inside the timed region, so
+ * results/tests/test_nightly.sh can prove that `compare` finds an injected slowdown. A run
+ * made with it records test_slowdown in its config. 0 when unset. */
+double qb_bench_test_slowdown(void);
 /* Reads and writes a buffer twice the size of the last-level cache. */
 void qb_cache_flush(void);
 

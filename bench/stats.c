@@ -82,13 +82,17 @@ void qb_stats_summarize(const double *x, int n, qb_stats *s, uint8_t *outlier) {
     s->mean /= n;
     s->cv = qb_stats_cv(x, n);
     s->stddev = s->cv * s->mean;
-    s->unstable = s->cv > QB_UNSTABLE_CV;
-    double *z = qb_malloc(sizeof *z * (size_t)n);
+    double *z = qb_malloc(sizeof *z * (size_t)n), *in = qb_malloc(sizeof *in * (size_t)n);
     qb_stats_modz(x, n, z);
+    int nin = 0;
     for (int i = 0; i < n; i++) {
         int o = fabs(z[i]) > QB_OUTLIER_Z;
         s->noutliers += o;
         if (outlier) outlier[i] = (uint8_t)o;
+        if (!o) in[nin++] = x[i];
     }
+    s->cv_inliers = qb_stats_cv(in, nin);
+    s->unstable = s->cv_inliers > QB_UNSTABLE_CV;
     free(z);
+    free(in);
 }

@@ -13,6 +13,9 @@
  *    deviation from the median stands in, z_i = (x_i − median)/(1.2533·meanAD) (IBM SPSS's
  *    rule); when that is 0 too, every sample equals the median and none is flagged.
  *  - CV: sample standard deviation (n − 1) over the mean; 0 for n = 1.
+ *  - unstable: the CV of the samples not flagged as outliers exceeds 10 %. A sample the OS
+ *    preempted is an outlier, flagged and kept, and alone says nothing of the case; a case
+ *    whose bulk is spread (noisy neighbours, frequency changes) is unstable.
  *  - percentile p ∈ [0, 100]: linear interpolation between closest ranks, rank p/100·(n − 1)
  *    (numpy's default "linear" method). */
 #ifndef QB_BENCH_STATS_H
@@ -26,6 +29,7 @@
 typedef struct qb_stats {
     int n, noutliers, unstable;
     double median, mad, min, max, mean, stddev, cv;
+    double cv_inliers; /* CV without the flagged outliers: decides unstable */
 } qb_stats;
 
 double qb_stats_median(const double *x, int n);

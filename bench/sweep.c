@@ -177,6 +177,7 @@ static char *case_config(const qb_bench_row *w, const qb_bench_env *env) {
         qb_json_knum(&j, "max_ns", w->st.max);
         qb_json_knum(&j, "mean_ns", w->st.mean);
         qb_json_knum(&j, "cv", w->st.cv);
+        qb_json_knum(&j, "cv_inliers", w->st.cv_inliers);
         qb_json_kint(&j, "unstable", w->st.unstable);
         qb_json_kint(&j, "outliers", w->st.noutliers);
         qb_json_knum(&j, "p50_ns", w->p50_ns);
@@ -406,6 +407,7 @@ char *qb_bench_env_json(const qb_bench_env *e, const qb_bench_opts *o) {
     qb_json_kint(&j, "warmup_ns", o->cfg.warmup_ns);
     qb_json_kint(&j, "flush_cache", o->cfg.flush);
     qb_json_kint(&j, "pinned", o->cfg.pin);
+    if (qb_bench_test_slowdown() > 0) qb_json_knum(&j, "test_slowdown", qb_bench_test_slowdown());
     qb_json_kstr(&j, "governor", e->governor);
     qb_json_kstr(&j, "boost", e->boost);
     qb_json_key(&j, "loadavg");

@@ -21,6 +21,12 @@ void qb_cache_flush(void) {
     for (size_t i = 0; i < flush_len; i += 64) p[i] = (unsigned char)(p[i] + 1);
 }
 
+double qb_bench_test_slowdown(void) {
+    const char *v = getenv("QB_BENCH_TEST_SLOWDOWN");
+    double f = v ? atof(v) : 0.0;
+    return f > 0 && f < 10 ? f : 0.0;
+}
+
 qb_status qb_bench_measure(const qb_bench_cfg *cfg, void (*fn)(void *ctx, int64_t i), void *ctx, qb_samples *out) {
     memset(out, 0, sizeof *out);
     int samples = cfg->samples < 10 ? 10 : cfg->samples;
@@ -38,10 +44,14 @@ qb_status qb_bench_measure(const qb_bench_cfg *cfg, void (*fn)(void *ctx, int64_
     if (cfg->max_case_s > 0 && predicted_s > cfg->max_case_s)
         return qb_fail(QB_ERUNTIME, "skipped: one iteration takes %.3g s, so %d samples would take %.0f s (over %.0f s)",
                        per_iter_ns * 1e-9, samples, predicted_s, cfg->max_case_s);
+    double slow = qb_bench_test_slowdown();
     for (int s = 0; s < samples; s++) {
         if (cfg->flush) qb_cache_flush();
         int64_t a = qb_now_ns();
         for (int64_t k = 0; k < iters; k++) fn(ctx, i++);
+        if (slow > 0) /* the test knob: a busy wait inside the timed region */
+            for (int64_t until = qb_now_ns() + (int64_t)((double)(qb_now_ns() - a) * slow); qb_now_ns() < until;) {
+            }
         out->ns[s] = qb_now_ns() - a;
         out->iters[s] = iters;
         out->n++;

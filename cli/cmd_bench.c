@@ -35,7 +35,7 @@ static const char usage[] =
     "              fraction of the fp32 FMA peak\n"
     "Each case warms up, sizes its iterations to --min-time per sample (default 5 ms) and\n"
     "takes --samples samples (default 10, at least 10); median, MAD, min, max and CV are\n"
-    "reported, outliers (modified z-score > 3.5) flagged but kept, CV > 10 %% marked unstable.\n"
+    "reported, outliers (modified z-score > 3.5) flagged but kept, CV > 10 % marked unstable.\n"
     "Threads are pinned to CPUs 0..N-1 (--no-pin to let the OS place them); each case runs in\n"
     "its own process, whose peak RSS is recorded. --threads defaults to 1..all CPUs.\n"
     "--quick is a smoke run of tiny shapes (seconds; figures are not meaningful).\n"

@@ -26,9 +26,10 @@ static const char usage[] =
     "  --all             list unchanged cases too (JSON always has every case)\n"
     "\n"
     "Verdicts: speed cases are a regression when p < A and the median time grew by at least E\n"
-    "(unstable cases, CV > 10 %, are listed but not judged); error figures of the CPU paths\n"
-    "must be identical (a lower SQNR is a regression, any other difference is reported);\n"
-    "perplexity and KLD of model evaluations may move by 1e-4 relative.\n";
+    "(unstable cases, CV > 10 %, are listed but not judged; the machine's limits, measured\n"
+    "beside them, are reported as slower or faster, never as regressions). Error figures of\n"
+    "the CPU paths must be identical (a lower SQNR is a regression, any other difference is\n"
+    "reported); perplexity and KLD of model evaluations may move by 1e-4 relative.\n";
 
 static const char *fmt_change(double c) {
     static char buf[4][24];
@@ -118,7 +119,7 @@ qb_status cmd_compare(qb_cli *cli, int argc, char **argv) {
                 int unchanged = strcmp(v->verdict, "unchanged") == 0;
                 same += unchanged;
                 if (unchanged && !all) continue;
-                int speed = strcmp(v->kind, "speed") == 0;
+                int speed = strcmp(v->kind, "speed") == 0 || strcmp(v->kind, "limit") == 0;
                 /* speed: median ns per iteration shown as µs */
                 const char *cells[] = {v->verdict, v->kind, v->what, isnan(v->base) ? "" : qb_fmt_g(speed ? v->base / 1e3 : v->base, 6),
                                        isnan(v->cand) ? "" : qb_fmt_g(speed ? v->cand / 1e3 : v->cand, 6), fmt_change(v->change),

@@ -7,6 +7,8 @@
  * when p < alpha (default 0.002) AND the medians differ by at least min_effect (default 5 %):
  * statistics alone flag tiny real shifts on a quiet machine, the effect size alone flags noise
  * on a busy one. Cases marked unstable (CV > 10 %) in either run are listed but not judged.
+ * The machine's limits measured in the same runs (kind "limit") get the same test but are
+ * reported as "slower"/"faster": they describe the machine, not the code.
  *
  * Accuracy: the error figures of deterministic CPU paths (tensor_errors) must be identical;
  * any difference is reported, as a regression when SQNR fell. Model evaluations (evals) are
@@ -29,12 +31,13 @@ typedef struct qb_compare_opts {
 #define QB_COMPARE_DEFAULTS {0.002, 0.05, 1e-4}
 
 typedef struct qb_verdict {
-    char *kind;     /* "speed", "accuracy" or "eval" */
+    char *kind;     /* "speed", "limit", "accuracy" or "eval" */
     char *what;     /* the case: "gemv q4_0 avx2 4096x4096 t2", "synthetic:… q4_0 sqnr_db", … */
     double base, cand; /* speed: median ns per iteration; else the figure */
     double change;  /* cand / base − 1 */
     double p;       /* Mann–Whitney p-value (speed), else NaN */
-    const char *verdict; /* "regression", "improvement", "unchanged", "changed", "unstable", "new", "missing" */
+    const char *verdict; /* "regression", "improvement", "unchanged", "changed", "unstable", "new", "missing";
+                            limits: "slower", "faster" */
 } qb_verdict;
 
 typedef struct qb_comparison {

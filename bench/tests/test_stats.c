@@ -52,6 +52,12 @@ static void known_sets(void) {
     qb_stats_summarize(steady, 10, &s, o);
     CHECK(s.unstable == 0 && s.noutliers == 0 && s.cv < 0.02, "steady: cv %g outliers %d", s.cv, s.noutliers);
 
+    /* one preempted sample: flagged, CV of all 10 samples ≈ 3, but the case is stable */
+    const double preempted[] = {100, 101, 99, 100, 102, 98, 100, 100, 101, 1500};
+    qb_stats_summarize(preempted, 10, &s, o);
+    CHECK(s.cv > 1 && s.noutliers == 1 && o[9] == 1 && s.cv_inliers < 0.02 && s.unstable == 0,
+          "preempted: cv %g, inliers' cv %g, outliers %d, unstable %d", s.cv, s.cv_inliers, s.noutliers, s.unstable);
+
     /* numpy.percentile([10, 20, 30, 40], [0, 50, 90, 99, 100]) = 10, 25, 37, 39.7, 40 */
     const double p[] = {40, 10, 30, 20};
     CHECK(qb_stats_percentile(p, 4, 0) == 10, "p0");
