@@ -75,5 +75,6 @@ qb_status cmd_merge(qb_cli *cli, int argc, char **argv);
 qb_status cmd_eval(qb_cli *cli, int argc, char **argv);
 qb_status cmd_bench(qb_cli *cli, int argc, char **argv);
 qb_status cmd_compare(qb_cli *cli, int argc, char **argv);
+qb_status cmd_imatrix(qb_cli *cli, int argc, char **argv);
 
 #endif

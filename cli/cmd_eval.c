@@ -17,6 +17,8 @@
 static const char usage[] =
     "Usage: quantbench eval --model M --formats F1,F2,… [--text FILE | --tokens FILE] [--ctx N]\n"
     "                       [--chunks N] [--ref f32|f16|bf16] [--threads N] [--ref-mem MB]\n"
+    "                       [--methods rtn,imatrix,gptq,awq,smoothquant --calib-text FILE\n"
+    "                       [--calib-chunks N] [--sq-alpha A]]\n"
     "                       [--resume[=RUN]] [--db PATH] [--json]\n"
     "\n"
     "Evaluates model M (GGUF or safetensors, Llama family) under each format and scores the\n"
@@ -31,23 +33,45 @@ static const char usage[] =
     "per-position log-probabilities (2 bytes per vocabulary entry and scored token, as\n"
     "llama.cpp's KLD base file) stay in memory up to --ref-mem MB (default 1024), beyond that\n"
     "in a temporary file beside the database. Each format is compared with it: KL-divergence,\n"
-    "Δp of the correct token, same top token, PPL ratio.\n"
+    "Δp of the correct token, same top token, PPL ratio. A format W:A also quantizes the input\n"
+    "of every layer product through registry format A (weight+activation schemes):\n"
+    "int8_sym_row:int8_sym_row = W8A8 (per-token int8), int4_sym_g128:int8_sym_row = W4A8,\n"
+    "fp8_e4m3_pc:fp8_e4m3_pc = FP8 per token, fp8_e4m3_pc:fp8_e4m3_pt = FP8 per tensor.\n"
     "\n"
     "--text FILE   UTF-8 text, tokenized with the model's GGUF tokenizer (default\n"
     "              " DEFAULT_TEXT ", present on every Debian machine)\n"
     "--tokens FILE token ids (decimal, whitespace-separated, or little-endian int32) for a\n"
     "              model whose tokenizer is not implemented; taken as is (include the BOS)\n"
     "--chunks N    evaluate at most N chunks (default: all)\n"
+    "--methods M1,M2,…  quantize each format by each method that applies to it (default rtn):\n"
+    "              rtn      the format's own round-to-nearest quantize;\n"
+    "              imatrix  with llama.cpp's importance weights (mean x² per input column) from\n"
+    "                       the calibration text: formats that take them (K-quants, iq*, Q4_K_M, …);\n"
+    "              gptq     GPTQ (Hessian from the calibration text, 1% dampening, lazy batches\n"
+    "                       of 128, act-order): the int group formats (int4_asym_g128, …),\n"
+    "                       q4_0, q8_0\n"
+    "              awq      AWQ per-channel scales (grid search on the exponent, folded into the\n"
+    "                       norms and weights), then the format's quantize: any quantized format\n"
+    "              smoothquant  SmoothQuant scales max|X|^a / max|W|^(1-a), a = --sq-alpha\n"
+    "                       (default 0.5), folded likewise: for weight+activation schemes\n"
+    "--calib-text FILE    calibration text for every method but rtn (or --calib-tokens FILE:\n"
+    "              ids), run through the model as stored in chunks of --ctx tokens, as\n"
+    "              llama-imatrix does; use another text than the evaluated one\n"
+    "--calib-chunks N     at most N calibration chunks (default 32)\n"
     "--resume      continue an interrupted run (the newest with the same options, or RUN);\n"
     "              formats it already stored are not evaluated again\n"
     "\n"
     "Columns: PPL ± its standard error; ΔPPL % = PPL/PPL(ref) − 1 with an error that accounts\n"
     "for the correlation of the two; mean and 99th percentile KLD in nats; top-1 = how often\n"
-    "the most likely token equals the reference's. --json and the database also hold bits per\n"
-    "byte, KLD median/p90/p99.9/max, Δp mean/RMS/percentiles and load time.\n"
+    "the most likely token equals the reference's; calib s = collecting the calibration\n"
+    "statistics (once per run) plus the method's own search and quantization. --json and\n"
+    "the database also hold bits per byte, KLD median/p90/p99.9/max, Δp mean/RMS/percentiles\n"
+    "and load time.\n"
     "\n"
     "Example:\n"
-    "  quantbench eval --model llama-3.2-1b-f16.gguf --formats q8_0,q6_K,Q4_K_M --ctx 512\n";
+    "  quantbench eval --model llama-3.2-1b-f16.gguf --formats q8_0,q6_K,Q4_K_M --ctx 512\n"
+    "  quantbench eval --model m-f16.gguf --formats int4_asym_g128,q4_K --methods rtn,imatrix,gptq,awq\n"
+    "                  --calib-text wiki.train.raw --text wiki.test.raw\n";
 
 typedef struct printer {
     qb_table t;
@@ -75,6 +99,7 @@ static void on_row(void *ctx, const qb_eval_row *r, int resumed) {
     if (p->json) {
         qb_json_obj(&p->j);
         qb_json_kstr(&p->j, "format", r->format);
+        qb_json_kstr(&p->j, "method", r->method);
         qb_json_kstr(&p->j, "ref_format", r->ref_format);
         qb_json_kstr(&p->j, "variant", r->variant);
         qb_json_kint(&p->j, "ctx", r->ctx);
@@ -84,10 +109,10 @@ static void on_row(void *ctx, const qb_eval_row *r, int resumed) {
         qb_json_kint(&p->j, "model_bytes", r->model_bytes);
         const char *k[] = {"ppl", "ppl_err", "bpb", "ppl_ref", "ppl_ratio", "ppl_ratio_err", "kld_mean", "kld_err", "kld_p50", "kld_p90",
                            "kld_p99", "kld_p999", "kld_max", "dp_mean", "dp_err", "dp_rms", "dp_rms_err", "dp_min", "dp_p01", "dp_p50",
-                           "dp_p99", "dp_max", "top1", "top1_err", "tokens_per_s", "load_s"};
+                           "dp_p99", "dp_max", "top1", "top1_err", "tokens_per_s", "load_s", "calib_s"};
         const double v[] = {s->ppl, s->ppl_err, r->bpb, s->ppl_ref, s->ppl_ratio, s->ppl_ratio_err, s->kld_mean, s->kld_err, s->kld_p50,
                             s->kld_p90, s->kld_p99, s->kld_p999, s->kld_max, s->dp_mean, s->dp_err, s->dp_rms, s->dp_rms_err, s->dp_min,
-                            s->dp_p01, s->dp_p50, s->dp_p99, s->dp_max, s->top1, s->top1_err, r->tokens_per_s, r->load_s};
+                            s->dp_p01, s->dp_p50, s->dp_p99, s->dp_max, s->top1, s->top1_err, r->tokens_per_s, r->load_s, r->calib_s};
         for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) qb_json_knum(&p->j, k[i], v[i]);
         qb_json_kint(&p->j, "threads", r->threads);
         qb_json_kint(&p->j, "resumed", resumed);
@@ -97,6 +122,7 @@ static void on_row(void *ctx, const qb_eval_row *r, int resumed) {
     char size[32];
     snprintf(size, sizeof size, "%.2f", (double)r->model_bytes / (1024.0 * 1024.0));
     const char *cells[] = {r->format,
+                           r->method,
                            qb_fmt_f(r->bits_per_weight, 4),
                            size,
                            pm(s->ppl, s->ppl_err, 4),
@@ -104,7 +130,8 @@ static void on_row(void *ctx, const qb_eval_row *r, int resumed) {
                            pm(s->kld_mean, s->kld_err, -4),
                            qb_fmt_g(s->kld_p99, 4),
                            pm(100 * s->top1, 100 * s->top1_err, 2),
-                           qb_fmt_f(r->tokens_per_s, 1)};
+                           qb_fmt_f(r->tokens_per_s, 1),
+                           r->calib_s == r->calib_s ? qb_fmt_f(r->calib_s, 2) : "-"};
     qb_table_row(&p->t, cells);
 }
 
@@ -124,6 +151,15 @@ static char *config_json(const qb_eval_job *job) {
     qb_json_kstr(&j, "ref", job->ref ? job->ref : "default");
     qb_json_kint(&j, "ctx", job->ctx);
     qb_json_kint(&j, "chunks", job->max_chunks);
+    if (job->nmethods) { /* absent when not given, so runs from before --methods resume as before */
+        qb_json_key(&j, "methods");
+        qb_json_arr(&j);
+        for (int i = 0; i < job->nmethods; i++) qb_json_str(&j, job->methods[i]);
+        qb_json_arr_end(&j);
+        qb_json_kstr(&j, job->calib_text_path ? "calib_text" : "calib_tokens", job->calib_text_path ? job->calib_text_path : job->calib_tokens_path);
+        qb_json_kint(&j, "calib_chunks", job->calib_chunks);
+        qb_json_knum(&j, "sq_alpha", job->sq_alpha);
+    }
     qb_json_end(&j);
     fclose(f);
     buf[strcspn(buf, "\n")] = '\0';
@@ -138,8 +174,8 @@ typedef struct eval_ctx {
 static qb_status eval_job(qb_db *db, const char *run_id, void *ctx) {
     eval_ctx *x = ctx;
     printer *p = &x->p;
-    static const char *const cols[] = {"format", ">bits/weight", ">size MiB", ">PPL", ">ΔPPL %", ">mean KLD", ">p99 KLD",
-                                       ">top-1 %", ">tokens/s", NULL};
+    static const char *const cols[] = {"format", "method", ">bits/weight", ">size MiB", ">PPL", ">ΔPPL %", ">mean KLD", ">p99 KLD",
+                                       ">top-1 %", ">tokens/s", ">calib s", NULL};
     if (p->json) {
         qb_json_begin(&p->j, stdout);
         qb_json_kstr(&p->j, "run", run_id);
@@ -164,7 +200,7 @@ static qb_status eval_run(qb_cli *cli, const qb_eval_job *job, int resume, const
     qb_run_info ri = {.command = "eval", .config = config};
     eval_ctx x = {.job = job, .p = {.json = cli->json}};
     qb_status st = qb_cli_run_job(cli, ri, resume, resume_id, argc, argv, eval_job, &x, run_id);
-    if (st == QB_OK) fprintf(stderr, "eval run %s: %d formats in %s\n", run_id, x.p.nrows, cli->db_path);
+    if (st == QB_OK) fprintf(stderr, "eval run %s: %d rows (format, method) in %s\n", run_id, x.p.nrows, cli->db_path);
     free(config);
     return st;
 }
@@ -181,9 +217,15 @@ qb_status cmd_eval(qb_cli *cli, int argc, char **argv) {
                                          {"threads", required_argument, NULL, 't'},
                                          {"ref-mem", required_argument, NULL, 'M'},
                                          {"resume", optional_argument, NULL, 'r'},
+                                         {"methods", required_argument, NULL, 'E'},
+                                         {"calib-text", required_argument, NULL, 'X'},
+                                         {"calib-tokens", required_argument, NULL, 'K'},
+                                         {"calib-chunks", required_argument, NULL, 'C'},
+                                         {"sq-alpha", required_argument, NULL, 'S'},
                                          {NULL, 0, NULL, 0}};
-    qb_eval_job job = {.ctx = 512, .threads = qb_cpu_count(), .ref_mem_bytes = INT64_C(1024) << 20};
-    const char *formats = NULL, *resume_id = NULL;
+    qb_eval_job job = {.ctx = 512, .threads = qb_cpu_count(), .ref_mem_bytes = INT64_C(1024) << 20, .calib_chunks = 32,
+                       .sq_alpha = 0.5};
+    const char *formats = NULL, *methods = NULL, *resume_id = NULL;
     int64_t v;
     int resume = 0, c;
     qb_status st = QB_OK;
@@ -201,6 +243,16 @@ qb_status cmd_eval(qb_cli *cli, int argc, char **argv) {
         case 't': st = qb_cli_int("threads", optarg, 1, 1024, &v), job.threads = (int)v; break;
         case 'M': st = qb_cli_int("ref-mem", optarg, 0, INT64_C(1) << 40, &v), job.ref_mem_bytes = v << 20; break;
         case 'r': resume = 1, resume_id = optarg; break;
+        case 'E': methods = optarg; break;
+        case 'X': job.calib_text_path = optarg; break;
+        case 'K': job.calib_tokens_path = optarg; break;
+        case 'C': st = qb_cli_int("calib-chunks", optarg, 1, INT32_MAX, &v), job.calib_chunks = (int)v; break;
+        case 'S': {
+            char *end;
+            job.sq_alpha = strtod(optarg, &end);
+            if (*end || !(job.sq_alpha >= 0 && job.sq_alpha <= 1)) st = qb_fail(QB_EUSAGE, "--sq-alpha %s: give a number from 0 to 1", optarg);
+            break;
+        }
         default: st = qb_fail(QB_EUSAGE, "unexpected option");
         }
     }
@@ -210,8 +262,19 @@ qb_status cmd_eval(qb_cli *cli, int argc, char **argv) {
     if (!st && job.text_path && job.tokens_path) st = qb_fail(QB_EUSAGE, "give --text or --tokens, not both");
     if (!st && job.ref && strcmp(job.ref, "f32") && strcmp(job.ref, "f16") && strcmp(job.ref, "bf16"))
         st = qb_fail(QB_EUSAGE, "--ref %s: the reference is f32, f16 or bf16", job.ref);
+    if (!st && job.calib_text_path && job.calib_tokens_path) st = qb_fail(QB_EUSAGE, "give --calib-text or --calib-tokens, not both");
     if (!st && !job.text_path && !job.tokens_path) job.text_path = DEFAULT_TEXT;
-    char **list = NULL;
+    char **list = NULL, **mlist = NULL;
+    if (!st && methods) {
+        char *copy = qb_strdup(methods), *save = NULL;
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            mlist = qb_realloc(mlist, sizeof *mlist * (size_t)(job.nmethods + 1));
+            mlist[job.nmethods++] = qb_strdup(tok);
+        }
+        free(copy);
+        if (job.nmethods == 0) st = qb_fail(QB_EUSAGE, "--methods is empty; give rtn, imatrix, gptq, awq, smoothquant");
+        job.methods = (const char *const *)mlist;
+    }
     if (!st) {
         char *copy = qb_strdup(formats), *save = NULL;
         for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -226,5 +289,6 @@ qb_status cmd_eval(qb_cli *cli, int argc, char **argv) {
         st = eval_run(cli, &job, resume, resume_id, argc - 1, argv + 1);
     }
     qb_cli_free_list(list, job.nformats);
+    qb_cli_free_list(mlist, job.nmethods);
     return st;
 }

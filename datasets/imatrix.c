@@ -16,8 +16,13 @@ static qb_imatrix_entry *add_entry(qb_imatrix *im, const char *name, size_t name
     e->name[name_len] = '\0';
     e->n_per_row = n_per_row;
     e->n_mat = n_mat;
-    e->values = qb_malloc(sizeof(float) * (size_t)(n_per_row * n_mat));
+    e->values = qb_calloc((size_t)(n_per_row * n_mat), sizeof(float));
+    e->counts = qb_calloc((size_t)n_mat, sizeof(float));
     return e;
+}
+
+qb_imatrix_entry *qb_imatrix_add(qb_imatrix *im, const char *name, int64_t n_per_row, int64_t n_mat) {
+    return add_entry(im, name, strlen(name), n_per_row, n_mat);
 }
 
 static qb_status check_values(const char *file, const qb_imatrix_entry *e) {
@@ -64,6 +69,7 @@ qb_status qb_imatrix_load_dat_mem(qb_imatrix *im, const void *data, size_t size,
         take(&c, e->values, 4 * (size_t)nval);
         if (ncall > 0) /* the file stores (Σx²/count)·ncall */
             for (int32_t k = 0; k < nval; k++) e->values[k] /= (float)ncall;
+        e->counts[0] = ncall > 0 ? (float)ncall : 1.0f;
         st = check_values(name, e);
     }
     int32_t chunks, dlen;
@@ -101,6 +107,7 @@ static qb_status load_gguf(qb_imatrix *im, const qb_gguf *g) {
         for (int64_t m = 0; m < n_mat; m++) {
             float count;
             memcpy(&count, (const char *)cnt->data + 4 * m, 4);
+            e->counts[m] = count;
             for (int64_t j = 0; j < n_per_row; j++) {
                 float sum;
                 memcpy(&sum, (const char *)s->data + 4 * (m * n_per_row + j), 4);
@@ -114,6 +121,7 @@ static qb_status load_gguf(qb_imatrix *im, const qb_gguf *g) {
     if (im->n == 0) return qb_fail(QB_EINPUT, "%s: a GGUF file without '*.in_sum2' tensors is not an imatrix", g->path);
     uint32_t chunks;
     if (qb_gguf_find_kv(g, "imatrix.chunk_count") && qb_gguf_get_u32(g, "imatrix.chunk_count", &chunks) == QB_OK) im->chunks = chunks;
+    if (qb_gguf_find_kv(g, "imatrix.chunk_size") && qb_gguf_get_u32(g, "imatrix.chunk_size", &chunks) == QB_OK) im->chunk_size = chunks;
     const char *ds;
     uint64_t len;
     if (qb_gguf_find_kv(g, "imatrix.datasets") && qb_gguf_get_array_string(g, "imatrix.datasets", 0, &ds, &len) == QB_OK) {
@@ -150,6 +158,7 @@ void qb_imatrix_free(qb_imatrix *im) {
     for (int i = 0; i < im->n; i++) {
         free(im->e[i].name);
         free(im->e[i].values);
+        free(im->e[i].counts);
     }
     free(im->e);
     free(im->dataset);
@@ -160,4 +169,57 @@ const qb_imatrix_entry *qb_imatrix_find(const qb_imatrix *im, const char *tensor
     for (int i = 0; i < im->n; i++)
         if (strcmp(im->e[i].name, tensor) == 0) return &im->e[i];
     return NULL;
+}
+
+/* ---- writer (GGUF) ------------------------------------------------------------------------ */
+
+static int by_name(const void *a, const void *b) {
+    return strcmp((*(const qb_imatrix_entry *const *)a)->name, (*(const qb_imatrix_entry *const *)b)->name);
+}
+
+qb_status qb_imatrix_save(const qb_imatrix *im, const char *path) {
+    /* llama-imatrix stores the entries in name order (deterministic files) */
+    const qb_imatrix_entry **order = qb_malloc(sizeof *order * (size_t)(im->n ? im->n : 1));
+    for (int i = 0; i < im->n; i++) order[i] = &im->e[i];
+    qsort(order, (size_t)im->n, sizeof *order, by_name);
+    qb_gguf_writer w;
+    qb_status st = qb_gguf_writer_open(&w, path, 0);
+    if (st) {
+        free(order);
+        return st;
+    }
+    const char *ds = im->dataset ? im->dataset : "";
+    st = qb_gguf_writer_set_string(&w, "general.type", "imatrix");
+    if (!st) st = qb_gguf_writer_set_string_array(&w, "imatrix.datasets", &ds, NULL, im->dataset ? 1 : 0);
+    if (!st) st = qb_gguf_writer_set_u32(&w, "imatrix.chunk_count", (uint32_t)im->chunks);
+    if (!st) st = qb_gguf_writer_set_u32(&w, "imatrix.chunk_size", (uint32_t)im->chunk_size);
+    for (int i = 0; i < im->n && !st; i++) {
+        const qb_imatrix_entry *e = order[i];
+        char name[128];
+        int64_t ne_sum[2] = {e->n_per_row, e->n_mat}, ne_cnt[2] = {1, e->n_mat};
+        if (strlen(e->name) + sizeof ".in_sum2" > 64) {
+            st = qb_fail(QB_EINPUT, "%s: tensor name '%s' is too long for a GGUF imatrix entry (63 bytes with '.in_sum2')", path, e->name);
+            break;
+        }
+        snprintf(name, sizeof name, "%s.in_sum2", e->name);
+        st = qb_gguf_writer_add_tensor(&w, name, 2, ne_sum, 0);
+        snprintf(name, sizeof name, "%s.counts", e->name);
+        if (!st) st = qb_gguf_writer_add_tensor(&w, name, 2, ne_cnt, 0);
+    }
+    float *buf = NULL;
+    for (int i = 0; i < im->n && !st; i++) {
+        const qb_imatrix_entry *e = order[i];
+        buf = qb_realloc(buf, sizeof *buf * (size_t)(e->n_per_row * e->n_mat));
+        for (int64_t m = 0; m < e->n_mat; m++)
+            for (int64_t j = 0; j < e->n_per_row; j++) buf[m * e->n_per_row + j] = e->values[m * e->n_per_row + j] * e->counts[m];
+        st = qb_gguf_writer_write_tensor(&w, 2 * (uint64_t)i, buf, sizeof *buf * (uint64_t)(e->n_per_row * e->n_mat));
+        if (!st) st = qb_gguf_writer_write_tensor(&w, 2 * (uint64_t)i + 1, e->counts, sizeof(float) * (uint64_t)e->n_mat);
+    }
+    free(buf);
+    free(order);
+    if (st) {
+        qb_gguf_writer_abort(&w);
+        return st;
+    }
+    return qb_gguf_writer_finish(&w);
 }

@@ -7,7 +7,12 @@
  *   legacy  ".dat": i32 n_entries, then per entry i32 name length, name, i32 ncall, i32 nval,
  *           nval floats holding (Σx²/count)·ncall; importance = value/ncall; then optionally
  *           i32 chunk count, i32 length and the dataset name.
- * Every count and length is checked against the bytes left before use. */
+ * Every count and length is checked against the bytes left before use.
+ * qb_imatrix_save writes the GGUF form as llama-imatrix does (tools/imatrix, save_imatrix):
+ * KVs general.type = "imatrix", imatrix.datasets (string array), imatrix.chunk_count and
+ * imatrix.chunk_size (u32); per entry, in name order, NAME.in_sum2 F32 [n_per_row, n_mat] =
+ * importance · count and NAME.counts F32 [1, n_mat], so llama-quantize and our reader get the
+ * same importance back (to float rounding of the product and quotient). */
 #ifndef QB_IMATRIX_H
 #define QB_IMATRIX_H
 
@@ -20,6 +25,7 @@ typedef struct qb_imatrix_entry {
     int64_t n_per_row; /* importance values per expert = the weight's ne[0] */
     int64_t n_mat;     /* experts (1 for a dense weight) */
     float *values;     /* [n_mat][n_per_row], all finite and ≥ 0 */
+    float *counts;     /* [n_mat] calibration tokens per expert (GGUF), or ncall (.dat) */
 } qb_imatrix_entry;
 
 typedef struct qb_imatrix {
@@ -27,6 +33,7 @@ typedef struct qb_imatrix {
     qb_imatrix_entry *e;
     char *dataset;     /* the calibration text's name, when the file records one */
     int64_t chunks;    /* chunks of calibration text, when recorded (else 0) */
+    int64_t chunk_size;/* tokens per chunk, when recorded (GGUF; else 0) */
 } qb_imatrix;
 
 qb_status qb_imatrix_load(qb_imatrix *im, const char *path);
@@ -34,5 +41,10 @@ qb_status qb_imatrix_load(qb_imatrix *im, const char *path);
 qb_status qb_imatrix_load_dat_mem(qb_imatrix *im, const void *data, size_t size, const char *name);
 void qb_imatrix_free(qb_imatrix *im);
 const qb_imatrix_entry *qb_imatrix_find(const qb_imatrix *im, const char *tensor);
+/* Adds an entry (name copied) with n_mat · n_per_row values and n_mat counts, zeroed, for the
+ * caller to fill; the pointer stays valid until the next add or free. */
+qb_imatrix_entry *qb_imatrix_add(qb_imatrix *im, const char *name, int64_t n_per_row, int64_t n_mat);
+/* The GGUF form (above); written to a temporary name and renamed into place. */
+qb_status qb_imatrix_save(const qb_imatrix *im, const char *path);
 
 #endif

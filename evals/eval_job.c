@@ -14,10 +14,22 @@
 #include "../common/parallel.h"
 #include "../datasets/source.h"
 #include "../datasets/tokenizer.h"
+#include "awq.h"
+#include "calib.h"
+#include "gptq.h"
 #include "llama.h"
+#include "smoothquant.h"
 
 #define PIECE_TOKENS 512 /* tokens per qb_llama_eval call: bounds the logits buffer to 512 × n_vocab */
-#define METHOD "perplexity"
+#define METHOD "perplexity" /* the database's method of rtn rows; "perplexity+<method>" for the others */
+
+static const char *const methods_known[] = {"rtn", "imatrix", "gptq", "awq", "smoothquant"};
+
+static const char *db_method(const char *method, char *buf, size_t n) {
+    if (strcmp(method, "rtn") == 0) return METHOD;
+    snprintf(buf, n, METHOD "+%s", method);
+    return buf;
+}
 
 static const char *base_name(const char *path) {
     const char *b = strrchr(path, '/');
@@ -251,11 +263,12 @@ static double col_real(sqlite3_stmt *s, int k) { return sqlite3_column_type(s, k
     {&(r)->st.ppl, &(r)->st.ppl_err, &(r)->st.kld_mean, &(r)->st.kld_p99, &(r)->st.top1, &(r)->bits_per_weight, &(r)->bpb,          \
      &(r)->st.ppl_ref, &(r)->st.ppl_ratio, &(r)->st.ppl_ratio_err, &(r)->st.kld_err, &(r)->st.kld_p50, &(r)->st.kld_p90,             \
      &(r)->st.kld_p999, &(r)->st.kld_max, &(r)->st.dp_mean, &(r)->st.dp_err, &(r)->st.dp_rms, &(r)->st.dp_rms_err, &(r)->st.dp_min, \
-     &(r)->st.dp_p01, &(r)->st.dp_p50, &(r)->st.dp_p99, &(r)->st.dp_max, &(r)->st.top1_err, &(r)->tokens_per_s, &(r)->load_s}
-#define NREALS 27
+     &(r)->st.dp_p01, &(r)->st.dp_p50, &(r)->st.dp_p99, &(r)->st.dp_max, &(r)->st.top1_err, &(r)->tokens_per_s, &(r)->load_s,          \
+     &(r)->calib_s}
+#define NREALS 28
 static const char real_cols[] = "ppl, ppl_err, kld_mean, kld_p99, top1, bits_per_weight, bpb, ppl_ref, ppl_ratio, ppl_ratio_err,"
                                 " kld_err, kld_p50, kld_p90, kld_p999, kld_max, dp_mean, dp_err, dp_rms, dp_rms_err, dp_min, dp_p01,"
-                                " dp_p50, dp_p99, dp_max, top1_err, tokens_per_s, load_s";
+                                " dp_p50, dp_p99, dp_max, top1_err, tokens_per_s, load_s, calib_s";
 
 typedef struct rowkey {
     const char *run_id, *model_id, *text_id;
@@ -265,19 +278,19 @@ typedef struct rowkey {
 static qb_status put_row(qb_db *db, const rowkey *key, const qb_eval_row *r, const char *variant_id) {
     char *sql = qb_asprintf("INSERT INTO evals(run_id, model_id, text_id, format, method, ctx, chunks, tokens, created_at, ref_format,"
                             " variant_id, model_bytes, threads, %s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?%s)",
-                            real_cols, ",?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?");
+                            real_cols, ",?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?");
     sqlite3_stmt *s;
     int rc = sqlite3_prepare_v2(db->h, sql, -1, &s, NULL);
     free(sql);
     if (rc != SQLITE_OK) return qb_fail(QB_EDB, "database %s: storing an eval row failed: %s", db->path, sqlite3_errmsg(db->h));
-    char now[32];
+    char now[32], mb[64];
     qb_utc_iso(now);
     int k = 1;
     sqlite3_bind_text(s, k++, key->run_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, k++, key->model_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, k++, key->text_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, k++, r->format, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, k++, METHOD, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, k++, db_method(r->method, mb, sizeof mb), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(s, k++, r->ctx);
     sqlite3_bind_int(s, k++, r->chunks);
     sqlite3_bind_int64(s, k++, r->tokens);
@@ -306,7 +319,8 @@ static int get_row(qb_db *db, const rowkey *key, qb_eval_row *r) {
     sqlite3_bind_text(s, 2, key->model_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, key->text_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 4, r->format, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, METHOD, -1, SQLITE_STATIC);
+    char mb[64];
+    sqlite3_bind_text(s, 5, db_method(r->method, mb, sizeof mb), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(s, 6, r->ctx);
     const int found = sqlite3_step(s) == SQLITE_ROW;
     if (found) {
@@ -328,15 +342,45 @@ static int is_path(const char *f) {
     return strchr(f, '/') || (n > 5 && strcmp(f + n - 5, ".gguf") == 0);
 }
 
-/* Every format name is a registry format, a llama.cpp file type or a GGUF file. */
+/* A format spec "W" or "W:A": the weights' format W (into w) and the activations' format A
+ * (qb_llama_opts.act_format; NULL when absent). */
+typedef struct spec_parts {
+    char w[128];
+    const char *act;
+} spec_parts;
+
+static spec_parts split_spec(const char *spec) {
+    spec_parts p = {{0}, NULL};
+    const char *colon = is_path(spec) ? NULL : strchr(spec, ':');
+    snprintf(p.w, sizeof p.w, "%.*s", colon ? (int)(colon - spec) : (int)strlen(spec), spec);
+    p.act = colon ? colon + 1 : NULL;
+    return p;
+}
+
+/* Every format name is a registry format, a llama.cpp file type or a GGUF file; every method
+ * is known, and calibration text is given when a method needs it. */
 static qb_status check_formats(const qb_eval_job *job) {
+    int calibrated = 0;
+    for (int i = 0; i < job->nmethods; i++) {
+        int known = 0;
+        for (size_t k = 0; k < sizeof methods_known / sizeof methods_known[0]; k++) known |= strcmp(job->methods[i], methods_known[k]) == 0;
+        if (!known) return qb_fail(QB_EUSAGE, "unknown method '%s' in --methods: give rtn, imatrix, gptq, awq or smoothquant", job->methods[i]);
+        calibrated |= strcmp(job->methods[i], "rtn") != 0;
+    }
+    if (calibrated && !job->calib_text_path && !job->calib_tokens_path)
+        return qb_fail(QB_EUSAGE, "--methods other than rtn need calibration text: give --calib-text FILE (or --calib-tokens FILE), "
+                       "ideally not the evaluated text");
     for (int i = 0; i < job->nformats; i++) {
-        const char *f = job->formats[i];
+        const spec_parts sp = split_spec(job->formats[i]);
+        const char *f = sp.w;
         const qb_mix *mx;
+        if (sp.act && !qb_format_find(sp.act))
+            return qb_fail(QB_EUSAGE, "unknown activation format '%s' in --formats %s: give a registry format such as int8_sym_row (per token) or fp8_e4m3_pc",
+                           sp.act, job->formats[i]);
         if (is_path(f) || qb_format_find(f)) continue;
         if (qb_mix_require(f, &mx) == QB_OK) continue;
         return qb_fail(QB_EUSAGE, "unknown format '%s' in --formats: give a registry format (see 'quantbench formats'), a llama.cpp file type such as Q4_K_M, or a .gguf file",
-                       f);
+                       job->formats[i]);
     }
     return QB_OK;
 }
@@ -360,7 +404,78 @@ typedef struct job_state {
     refstore rs;
     rowkey key;
     int ref_vocab;
+    qb_calib cal;                /* collected at the first calibrated method */
+    int have_cal;
 } job_state;
+
+/* ---- calibrated methods ------------------------------------------------------------------ */
+
+/* Whether method applies to format spec: imatrix to formats that read importance weights (and
+ * llama.cpp file types, whose K-quants do), gptq to the linear int group formats, awq and
+ * smoothquant to any single quantized registry format (the weights must be requantized after
+ * scaling, which an IEEE format equal to the stored one would skip). */
+static int method_applies(const char *method, const char *spec) {
+    if (strcmp(method, "rtn") == 0) return 1;
+    if (is_path(spec)) return 0;
+    const qb_format *f = qb_format_find(split_spec(spec).w);
+    if (strcmp(method, "imatrix") == 0) return !f || (f->flags & QB_FMT_USES_IMP);
+    if (strcmp(method, "awq") == 0 || strcmp(method, "smoothquant") == 0) return f && strcmp(f->family, "ieee") != 0;
+    return f && qb_gptq_supports(f);
+}
+
+static qb_status collect_calibration(job_state *js, int hessian) {
+    const qb_eval_job *job = js->job;
+    const qb_model *m = js->src->model;
+    int32_t *ids = NULL, bos = -1;
+    size_t n = 0;
+    qb_llama *l = NULL;
+    qb_calib_init(&js->cal, hessian, 0);
+    js->have_cal = 1;
+    qb_status st = qb_calib_tokens(m, job->calib_text_path, job->calib_tokens_path, &ids, &n, &bos);
+    for (size_t t = 0; !st && t < n; t++)
+        if (ids[t] < 0 || ids[t] >= js->ref_vocab)
+            st = qb_fail(QB_EINPUT, "%s: token id %d at index %zu is outside the model's vocabulary of %d tokens",
+                         job->calib_text_path ? job->calib_text_path : job->calib_tokens_path, ids[t], t, js->ref_vocab);
+    qb_llama_opts o = {.threads = job->threads, .n_ctx = job->ctx};
+    if (!st) st = qb_llama_load(m, &o, &l);
+    if (!st) st = qb_calib_run(&js->cal, l, ids, (int64_t)n, job->ctx, job->calib_chunks, bos);
+    if (st) qb_fail_context(st, "calibration: ");
+    qb_llama_free(l);
+    free(ids);
+    return st;
+}
+
+typedef struct method_ctx {
+    const qb_calib *cal;
+    const char *method;
+    qb_scales plan;   /* the per-channel scales of awq and smoothquant */
+    int64_t ns; /* time spent quantizing */
+} method_ctx;
+
+/* qb_llama_quant_fn: a tensor with statistics goes through the method; any other (token_embd,
+ * output) through the format's own quantize. */
+static qb_status quant_method(void *ctx, const char *tensor, const qb_format *f, const float *x, void *q, int64_t rows, int64_t cols,
+                              int threads) {
+    method_ctx *mc = ctx;
+    const int64_t t0 = qb_now_ns();
+    const qb_calib_stat *s = qb_calib_find(mc->cal, tensor);
+    qb_status st;
+    if (strcmp(mc->method, "awq") == 0 || strcmp(mc->method, "smoothquant") == 0) {
+        st = qb_scales_quant(&mc->plan, tensor, f, x, q, rows, cols, threads);
+    } else if (s && s->h && s->cols == cols && strcmp(mc->method, "gptq") == 0 && qb_gptq_supports(f)) {
+        qb_gptq_opts o = QB_GPTQ_DEFAULTS;
+        st = qb_gptq_quantize(f, x, rows, cols, s->h, &o, q, threads);
+    } else if (s && s->cols == cols && s->count > 0 && strcmp(mc->method, "imatrix") == 0) {
+        float *imp = qb_malloc(sizeof *imp * (size_t)cols);
+        for (int64_t j = 0; j < cols; j++) imp[j] = (float)(s->sum2[j] / (double)s->count);
+        st = qb_format_quantize_mt(f, x, q, rows, cols, imp, threads);
+        free(imp);
+    } else {
+        st = qb_format_quantize_mt(f, x, q, rows, cols, NULL, threads);
+    }
+    mc->ns += qb_now_ns() - t0;
+    return st;
+}
 
 /* Loads format i's model (quantized in memory, or a GGUF file), runs its pass, stores its row. */
 static qb_status eval_format(job_state *js, int i, const char *spec, qb_eval_row *stored_row, int stored, progress *pg,
@@ -372,7 +487,24 @@ static qb_status eval_format(job_state *js, int i, const char *spec, qb_eval_row
     int have_variant = 0;
     qb_status st = QB_OK;
     const int64_t t0 = qb_now_ns();
-    qb_llama_opts o = {.format = r->variant ? NULL : spec, .threads = job->threads, .n_ctx = job->ctx};
+    const spec_parts sp = split_spec(spec);
+    qb_llama_opts o = {.format = r->variant ? NULL : sp.w, .act_format = sp.act, .threads = job->threads, .n_ctx = job->ctx};
+    const int calibrated = strcmp(r->method, "rtn") != 0;
+    method_ctx mc = {.cal = &js->cal, .method = r->method};
+    if (calibrated && !js->have_cal) {
+        int hessian = 0;
+        for (int k = 0; k < job->nmethods; k++) hessian |= strcmp(job->methods[k], "gptq") == 0 || strcmp(job->methods[k], "awq") == 0;
+        if ((st = collect_calibration(js, hessian))) return st;
+    }
+    if (calibrated) o.quant = quant_method, o.quant_ctx = &mc;
+    if (strcmp(r->method, "awq") == 0 || strcmp(r->method, "smoothquant") == 0) { /* the scale search, part of the method's time */
+        const int64_t t1 = qb_now_ns();
+        st = strcmp(r->method, "awq") == 0 ? qb_awq_search(js->src->model, &js->cal, qb_format_find(sp.w), &mc.plan)
+                                           : qb_smoothquant_search(js->src->model, &js->cal, job->sq_alpha, &mc.plan);
+        if (st) return qb_fail_context(st, "format %s: ", r->format);
+        mc.ns += qb_now_ns() - t1;
+        o.fold = qb_scales_fold, o.fold_ctx = &mc.plan;
+    }
     if (r->variant) {
         st = qb_model_open(&variant, r->variant);
         have_variant = st == QB_OK;
@@ -382,6 +514,7 @@ static qb_status eval_format(job_state *js, int i, const char *spec, qb_eval_row
     if (st) {
         qb_fail_context(st, "format %s: ", r->format);
         if (have_variant) qb_model_close(&variant);
+        qb_scales_free(&mc.plan);
         return st;
     }
     r->load_s = (double)(qb_now_ns() - t0) / 1e9;
@@ -415,9 +548,11 @@ static qb_status eval_format(job_state *js, int i, const char *spec, qb_eval_row
         r->model_bytes = (int64_t)qb_llama_weight_bytes(l);
         r->bpb = bytes > 0 ? log2(r->st.ppl) * (double)acc.n / bytes : NAN; /* = Σ NLL / (ln 2 · bytes) */
         r->tokens_per_s = eval_s > 0 ? (double)js->plan.n_chunks * js->plan.n_ctx / eval_s : NAN;
+        r->calib_s = calibrated ? js->cal.collect_s + (double)mc.ns / 1e9 : NAN;
     }
     qb_ppl_acc_free(&acc);
     qb_llama_free(l);
+    qb_scales_free(&mc.plan);
     if (!st && !stored) {
         char *variant_id = NULL;
         if (have_variant) { /* the file evaluated, as an input of its own */
@@ -441,17 +576,32 @@ static qb_status eval_format(job_state *js, int i, const char *spec, qb_eval_row
 /* The passes: the reference first, then every other format in the order given. */
 static qb_status eval_formats(job_state *js, qb_eval_row_fn fn, void *ctx) {
     const qb_eval_job *job = js->job;
-    const char **todo = qb_malloc(sizeof *todo * (size_t)(job->nformats + 1));
+    static const char *const rtn_only[] = {"rtn"};
+    const char *const *methods = job->nmethods ? job->methods : rtn_only;
+    const int nmethods = job->nmethods ? job->nmethods : 1;
+    /* (format, method) pairs: the reference (rtn) first, then each format under each method that applies */
+    const size_t cap = (size_t)(job->nformats * nmethods + 1);
+    const char **todo = qb_malloc(sizeof *todo * cap), **meth = qb_malloc(sizeof *meth * cap);
     int ntodo = 0, need_records = 0;
-    todo[ntodo++] = job->ref;
-    for (int i = 0; i < job->nformats; i++) {
-        int dup = 0;
-        for (int k = 0; k < ntodo; k++) dup |= strcmp(todo[k], job->formats[i]) == 0;
-        if (!dup) todo[ntodo++] = job->formats[i];
-    }
+    todo[ntodo] = job->ref, meth[ntodo++] = "rtn";
+    for (int i = 0; i < job->nformats; i++)
+        for (int m = 0; m < nmethods; m++) {
+            int dup = 0;
+            for (int k = 0; k < ntodo; k++) dup |= strcmp(todo[k], job->formats[i]) == 0 && strcmp(meth[k], methods[m]) == 0;
+            if (dup) continue;
+            if (!method_applies(methods[m], job->formats[i])) {
+                fprintf(stderr, "note: method %s does not apply to %s (imatrix: formats that take importance weights and llama.cpp "
+                                "file types; gptq: int*_g* group formats, q4_0, q8_0; awq, smoothquant: quantized registry formats); "
+                                "skipped\n", methods[m], job->formats[i]);
+                continue;
+            }
+            todo[ntodo] = job->formats[i], meth[ntodo++] = methods[m];
+        }
     qb_eval_row *rows = qb_calloc((size_t)ntodo, sizeof *rows);
     int *stored = qb_calloc((size_t)ntodo, sizeof *stored);
     for (int i = 0; i < ntodo; i++) {
+        rows[i].method = meth[i];
+        rows[i].calib_s = NAN;
         rows[i].format = is_path(todo[i]) ? base_name(todo[i]) : todo[i];
         rows[i].variant = is_path(todo[i]) ? todo[i] : NULL;
         rows[i].ref_format = job->ref;
@@ -473,6 +623,7 @@ static qb_status eval_formats(job_state *js, qb_eval_row_fn fn, void *ctx) {
     }
     qb_progress_done();
     free(todo);
+    free(meth);
     free(rows);
     free(stored);
     return st;
@@ -511,6 +662,7 @@ qb_status qb_eval_run(qb_db *db, const char *run_id, const qb_eval_job *job_in, 
         st = eval_formats(&js, fn, ctx);
     }
     refstore_close(&js.rs);
+    if (js.have_cal) qb_calib_free(&js.cal);
     if (text.tok) qb_tokenizer_free(text.tok);
     free(text.ids);
     free(text.id);

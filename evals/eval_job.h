@@ -18,7 +18,28 @@
  *  2. Per-position figures are computed in parallel but accumulated in position order, so the
  *     statistics add no dependence on --threads (the forward pass's own float sums may differ
  *     in the last bits between thread counts: evals/llama.c).
- *  3. Every token id is checked against the model's vocabulary before any chunk is evaluated. */
+ *  3. Every token id is checked against the model's vocabulary before any chunk is evaluated.
+ *
+ * Methods (--methods): each format is evaluated once per quantization method that applies to it:
+ *   rtn      the format's own quantize, no calibration (method 'perplexity' in the database, as
+ *            before methods existed);
+ *   imatrix  the format's quantize with llama.cpp's importance weights (mean x² per input column,
+ *            evals/calib.h) — only formats that read them (QB_FMT_USES_IMP, or a llama.cpp file
+ *            type); method 'perplexity+imatrix';
+ *   gptq     GPTQ (evals/gptq.h) — the int group formats, q4_0, q8_0; method 'perplexity+gptq';
+ *   awq      AWQ scales (evals/awq.h) searched for the format, folded into the norms and the
+ *            weights, then the format's quantize — any quantized registry format;
+ *            method 'perplexity+awq';
+ *   smoothquant  SmoothQuant scales with job->sq_alpha (evals/smoothquant.h), folded the same
+ *            way — for weight+activation schemes; method 'perplexity+smoothquant'.
+ * A format spec "W:A" evaluates weights in W with every blk.* product's input quantized
+ * through registry format A (qb_llama_opts.act_format): int8_sym_row:int8_sym_row is W8A8
+ * with per-token int8 activations, int4_sym_g128:int8_sym_row W4A8, fp8_e4m3_pc:fp8_e4m3_pc
+ * FP8 per token, fp8_e4m3_pc:fp8_e4m3_pt FP8 with one activation scale per step.
+ * Calibration statistics come from one run of the model as stored over the calibration text
+ * (never the evaluated text unless the caller passes it), collected once for all methods.
+ * calib_s = that collection's time plus the method's own quantization time; tensors without
+ * statistics (token_embd, output) are quantized by the format itself, as llama-quantize does. */
 #ifndef QB_EVAL_JOB_H
 #define QB_EVAL_JOB_H
 
@@ -37,10 +58,17 @@ typedef struct qb_eval_job {
                                         all stored so, else f32 */
     int ctx, max_chunks, threads;
     int64_t ref_mem_bytes;           /* reference records held in memory up to this size */
+    const char *const *methods;      /* "rtn", "imatrix", "gptq"; NULL: rtn only */
+    int nmethods;
+    const char *calib_text_path;     /* calibration text … */
+    const char *calib_tokens_path;   /* … or ids; needed when a method other than rtn is asked for */
+    int calib_chunks;                /* at most this many chunks of ctx tokens (≤ 0: all) */
+    double sq_alpha;                 /* SmoothQuant's migration strength α (0.5 as smooth.py) */
 } qb_eval_job;
 
 typedef struct qb_eval_row {
     const char *format, *ref_format;
+    const char *method;              /* "rtn", "imatrix", "gptq" */
     const char *variant;             /* the GGUF file evaluated, when the format was a path; else NULL */
     int ctx, chunks, threads;
     int64_t tokens;                  /* scored positions */
@@ -48,6 +76,7 @@ typedef struct qb_eval_row {
     int64_t model_bytes;
     double bpb;                      /* NaN without a tokenizer (--tokens on a model we cannot decode) */
     double tokens_per_s, load_s;
+    double calib_s;                  /* calibration (statistics + method) seconds; NaN for rtn */
     qb_ppl_stats st;                 /* st.ppl_ref: the reference's PPL on the same positions */
 } qb_eval_row;
 

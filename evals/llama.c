@@ -33,6 +33,13 @@
  * quantized logits are llama.cpp's, not those of an idealised f32-activation model.
  * The KV cache is f32 (llama.cpp defaults to f16; its oracle runs are asked for f32, so the
  * comparison measures our arithmetic, not the cache's rounding).
+ * Calibration-aware quantization plugs in through three hooks, none of which costs the normal
+ * path more than a pointer test: the capture hook sees each product's f32 input (evals/
+ * calib.h collects imatrix/GPTQ/AWQ statistics from it), the quant hook replaces a tensor's
+ * quantize at load (GPTQ, imatrix, AWQ/SmoothQuant-scaled weights), the fold hook rewrites
+ * norm weights at load (the inverse scales). act_format quantizes and dequantizes each blk.*
+ * product's input (W8A8, W4A8, FP8 activations) on both paths alike, before the vec_dot_type
+ * rounding a product may add.
  *
  * Invariants:
  *  1. Fast and reference logits agree within QB_LLAMA_FAST_TOL (llama.h): |fast − ref| ≤ tol·max|ref|
@@ -64,6 +71,7 @@ extern int openblas_get_num_threads(void);
 /* A weight matrix: rows × cols values in format f, rows contiguous; row r at
  * data + f->tensor_extra_bytes + r·rb (the tensor's header, if any, at data). */
 typedef struct lw {
+    char name[64];         /* the tensor, for the calibration hook */
     const qb_format *f;
     const qb_format *act;  /* the activation format of f's vec_dot, NULL: no GEMV path */
     const uint8_t *data;
@@ -93,6 +101,8 @@ struct qb_llama {
     layer *L;
     int32_t n_past;
     uint64_t bytes, params;
+    qb_llama_capture_fn capture; /* calibration hook or NULL */
+    void *capture_ctx;
     /* scratch for one batch of nb = n_batch tokens */
     float *x, *h, *q, *att;      /* [nb][dim] */
     float *g, *u;                /* [nb][n_ff] */
@@ -103,6 +113,9 @@ struct qb_llama {
     uint8_t *act;                /* [nb] activation rows in a vec_dot_type */
     size_t act_bytes;            /* bytes of one of them, the largest over all matrices */
     float *xr;                   /* [nb][max cols] those rows decoded again (act_in) */
+    const qb_format *actf;       /* qb_llama_opts.act_format, or NULL */
+    uint8_t *aq;                 /* [nb × max cols] activations in actf */
+    float *xq;                   /* [nb][max cols] them decoded again */
 };
 
 /* ---- loading ---------------------------------------------------------------------------- */
@@ -248,6 +261,10 @@ typedef struct load_ctx {
     qb_llama *l;
     const qb_mix *mix;       /* a llama.cpp file type, or */
     const qb_format *single; /* one format for every quantizable tensor, or neither: as stored */
+    qb_llama_quant_fn quant; /* qb_llama_opts.quant */
+    void *quant_ctx;
+    qb_llama_vector_fn fold; /* qb_llama_opts.fold */
+    void *fold_ctx;
 } load_ctx;
 
 static qb_status check_shape(const qb_model *m, const qb_model_tensor *t, int64_t ne0, int64_t ne1) {
@@ -281,7 +298,9 @@ static qb_status load_vector(load_ctx *c, const char *name, int64_t n, int requi
     *out = qb_malloc(sizeof(float) * (size_t)n);
     c->l->bytes += m->t[i].nbytes;
     c->l->params += (uint64_t)n;
-    return qb_model_rows_f32(m, i, 0, 1, *out);
+    st = qb_model_rows_f32(m, i, 0, 1, *out);
+    if (!st && c->fold) c->fold(c->fold_ctx, name, *out, n);
+    return st;
 }
 
 static qb_status load_matrix(load_ctx *c, const char *name, int64_t cols, int64_t rows, lw *w) {
@@ -301,6 +320,7 @@ static qb_status load_matrix(load_ctx *c, const char *name, int64_t cols, int64_
     if (to == t->decoder) to = NULL;
     if (!to && t->permute_heads) to = t->decoder; /* exact: safetensors holds IEEE types */
     *w = (lw){.f = to ? to : t->decoder, .data = t->data, .rows = rows, .cols = cols};
+    snprintf(w->name, sizeof w->name, "%s", t->name);
     size_t bytes;
     if ((st = qb_format_bytes(w->f, rows, cols, &bytes))) return qb_fail_context(st, "%s: tensor '%s'", m->path, t->name);
     w->rb = (bytes - (size_t)w->f->tensor_extra_bytes) / (size_t)rows;
@@ -309,7 +329,8 @@ static qb_status load_matrix(load_ctx *c, const char *name, int64_t cols, int64_
         float *x = qb_malloc(sizeof(float) * (size_t)(rows * cols));
         w->owned = qb_malloc(bytes);
         st = qb_model_rows_f32(m, i, 0, rows, x);
-        if (!st) st = qb_format_quantize_mt(to, x, w->owned, rows, cols, NULL, l->threads);
+        if (!st) st = c->quant ? c->quant(c->quant_ctx, t->name, to, x, w->owned, rows, cols, l->threads)
+                               : qb_format_quantize_mt(to, x, w->owned, rows, cols, NULL, l->threads);
         if (st) st = qb_fail_context(st, "%s: tensor '%s' as %s", m->path, t->name, to->name);
         free(x);
         qb_model_release(m, i, 0, rows);
@@ -361,8 +382,7 @@ qb_status qb_llama_load(const qb_model *m, const qb_llama_opts *o, qb_llama **ou
     if (o->threads < 1 || o->n_ctx < 1 || o->n_batch < 0)
         return qb_fail(QB_EUSAGE, "qb_llama_load: threads (%d) and n_ctx (%d) must be at least 1, n_batch (%d) at least 0", o->threads,
                        o->n_ctx, o->n_batch);
-    if (o->imatrix) return qb_fail(QB_EUSAGE, "qb_llama_load: quantizing with an importance matrix is not implemented yet");
-    load_ctx c = {0};
+    load_ctx c = {.quant = o->quant, .quant_ctx = o->quant_ctx, .fold = o->fold, .fold_ctx = o->fold_ctx};
     qb_status st = QB_OK;
     if (o->format && *o->format && !(c.single = qb_format_find(o->format)) && (st = qb_mix_require(o->format, &c.mix)))
         return qb_fail(QB_EUSAGE, "unknown format or file type '%s': see 'quantbench formats' (or a llama.cpp type such as Q4_K_M)",
@@ -370,6 +390,10 @@ qb_status qb_llama_load(const qb_model *m, const qb_llama_opts *o, qb_llama **ou
     qb_llama *l = qb_calloc(1, sizeof *l);
     c.l = l;
     l->m = m, l->ref = o->ref, l->threads = o->threads, l->n_ctx = o->n_ctx, l->n_batch = o->n_batch ? o->n_batch : 512;
+    if (o->act_format && *o->act_format && !(l->actf = qb_format_find(o->act_format))) {
+        free(l);
+        return qb_fail(QB_EUSAGE, "unknown activation format '%s': give a registry format such as int8_sym_row or fp8_e4m3_pc", o->act_format);
+    }
     if (l->n_batch > l->n_ctx) l->n_batch = l->n_ctx; /* a step never holds more tokens than the cache */
     st = read_hparams(l);
     int i;
@@ -406,6 +430,19 @@ qb_status qb_llama_load(const qb_model *m, const qb_llama_opts *o, qb_llama **ou
     l->tile = qb_malloc(sizeof(float) * nt * (size_t)l->tile_values);
     l->act = qb_malloc(nb * (l->act_bytes ? l->act_bytes : 1));
     l->xr = qb_malloc(sizeof(float) * nb * (size_t)max_cols);
+    if (l->actf) {
+        size_t b1, b2;
+        qb_status ast = qb_format_bytes(l->actf, (int64_t)nb, l->dim, &b1);
+        if (!ast) ast = qb_format_bytes(l->actf, (int64_t)nb, l->n_ff, &b2);
+        if (ast) {
+            ast = qb_fail(QB_EUSAGE, "activation format %s does not fit rows of %lld and %lld values (pick one whose block divides both)",
+                          o->act_format, (long long)l->dim, (long long)l->n_ff);
+            qb_llama_free(l);
+            return ast;
+        }
+        l->aq = qb_malloc(b1 > b2 ? b1 : b2);
+        l->xq = qb_malloc(sizeof(float) * nb * (size_t)max_cols);
+    }
     *out = l;
     return QB_OK;
 }
@@ -423,6 +460,7 @@ void qb_llama_free(qb_llama *l) {
     lw_free(&l->tok), lw_free(&l->out);
     free(l->out_norm), free(l->rope_freqs);
     free(l->x), free(l->h), free(l->q), free(l->att), free(l->g), free(l->u), free(l->s), free(l->cs), free(l->tile), free(l->act), free(l->xr);
+    free(l->aq), free(l->xq);
     free(l);
 }
 
@@ -432,6 +470,7 @@ uint64_t qb_llama_weight_bytes(const qb_llama *l) { return l->bytes; }
 double qb_llama_bpw(const qb_llama *l) { return l->params ? 8.0 * (double)l->bytes / (double)l->params : 0.0; }
 uint64_t qb_llama_n_params(const qb_llama *l) { return l->params; }
 void qb_llama_reset(qb_llama *l) { l->n_past = 0; }
+void qb_llama_set_capture(qb_llama *l, qb_llama_capture_fn fn, void *ctx) { l->capture = fn, l->capture_ctx = ctx; }
 
 /* ---- weight rows ------------------------------------------------------------------------ */
 
@@ -572,7 +611,22 @@ static void mm_fast(qb_llama *l, const lw *w, act_in *in, float *y, int64_t ldy)
     qb_parallel_for(l->threads, l->threads, tiles_slot, &j);
 }
 
+/* The input of blk.* products under act_format: x quantized and dequantized as one n × cols
+ * tensor into xq, or x itself. A non-finite activation (which no scaled format encodes)
+ * makes the whole input NaN, so the failure shows in the logits. */
+static const float *act_quant(qb_llama *l, const float *x, int64_t n, int64_t cols) {
+    if (!l->actf) return x;
+    const int threads = l->ref ? 1 : l->threads;
+    if (qb_format_quantize_mt(l->actf, x, l->aq, n, cols, NULL, threads) != QB_OK) {
+        for (int64_t i = 0; i < n * cols; i++) l->xq[i] = NAN;
+        return l->xq;
+    }
+    qb_format_dequantize_mt(l->actf, l->aq, l->xq, n, cols, threads);
+    return l->xq;
+}
+
 static void mm(qb_llama *l, const lw *w, act_in *in, float *y, int64_t ldy, const float *bias) {
+    if (l->capture) l->capture(l->capture_ctx, w->name, in->x, in->n, w->cols);
     if (l->ref) mm_ref(l, w, in, y, ldy);
     else mm_fast(l, w, in, y, ldy);
     if (bias)
@@ -681,7 +735,7 @@ static void forward(qb_llama *l, const int32_t *tokens, int64_t n, float *logits
         const layer *y = &l->L[il];
         tok_job j = {.w = y->attn_norm, .a = l->x, .b = l->h, .ld = dim};
         per_token(l, norm_rows, &j, n);
-        act_in in = {l->h, n, NULL};
+        act_in in = {act_quant(l, l->h, n, dim), n, NULL};
         mm(l, &y->wq, &in, l->q, dim, y->bq);
         mm(l, &y->wk, &in, y->kc + p0 * l->kv_dim, l->kv_dim, y->bk); /* k and v straight into the cache */
         mm(l, &y->wv, &in, y->vc + p0 * l->kv_dim, l->kv_dim, y->bv);
@@ -689,17 +743,17 @@ static void forward(qb_llama *l, const int32_t *tokens, int64_t n, float *logits
         per_token(l, rope_rows, &j, n);
         if (l->ref) attn_ref(l, y, p0, n);
         else attn_fast(l, y, p0, n);
-        in = (act_in){l->att, n, NULL};
+        in = (act_in){act_quant(l, l->att, n, dim), n, NULL};
         mm(l, &y->wo, &in, l->h, dim, NULL);
         add_rows(l->x, l->h, n * dim);
         j = (tok_job){.w = y->ffn_norm, .a = l->x, .b = l->h, .ld = dim};
         per_token(l, norm_rows, &j, n);
-        in = (act_in){l->h, n, NULL};
+        in = (act_in){act_quant(l, l->h, n, dim), n, NULL};
         mm(l, &y->gate, &in, l->g, l->n_ff, NULL);
         mm(l, &y->up, &in, l->u, l->n_ff, NULL);
         j = (tok_job){.a = l->g, .b = l->u, .ld = l->n_ff};
         per_token(l, swiglu_rows, &j, n);
-        in = (act_in){l->g, n, NULL};
+        in = (act_in){act_quant(l, l->g, n, l->n_ff), n, NULL};
         mm(l, &y->down, &in, l->h, dim, NULL);
         add_rows(l->x, l->h, n * dim);
     }

@@ -25,6 +25,7 @@
 
 #include "../common/qb.h"
 #include "../datasets/model.h"
+#include "../formats/format.h"
 
 typedef struct qb_llama qb_llama;
 
@@ -42,12 +43,33 @@ typedef struct qb_llama qb_llama;
 #define QB_LLAMA_FAST_TOL 1e-5
 #define QB_LLAMA_FAST_TOL_ROUNDED 6e-2
 
+/* Quantizes one tensor at load in place of the format's own quantize (calibration-aware
+ * methods plug in here: evals/calib.h). x: rows × cols f32 of tensor `tensor`; q:
+ * qb_format_bytes(f, rows, cols) bytes that must hold f's own encoding. */
+typedef qb_status (*qb_llama_quant_fn)(void *ctx, const char *tensor, const qb_format *f, const float *x, void *q, int64_t rows,
+                                       int64_t cols, int threads);
+
+/* Rewrites a 1-D tensor (norm weight, bias) once it is decoded at load: methods that fold
+ * per-channel scales into the op before a product (AWQ, SmoothQuant) plug in here. */
+typedef void (*qb_llama_vector_fn)(void *ctx, const char *tensor, float *v, int64_t n);
+
 typedef struct qb_llama_opts {
     /* NULL or "": the weights as stored. Else a registry format name ("q8_0", "nf4") or a
      * llama.cpp file type ("Q4_K_M") whose per-tensor policy (formats/mixes.h) is applied;
      * tensors llama-quantize leaves alone (norms, biases) stay as stored. */
     const char *format;
-    const float *const *imatrix; /* reserved for calibration-aware quantization: NULL (else QB_EUSAGE) */
+    qb_llama_quant_fn quant;     /* NULL: qb_format_quantize_mt without importance weights */
+    void *quant_ctx;
+    qb_llama_vector_fn fold;     /* NULL: vectors as stored */
+    void *fold_ctx;
+    /* NULL or "": activations stay f32. Else a registry format the input of every blk.*
+     * product is quantized and dequantized through first, the step's n tokens × cols as one
+     * tensor (simulated weight+activation quantization, then the product as usual): per-row
+     * formats give per-token scales (int8_sym_row: W8A8/W4A8's dynamic per-token int8;
+     * fp8_e4m3_pc: FP8 per token), per-tensor ones one scale over the step's tokens
+     * (fp8_e4m3_pt: dynamic per-tensor FP8, which then depends on how tokens are batched).
+     * The output head keeps f32 activations, as W8A8 deployments keep lm_head in 16 bits. */
+    const char *act_format;
     int threads;                 /* ≥ 1 */
     int ref;                     /* 1: the reference path */
     int n_ctx;                   /* KV cache capacity in tokens (≥ 1) */
@@ -73,5 +95,14 @@ void qb_llama_reset(qb_llama *l);
  * n × n_vocab logits of every position to logits (row-major). QB_EINPUT when a token id is
  * outside the vocabulary or the KV cache would exceed n_ctx. */
 qb_status qb_llama_eval(qb_llama *l, const int32_t *tokens, int n, float *logits);
+
+/* Calibration hook: while set, every matrix product first hands its input to fn: the n × cols
+ * f32 activation rows the weight `weight` (its tensor name) is multiplied by, as computed on
+ * this path before any rounding to the weight's vec_dot_type (llama-imatrix sees ggml's f32
+ * src1 the same way). Products sharing an input (q, k, v; gate, up) each report it. Called
+ * from the evaluating thread, between products; fn NULL removes the hook (the default: the
+ * normal path pays one pointer test per product). */
+typedef void (*qb_llama_capture_fn)(void *ctx, const char *weight, const float *x, int64_t n, int64_t cols);
+void qb_llama_set_capture(qb_llama *l, qb_llama_capture_fn fn, void *ctx);
 
 #endif

@@ -128,6 +128,12 @@ static const char *const migrations[] = {
     "ALTER TABLE evals ADD COLUMN tokens_per_s REAL;            -- evaluated tokens / forward-pass time\n"
     "ALTER TABLE evals ADD COLUMN load_s REAL;                  -- loading and quantizing the weights\n"
     "ALTER TABLE evals ADD COLUMN threads INTEGER;\n",
+    /* 4: calibration-aware quantization (`eval --methods`, evals/eval_job.h): method
+     * 'perplexity' stays plain RTN; 'perplexity+<m>' (m = imatrix, gptq, awq, smoothquant) rows
+     * were quantized with statistics from calibration text, whose collection plus the method's
+     * own search and quantization took calib_s seconds (NULL for RTN). A format 'W:A' is
+     * weights in W with activations quantized through A (W8A8 and the like). */
+    "ALTER TABLE evals ADD COLUMN calib_s REAL;                 -- calibration seconds (statistics + method)\n",
 };
 
 int qb_schema_version(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

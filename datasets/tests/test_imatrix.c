@@ -5,6 +5,10 @@
  *    dataset name;
  *  - a GGUF imatrix (NAME.in_sum2 [n_per_row, n_mat], NAME.counts [1, n_mat]) must give
  *    in_sum2/counts per expert, and 1 for an expert with count 0 (llama-quantize's rule);
+ *  - qb_imatrix_save writes llama-imatrix's GGUF layout (general.type, imatrix.* keys, entries
+ *    in name order as NAME.in_sum2 [n_per_row, n_mat] = importance·count and NAME.counts
+ *    [1, n_mat], F32) and the reader gets the importance back within float rounding, counts,
+ *    chunks, chunk size and dataset exactly; a legacy .dat read and saved keeps its importance;
  *  - truncations, implausible counts, negative or NaN importance and a counts tensor of the
  *    wrong size are refused with one line. */
 #define _GNU_SOURCE
@@ -128,9 +132,77 @@ static void test_gguf_form(void) {
     unlink(path);
 }
 
+static void test_roundtrip(void) {
+    char path[] = "/tmp/qb_imatrix_rt_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    qb_imatrix im = {0}, back;
+    /* added out of name order: the file must list them sorted, as llama-imatrix does */
+    qb_imatrix_entry *e = qb_imatrix_add(&im, "blk.1.ffn_down.weight", 5, 1);
+    for (int j = 0; j < 5; j++) e->values[j] = 0.1f * (float)(j + 1) / 3.0f;
+    e->counts[0] = 1536;
+    e = qb_imatrix_add(&im, "blk.0.ffn_up_exps.weight", 3, 2);
+    for (int j = 0; j < 6; j++) e->values[j] = j < 3 ? 1.7f * (float)j + 0.01f : 1.0f;
+    e->counts[0] = 7, e->counts[1] = 0; /* the second expert unused: read back as 1 */
+    im.dataset = strdup("wiki.train.raw");
+    im.chunks = 3, im.chunk_size = 512;
+    CHECK(qb_imatrix_save(&im, path) == QB_OK, "%s", qb_errmsg());
+
+    qb_gguf g;
+    CHECK(qb_gguf_open(&g, path) == QB_OK, "%s", qb_errmsg());
+    static const char *const names[] = {"blk.0.ffn_up_exps.weight.in_sum2", "blk.0.ffn_up_exps.weight.counts", "blk.1.ffn_down.weight.in_sum2",
+                                        "blk.1.ffn_down.weight.counts"};
+    static const int64_t ne[4][2] = {{3, 2}, {1, 2}, {5, 1}, {1, 1}};
+    CHECK(g.n_tensors == 4, "4 tensors (got %llu)", (unsigned long long)g.n_tensors);
+    for (uint64_t i = 0; i < g.n_tensors && i < 4; i++)
+        CHECK(strcmp(g.tensors[i].name, names[i]) == 0 && g.tensors[i].type == 0 && g.tensors[i].n_dims == 2 && g.tensors[i].ne[0] == ne[i][0] &&
+                  g.tensors[i].ne[1] == ne[i][1], "tensor %llu is %s F32 [%lld, %lld] (got %s)", (unsigned long long)i, names[i], (long long)ne[i][0],
+              (long long)ne[i][1], g.tensors[i].name);
+    const char *ty;
+    uint64_t len;
+    uint32_t u;
+    CHECK(qb_gguf_get_string(&g, "general.type", &ty, &len) == QB_OK && len == 7 && memcmp(ty, "imatrix", 7) == 0, "general.type");
+    CHECK(qb_gguf_get_u32(&g, "imatrix.chunk_size", &u) == QB_OK && u == 512, "imatrix.chunk_size");
+    float sum;
+    memcpy(&sum, (const char *)g.tensors[2].data + 4, 4);
+    CHECK(sum == im.e[0].values[1] * 1536.0f, "in_sum2 = importance·count (%g)", (double)sum);
+    qb_gguf_close(&g);
+
+    CHECK(qb_imatrix_load(&back, path) == QB_OK, "%s", qb_errmsg());
+    CHECK(back.n == 2 && back.chunks == 3 && back.chunk_size == 512 && back.dataset && strcmp(back.dataset, "wiki.train.raw") == 0, "keys back");
+    for (int i = 0; i < im.n; i++) {
+        const qb_imatrix_entry *a = &im.e[i], *b = qb_imatrix_find(&back, a->name);
+        CHECK(b && b->n_per_row == a->n_per_row && b->n_mat == a->n_mat, "%s back", a->name);
+        if (!b) continue;
+        for (int64_t m = 0; m < a->n_mat; m++) {
+            CHECK(b->counts[m] == a->counts[m], "%s counts[%lld]", a->name, (long long)m);
+            for (int64_t j = 0; j < a->n_per_row; j++) {
+                float x = a->values[m * a->n_per_row + j], y = b->values[m * a->n_per_row + j];
+                CHECK(fabsf(x - y) <= 2.5e-7f * fabsf(x), "%s [%lld][%lld]: %.9g back as %.9g", a->name, (long long)m, (long long)j, (double)x, (double)y);
+            }
+        }
+    }
+    qb_imatrix_free(&back);
+    qb_imatrix_free(&im);
+
+    /* a legacy .dat read, then saved as GGUF, keeps its importance */
+    buf b = {.n = 0};
+    float v[3] = {6, 9, 12};
+    put_i32(&b, 1);
+    dat_entry(&b, "blk.0.attn_q.weight", 3, v, 3);
+    CHECK(qb_imatrix_load_dat_mem(&im, b.b, b.n, "mem.dat") == QB_OK, "%s", qb_errmsg());
+    CHECK(qb_imatrix_save(&im, path) == QB_OK, "%s", qb_errmsg());
+    CHECK(qb_imatrix_load(&back, path) == QB_OK, "%s", qb_errmsg());
+    CHECK(back.n == 1 && back.e[0].values[0] == 2 && back.e[0].values[1] == 3 && back.e[0].values[2] == 4, ".dat → GGUF keeps 2, 3, 4");
+    qb_imatrix_free(&back);
+    qb_imatrix_free(&im);
+    unlink(path);
+}
+
 int main(int argc, char **argv) {
     seed_dir = argc > 1 ? argv[1] : NULL;
     test_dat();
     test_gguf_form();
+    test_roundtrip();
     return qbt_finish();
 }

@@ -10,6 +10,10 @@
 #     a temporary file); another --threads changes PPL only by the forward pass's summation order;
 #   - --resume evaluates only the formats a run lacks; --ref f16, and an f16 model's default
 #     reference; a --ctx beyond the training context warns, as llama-perplexity;
+#   - --methods rtn,imatrix,gptq,awq: a row per format and applicable method (methods that do not
+#     apply are skipped with a note), calibration time on calibrated rows only, the same size;
+#   - weight+activation specs W:A (W8A8 int8_sym_row:int8_sym_row, FP8 per tensor) beside the
+#     weight-only format, with smoothquant: activation quantization adds error;
 #   - bad input: missing text file, unknown format, too few tokens, a token outside the
 #     vocabulary, a bad --ref, --text on a model without a tokenizer: exit 2 or 4, one line.
 # Args: quantbench gguf_tool llama_tool [python with numpy]
@@ -176,6 +180,50 @@ python3 -c 'print("\n".join(str(i * 7 % 256) for i in range(8200)))' >long.txt
 qb --db "$T/long.db" eval --model m.gguf --tokens long.txt --formats f32 --ctx 4100 --chunks 1
 expect_rc "--ctx 4100 > training context" 0
 expect_err_has "--ctx 4100 > training context" "trained on only 4096 context tokens"
+
+# --methods: rtn, imatrix and gptq side by side, calibrated on other ids than the evaluated ones
+python3 -c 'import random
+r = random.Random(11)
+print("\n".join(str((i * 7 + r.randrange(5)) % 256) for i in range(400)))' >calib.txt
+qb --db "$T/m.db" --json eval --model m.gguf --tokens ids.txt --formats int4_asym_g128,q4_K,int2_asym_g64 --methods rtn,imatrix,gptq,awq \
+   --calib-tokens calib.txt --calib-chunks 4 --ctx 64 --chunks 2 --threads 2
+expect_rc "eval --methods" 0
+expect_err_has "--methods: gptq skips a K-quant" "method gptq does not apply to q4_K"
+expect_err_has "--methods: imatrix skips an int format" "method imatrix does not apply to int4_asym_g128"
+pycheck "--methods: one row per (format, applicable method); calib_s only on calibrated rows; same bits, other figures" '
+import json, sqlite3, sys
+j = json.load(open(sys.argv[1]))
+rows = {(r["format"], r["method"]): r for r in j["rows"]}
+assert sorted(rows) == sorted([("f32", "rtn"), ("int4_asym_g128", "rtn"), ("int4_asym_g128", "gptq"), ("int4_asym_g128", "awq"),
+                               ("q4_K", "rtn"), ("q4_K", "imatrix"), ("q4_K", "awq"), ("int2_asym_g64", "rtn"), ("int2_asym_g64", "gptq"),
+                               ("int2_asym_g64", "awq")]), sorted(rows)
+for (f, m), r in rows.items():
+    assert (m == "rtn") == (r["calib_s"] is None), (f, m, r["calib_s"])
+    if m != "rtn":
+        base = rows[(f, "rtn")]
+        assert r["bits_per_weight"] == base["bits_per_weight"] and r["model_bytes"] == base["model_bytes"], (f, m)
+        assert r["calib_s"] > 0 and r["kld_mean"] != base["kld_mean"], (f, m, r["kld_mean"], base["kld_mean"])
+c = sqlite3.connect(sys.argv[2])
+db = sorted(c.execute("SELECT format, method, calib_s IS NULL FROM evals"))
+assert db == sorted([(f, "perplexity" + ("" if m == "rtn" else "+" + m), int(m == "rtn")) for f, m in rows]), db
+' "$OUT" "$T/m.db"
+qb --db "$T/a.db" --json eval --model m.gguf --tokens ids.txt --formats int8_sym_row,int8_sym_row:int8_sym_row,fp8_e4m3_pc:fp8_e4m3_pt \
+   --methods rtn,smoothquant --calib-tokens calib.txt --calib-chunks 2 --ctx 64 --chunks 2 --threads 2
+expect_rc "eval W:A formats with smoothquant" 0
+pycheck "W8A8: activation quantization adds to the weight-only error; smoothquant rows present" '
+import json, sys
+r = {(x["format"], x["method"]): x for x in json.load(open(sys.argv[1]))["rows"]}
+want = {(f, m) for f in ("int8_sym_row", "int8_sym_row:int8_sym_row", "fp8_e4m3_pc:fp8_e4m3_pt") for m in ("rtn", "smoothquant")}
+assert set(r) == want | {("f32", "rtn")}, sorted(r)
+assert r[("int8_sym_row:int8_sym_row", "rtn")]["kld_mean"] > r[("int8_sym_row", "rtn")]["kld_mean"] > 0
+assert r[("int8_sym_row:int8_sym_row", "rtn")]["bits_per_weight"] == r[("int8_sym_row", "rtn")]["bits_per_weight"]
+' "$OUT"
+bad "unknown activation format" 2 --db "$DB" eval --model m.gguf --tokens ids.txt --formats int8_sym_row:int9 --ctx 64
+expect_err_has "unknown activation format" "int9"
+bad "--methods without calibration text" 2 --db "$DB" eval --model m.gguf --tokens ids.txt --formats int4_asym_g128 --methods gptq --ctx 64
+expect_err_has "--methods without calibration text" "--calib-text"
+bad "unknown method" 2 --db "$DB" eval --model m.gguf --tokens ids.txt --formats int4_asym_g128 --methods awq2 --calib-tokens calib.txt --ctx 64
+expect_err_has "unknown method" "awq2"
 
 # bad input
 bad "missing text file" 4 --db "$DB" eval --model m.gguf --text "$T/nope.txt" --formats q8_0 --ctx 64
