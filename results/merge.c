@@ -247,7 +247,10 @@ qb_status qb_db_merge(qb_db *out, const char *src_path, qb_merge_result *res) {
     }
     if (!st && sqlite3_exec(h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         st = sqlerr(h, src_path, "COMMIT (rows that refer to missing runs, machines or inputs?)");
-    if (st) sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+    if (st) {
+        sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+        qb_merge_result_free(res); /* nothing of this source was merged */
+    }
     sqlite3_exec(h, "DETACH src", NULL, NULL, NULL);
     return st;
 }

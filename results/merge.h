@@ -33,7 +33,8 @@ typedef struct qb_merge_result {
 } qb_merge_result;
 
 /* Merges the database at src_path into the open database `out`. QB_EDB naming the file when
- * the source is not a quantbench database, is newer than this build, or the copy fails. */
+ * the source is not a quantbench database, is newer than this build, or the copy fails; res
+ * is then empty. */
 qb_status qb_db_merge(qb_db *out, const char *src_path, qb_merge_result *res);
 void qb_merge_result_free(qb_merge_result *res);
 
