@@ -92,18 +92,26 @@ static qb_status load_text(qb_db *db, const qb_eval_job *job, const qb_model *m,
 /* ---- reference records ------------------------------------------------------------------- */
 
 /* The records of one chunk live in `chunk` while it is written or read; the whole set is in
- * `mem`, or in the unlinked file `fd`. */
+ * `mem`, or in the unlinked file `fd`. Beside them, always in memory, the reference's exact
+ * −ln p(tok) of every scored position (8 bytes each): PPL(ref) and the ln-ratio's covariance
+ * use it, not the record, whose 16-nat floor raises p(tok) wherever the reference gives the
+ * correct token less than e⁻¹⁶ of its top token. (llama.cpp reads PPL(base) from its base file
+ * and has that bias: on the shipped model the record gives PPL 4.610 against the exact 4.796.) */
 typedef struct refstore {
     int64_t words;     /* per chunk */
     uint16_t *mem;     /* all chunks, or NULL */
     int fd;
     uint16_t *chunk;   /* the current chunk's records (points into mem when in memory) */
+    double *nll_ref;   /* [n_chunks · n_scored] */
+    int n_scored;
 } refstore;
 
 static qb_status refstore_open(refstore *r, const qb_eval_job *job, const char *db_path, const qb_ppl_plan *p, int n_vocab) {
     memset(r, 0, sizeof *r);
     r->fd = -1;
     r->words = (int64_t)p->n_scored * QB_LPREC_WORDS(n_vocab);
+    r->n_scored = p->n_scored;
+    r->nll_ref = qb_calloc((size_t)p->n_chunks * (size_t)(p->n_scored ? p->n_scored : 1), sizeof *r->nll_ref);
     const int64_t total = 2 * r->words * p->n_chunks;
     if (total <= job->ref_mem_bytes) {
         r->mem = qb_malloc((size_t)total);
@@ -129,6 +137,7 @@ static qb_status refstore_open(refstore *r, const qb_eval_job *job, const char *
 
 static void refstore_close(refstore *r) {
     if (r->fd >= 0) close(r->fd);
+    free(r->nll_ref);
     if (r->mem) free(r->mem);
     else free(r->chunk);
     memset(r, 0, sizeof *r);
@@ -164,6 +173,7 @@ typedef struct pass {
     int chunk, k0;        /* scored positions k0 … of chunk */
     uint16_t *rec;        /* the chunk's records */
     qb_kld_pos *out;      /* per scored position of the piece */
+    double *nll_ref;      /* the chunk's exact reference −ln p(tok) (refstore) */
 } pass;
 
 /* Scored positions [b, e) of the piece: the reference writes its record and compares with
@@ -186,6 +196,8 @@ static void score_range(void *ctx, int64_t b, int64_t e) {
             qb_lprec_decode(rec, V, logp);
         }
         qb_kld_position(logp, z, V, tok, &ps->out[i]);
+        if (ps->is_ref) ps->nll_ref[k] = ps->out[i].nll_ref; /* exact: logp is */
+        else ps->out[i].nll_ref = ps->nll_ref[k];
     }
     free(logp);
 }
@@ -235,7 +247,7 @@ static qb_status run_pass(qb_llama *l, const qb_ppl_plan *p, const int32_t *toke
             /* scored positions in this piece: first … n_ctx − 2 */
             int lo = row0 > p->first ? row0 : p->first, hi = row0 + n < p->n_ctx - 1 ? row0 + n : p->n_ctx - 1;
             if (lo >= hi) continue;
-            pass ps = {p, tokens, V, is_ref, logits, row0, c, lo - p->first, rs->chunk, pos};
+            pass ps = {p, tokens, V, is_ref, logits, row0, c, lo - p->first, rs->chunk, pos, rs->nll_ref + (int64_t)c * rs->n_scored};
             qb_parallel_for(threads, hi - lo, score_range, &ps);
             for (int i = 0; i < hi - lo; i++) qb_ppl_acc_add(acc, &pos[i]); /* invariant 2: in order */
         }

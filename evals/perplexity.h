@@ -83,7 +83,9 @@ typedef struct qb_kld_pos {
     int same_top;        /* argmax q = argmax p (first maximum of each) */
 } qb_kld_pos;
 
-/* ref_logp: the reference's ln p_v (decoded record, or exact); z: this model's logits. */
+/* ref_logp: the reference's ln p_v (decoded record, or exact); z: this model's logits.
+ * out->nll_ref is −ref_logp[tok]; the eval job replaces it by the exact value it kept from
+ * the reference pass (eval_job.c, refstore). */
 void qb_kld_position(const float *ref_logp, const float *z, int n_vocab, int32_t tok, qb_kld_pos *out);
 
 /* ---- accumulation and statistics -------------------------------------------------------- */
