@@ -137,6 +137,26 @@ qb_status qb_cli_run_job(qb_cli *cli, qb_run_info ri, int resume, const char *re
     return st;
 }
 
+void qb_cli_rows_begin(int json, qb_json *j, qb_table *t, const char *run_id, const char *const *cols) {
+    if (json) {
+        qb_json_begin(j, stdout);
+        qb_json_kstr(j, "run", run_id);
+        qb_json_key(j, "rows");
+        qb_json_arr(j);
+    } else {
+        qb_table_init(t, cols);
+    }
+}
+
+void qb_cli_rows_end(int json, qb_json *j, qb_table *t) {
+    if (json) {
+        qb_json_arr_end(j);
+        return;
+    }
+    if (t->nrows) qb_table_print(t, stdout, QB_TABLE_TEXT);
+    qb_table_free(t);
+}
+
 qb_status qb_cli_shard(const char *s, int *i, int *n) {
     long long a, b;
     char tail;

@@ -5,7 +5,9 @@
 
 #include <getopt.h>
 
+#include "../common/json.h"
 #include "../common/qb.h"
+#include "../common/table.h"
 #include "../evals/quant_errors.h"
 #include "../formats/format.h"
 #include "../results/db.h"
@@ -52,6 +54,12 @@ qb_status qb_cli_int(const char *opt, const char *s, int64_t min, int64_t max, i
  * the run as complete, incomplete (interrupted) or failed (with the error). fn prints its own
  * output; run_id receives the run's id. */
 typedef qb_status (*qb_cli_job_fn)(qb_db *db, const char *run_id, void *ctx);
+/* A job's rows on stdout: with --json (json = 1) the object {"run": ID, "rows": [ … ]} — the
+ * job writes each row into j — else a text table of `cols` the job fills. rows_end closes
+ * the array (the object stays open for more keys until qb_json_end) or prints the table, if
+ * it has rows, and frees it. */
+void qb_cli_rows_begin(int json, qb_json *j, qb_table *t, const char *run_id, const char *const *cols);
+void qb_cli_rows_end(int json, qb_json *j, qb_table *t);
 qb_status qb_cli_run_job(qb_cli *cli, qb_run_info ri, int resume, const char *resume_id, int argc, char **argv,
                          qb_cli_job_fn fn, void *ctx, char run_id[37]);
 
@@ -70,11 +78,12 @@ qb_status cmd_run(qb_cli *cli, int argc, char **argv);
 qb_status cmd_report(qb_cli *cli, int argc, char **argv);
 qb_status cmd_quantize(qb_cli *cli, int argc, char **argv);
 qb_status cmd_inspect(qb_cli *cli, int argc, char **argv);
+qb_status cmd_bench(qb_cli *cli, int argc, char **argv);
+qb_status cmd_compare(qb_cli *cli, int argc, char **argv);
 qb_status cmd_tokenize(qb_cli *cli, int argc, char **argv);
 qb_status cmd_merge(qb_cli *cli, int argc, char **argv);
 qb_status cmd_eval(qb_cli *cli, int argc, char **argv);
-qb_status cmd_bench(qb_cli *cli, int argc, char **argv);
-qb_status cmd_compare(qb_cli *cli, int argc, char **argv);
+qb_status cmd_train(qb_cli *cli, int argc, char **argv);
 qb_status cmd_imatrix(qb_cli *cli, int argc, char **argv);
 
 #endif

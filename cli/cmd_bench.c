@@ -332,29 +332,15 @@ static qb_status bench_job(qb_db *db, const char *run_id, void *ctx) {
     printer *p = &x->p;
     static const char *const cols[] = {"op", "format", "backend", "shape", ">thr", "level", ">median", ">MAD", ">CV %",
                                        ">GB/s", ">GFLOP/s", ">fraction of limit", "limit", "note", NULL};
-    if (p->json) {
-        qb_json_begin(&p->j, stdout);
-        qb_json_kstr(&p->j, "run", run_id);
-        qb_json_key(&p->j, "rows");
-        qb_json_arr(&p->j);
-    } else {
-        qb_table_init(&p->t, cols);
-    }
+    qb_cli_rows_begin(p->json, &p->j, &p->t, run_id, cols);
     qb_bench_memory *mem = qb_calloc((size_t)x->nfmts + 1, sizeof *mem);
     int64_t t0 = qb_now_ns();
     qb_status st = qb_bench_sweep(db, run_id, x->o, x->env, on_row, p, mem);
     x->secs = (double)(qb_now_ns() - t0) * 1e-9;
-    if (p->json) {
-        qb_json_arr_end(&p->j);
-        print_limits_memory(p, db, run_id, mem, x->nfmts);
-        print_targets(p, x->max_threads);
-        qb_json_end(&p->j);
-    } else {
-        if (p->t.nrows) qb_table_print(&p->t, stdout, QB_TABLE_TEXT);
-        print_limits_memory(p, db, run_id, mem, x->nfmts);
-        print_targets(p, x->max_threads);
-        qb_table_free(&p->t);
-    }
+    qb_cli_rows_end(p->json, &p->j, &p->t);
+    print_limits_memory(p, db, run_id, mem, x->nfmts);
+    print_targets(p, x->max_threads);
+    if (p->json) qb_json_end(&p->j);
     free(p->k);
     free(mem);
     return st;

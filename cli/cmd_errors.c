@@ -125,23 +125,11 @@ static qb_status errors_job(qb_db *db, const char *run_id, void *ctx) {
                                        ">SQNR dB", ">cosine", NULL};
     static const char *const model_cols[] = {"source", "tensor", "scheme", "tensor format", ">bits/weight", ">MSE", ">RMSE",
                                              ">max abs err", ">p99 abs err", ">SQNR dB", ">cosine", NULL};
-    if (p->json) {
-        qb_json_begin(&p->j, stdout);
-        qb_json_kstr(&p->j, "run", run_id);
-        qb_json_key(&p->j, "rows");
-        qb_json_arr(&p->j);
-    } else {
-        qb_table_init(&p->t, p->models ? model_cols : cols);
-    }
+    qb_cli_rows_begin(p->json, &p->j, &p->t, run_id, p->models ? model_cols : cols);
     qb_status st = qb_errors_run(db, run_id, x->job, on_row, p);
     /* on failure main prints the one error line; rows already measured are printed too */
-    if (p->json) {
-        qb_json_arr_end(&p->j);
-        qb_json_end(&p->j);
-    } else {
-        if (p->nrows) qb_table_print(&p->t, stdout, QB_TABLE_TEXT);
-        qb_table_free(&p->t);
-    }
+    qb_cli_rows_end(p->json, &p->j, &p->t);
+    if (p->json) qb_json_end(&p->j);
     return st;
 }
 

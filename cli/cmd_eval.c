@@ -176,22 +176,10 @@ static qb_status eval_job(qb_db *db, const char *run_id, void *ctx) {
     printer *p = &x->p;
     static const char *const cols[] = {"format", "method", ">bits/weight", ">size MiB", ">PPL", ">ΔPPL %", ">mean KLD", ">p99 KLD",
                                        ">top-1 %", ">tokens/s", ">calib s", NULL};
-    if (p->json) {
-        qb_json_begin(&p->j, stdout);
-        qb_json_kstr(&p->j, "run", run_id);
-        qb_json_key(&p->j, "rows");
-        qb_json_arr(&p->j);
-    } else {
-        qb_table_init(&p->t, cols);
-    }
+    qb_cli_rows_begin(p->json, &p->j, &p->t, run_id, cols);
     qb_status st = qb_eval_run(db, run_id, x->job, on_row, p);
-    if (p->json) {
-        qb_json_arr_end(&p->j);
-        qb_json_end(&p->j);
-    } else {
-        if (p->nrows) qb_table_print(&p->t, stdout, QB_TABLE_TEXT);
-        qb_table_free(&p->t);
-    }
+    qb_cli_rows_end(p->json, &p->j, &p->t);
+    if (p->json) qb_json_end(&p->j);
     return st;
 }
 
