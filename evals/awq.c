@@ -83,19 +83,7 @@ static qb_status search_group(const qb_model *m, const qb_calib *cal, const qb_f
     const int64_t cols = st_in->cols;
     float *w[3] = {0};
     int64_t rows[3] = {0};
-    qb_status st = QB_OK;
-    for (int k = 0; k < nw && !st; k++) {
-        int i = -1;
-        for (int t = 0; t < m->n && i < 0; t++)
-            if (strcmp(m->t[t].name, names[k]) == 0) i = t;
-        if (i < 0 || m->t[i].ne[0] != cols) {
-            st = qb_fail(QB_EINPUT, "%s: awq needs tensor '%s' with %lld columns", m->path, names[k], (long long)cols);
-            break;
-        }
-        rows[k] = m->t[i].ne[1];
-        w[k] = qb_malloc(sizeof(float) * (size_t)(rows[k] * cols));
-        st = qb_model_rows_f32(m, i, 0, rows[k], w[k]);
-    }
+    qb_status st = qb_scales_load_group(m, "awq", names, nw, cols, w, rows);
     double *a = qb_malloc(sizeof *a * (size_t)cols), alpha = 0, loss = 0, loss_rtn = 0;
     float *s = qb_malloc(sizeof *s * (size_t)cols);
     for (int64_t j = 0; j < cols; j++) a[j] = st_in->sumabs[j] / (double)st_in->count;

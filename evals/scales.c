@@ -47,3 +47,19 @@ void qb_scales_fold(void *ctx, const char *tensor, float *v, int64_t n) {
     if (!e || !e->div || e->n_cols != n) return;
     for (int64_t j = 0; j < n; j++) v[j] /= e->div[j];
 }
+
+qb_status qb_scales_load_group(const qb_model *m, const char *method, const char *const *names, int nw, int64_t cols, float *w[3],
+                               int64_t rows[3]) {
+    qb_status st = QB_OK;
+    for (int k = 0; k < nw && !st; k++) {
+        int i = -1;
+        for (int t = 0; t < m->n && i < 0; t++)
+            if (strcmp(m->t[t].name, names[k]) == 0) i = t;
+        if (i < 0 || m->t[i].ne[0] != cols)
+            return qb_fail(QB_EINPUT, "%s: %s needs tensor '%s' with %lld columns", m->path, method, names[k], (long long)cols);
+        rows[k] = m->t[i].ne[1];
+        w[k] = qb_malloc(sizeof(float) * (size_t)(rows[k] * cols));
+        st = qb_model_rows_f32(m, i, 0, rows[k], w[k]);
+    }
+    return st;
+}

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "../common/qb.h"
+#include "../datasets/model.h"
 #include "../formats/format.h"
 
 typedef struct qb_scales_entry {
@@ -29,6 +30,11 @@ typedef struct qb_scales {
     double loss, loss_rtn; /* the search's own figures, Σ over its groups (AWQ) */
 } qb_scales;
 
+/* The weights of the nw (≤ 3) linears that read one input (q/k/v, gate/up, …) as f32:
+ * w[k] = rows[k] × cols, each freed by the caller (also on failure). QB_EINPUT naming the
+ * model and `method` when a tensor is missing or its rows are not cols long. */
+qb_status qb_scales_load_group(const qb_model *m, const char *method, const char *const *names, int nw, int64_t cols, float *w[3],
+                               int64_t rows[3]);
 /* The entry of a tensor, added empty when absent. */
 qb_scales_entry *qb_scales_entry_of(qb_scales *p, const char *tensor);
 void qb_scales_free(qb_scales *p);

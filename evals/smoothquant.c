@@ -24,19 +24,7 @@ static qb_status group(const qb_model *m, const qb_calib *cal, double alpha, con
     const int64_t cols = in->cols;
     float *w[3] = {0}, *s = qb_malloc(sizeof *s * (size_t)cols);
     int64_t rows[3] = {0};
-    qb_status st = QB_OK;
-    for (int k = 0; k < nw && !st; k++) {
-        int i = -1;
-        for (int t = 0; t < m->n && i < 0; t++)
-            if (strcmp(m->t[t].name, names[k]) == 0) i = t;
-        if (i < 0 || m->t[i].ne[0] != cols) {
-            st = qb_fail(QB_EINPUT, "%s: smoothquant needs tensor '%s' with %lld columns", m->path, names[k], (long long)cols);
-            break;
-        }
-        rows[k] = m->t[i].ne[1];
-        w[k] = qb_malloc(sizeof(float) * (size_t)(rows[k] * cols));
-        st = qb_model_rows_f32(m, i, 0, rows[k], w[k]);
-    }
+    qb_status st = qb_scales_load_group(m, "smoothquant", names, nw, cols, w, rows);
     if (!st) {
         qb_smoothquant_scale(in->absmax, (const float *const *)w, rows, nw, cols, alpha, s);
         for (int k = 0; k < nw; k++) {
