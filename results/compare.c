@@ -168,6 +168,7 @@ static const char *speed_verdict(qb_db *db, const side *b, int i, const side *c,
     *mb = na ? qb_stats_median(xa, na) : NAN, *mc = nb ? qb_stats_median(xb, nb) : NAN;
     free(xa), free(xb);
     if (b->flag[i] || c->flag[j]) return "unstable";
+    if (*mb < o->min_ns && *mc < o->min_ns) return "too short";
     double change = *mc / *mb - 1.0;
     if (*p < o->alpha && change >= o->min_effect) return "regression"; /* more ns per iteration */
     if (*p < o->alpha && change <= -o->min_effect) return "improvement";

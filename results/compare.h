@@ -7,6 +7,7 @@
  * when p < alpha (default 0.002) AND the medians differ by at least min_effect (default 5 %):
  * statistics alone flag tiny real shifts on a quiet machine, the effect size alone flags noise
  * on a busy one. Cases marked unstable (CV > 10 %) in either run are listed but not judged.
+ * Cases whose median call is under min_ns are listed as "too short" and not judged either.
  * The machine's limits measured in the same runs (kind "limit") get the same test but are
  * reported as "slower"/"faster": they describe the machine, not the code.
  *
@@ -26,9 +27,13 @@ typedef struct qb_compare_opts {
     double alpha;      /* Mann–Whitney significance level */
     double min_effect; /* minimum relative change of the median */
     double eval_rtol;  /* relative tolerance on model-evaluation figures */
+    double min_ns;     /* speed cases whose median call is shorter are not judged */
 } qb_compare_opts;
 
-#define QB_COMPARE_DEFAULTS {0.002, 0.05, 1e-4}
+/* min_ns = 1 µs: a call of a few hundred instructions moves by 13–25 % between two processes
+ * of the same build on our test VM (code and data placement), cases of 10 µs and more by
+ * under 3 % (measured with `bench --ops dequantize` run four times). */
+#define QB_COMPARE_DEFAULTS {0.002, 0.05, 1e-4, 1000.0}
 
 typedef struct qb_verdict {
     char *kind;     /* "speed", "limit", "accuracy" or "eval" */
@@ -36,7 +41,7 @@ typedef struct qb_verdict {
     double base, cand; /* speed: median ns per iteration; else the figure */
     double change;  /* cand / base − 1 */
     double p;       /* Mann–Whitney p-value (speed), else NaN */
-    const char *verdict; /* "regression", "improvement", "unchanged", "changed", "unstable", "new", "missing";
+    const char *verdict; /* "regression", "improvement", "unchanged", "changed", "unstable", "too short", "new", "missing";
                             limits: "slower", "faster" */
 } qb_verdict;
 

@@ -7,8 +7,8 @@
  *    p < 0.002 happens about 0.2 % of the time; a 15 % slowdown with 3 % noise is always found.
  *  - Whole comparisons on a database filled by hand: A/A gives no regression, a 15 % slower
  *    case is a regression, a 3 % slower one is not (below the minimum effect), unstable cases
- *    are not judged, changed error figures are reported exactly, the automatic baseline is the
- *    newest earlier complete run of the same command on the same machine. */
+ *    and sub-µs calls are not judged, changed error figures are reported exactly, the automatic
+ *    baseline is the newest earlier complete run of the same command on the same machine. */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
@@ -126,15 +126,18 @@ static void test_runs(const char *path) {
     CHECK(qb_compare_auto_baseline(&db, "base-old", base) == QB_EUSAGE, "no earlier run: a usage error");
 
     /* same distribution; 15 % slower; 3 % slower (under the minimum effect); noisy and unstable */
-    add_case(&db, "base", "b1", "q4_0", 0, 1000, 0.02, 1);
-    add_case(&db, "cand", "c1", "q4_0", 0, 1000, 0.02, 2);
-    add_case(&db, "base", "b2", "q8_0", 0, 1000, 0.02, 3);
-    add_case(&db, "cand", "c2", "q8_0", 0, 1150, 0.02, 4);
-    add_case(&db, "base", "b3", "q6_K", 0, 1000, 0.005, 5);
-    add_case(&db, "cand", "c3", "q6_K", 0, 1030, 0.005, 6);
-    add_case(&db, "base", "b4", "iq4_nl", 0, 1000, 0.02, 7);
-    add_case(&db, "cand", "c4", "iq4_nl", 1, 1300, 0.3, 8);
-    add_case(&db, "cand", "c5", "f16", 0, 1000, 0.02, 9);
+    add_case(&db, "base", "b1", "q4_0", 0, 10000, 0.02, 1);
+    add_case(&db, "cand", "c1", "q4_0", 0, 10000, 0.02, 2);
+    add_case(&db, "base", "b2", "q8_0", 0, 10000, 0.02, 3);
+    add_case(&db, "cand", "c2", "q8_0", 0, 11500, 0.02, 4);
+    add_case(&db, "base", "b3", "q6_K", 0, 10000, 0.005, 5);
+    add_case(&db, "cand", "c3", "q6_K", 0, 10300, 0.005, 6);
+    add_case(&db, "base", "b4", "iq4_nl", 0, 10000, 0.02, 7);
+    add_case(&db, "cand", "c4", "iq4_nl", 1, 13000, 0.3, 8);
+    add_case(&db, "cand", "c5", "f16", 0, 10000, 0.02, 9);
+    /* 20 % slower, but a call of 0.3 µs: too short to judge */
+    add_case(&db, "base", "b6", "q5_0", 0, 300, 0.01, 10);
+    add_case(&db, "cand", "c6", "q5_0", 0, 360, 0.01, 11);
     sql(&db, "INSERT INTO inputs(id, kind, name, spec, content_hash) VALUES ('in', 'synthetic', 'g', 'synthetic:g', 'h')");
     sql(&db, "INSERT INTO formats(name, family, description, block_elems, block_bytes, row_extra_bytes, tensor_extra_bytes)"
              " VALUES ('q4_0', 'ggml', '', 32, 18, 0, 0), ('q8_0', 'ggml', '', 32, 34, 0, 0)");
@@ -156,6 +159,7 @@ static void test_runs(const char *path) {
           "3 %% slower: significant (p = %g) but under the minimum effect: %s", v ? v->p : NAN, v ? v->verdict : "absent");
     CHECK((v = find(&c, "speed", "iq4_nl")) && strcmp(v->verdict, "unstable") == 0, "unstable: %s", v ? v->verdict : "absent");
     CHECK((v = find(&c, "speed", "f16")) && strcmp(v->verdict, "new") == 0, "new case: %s", v ? v->verdict : "absent");
+    CHECK((v = find(&c, "speed", "q5_0")) && strcmp(v->verdict, "too short") == 0, "0.3 µs call: %s", v ? v->verdict : "absent");
     CHECK((v = find(&c, "accuracy", "q4_0")) && strcmp(v->verdict, "unchanged") == 0, "same figures: %s", v ? v->verdict : "absent");
     CHECK((v = find(&c, "accuracy", "q8_0")) && strcmp(v->verdict, "regression") == 0 && v->base == 40.25 && v->cand == 40.0,
           "lower SQNR: %s", v ? v->verdict : "absent");
