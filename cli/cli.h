@@ -63,12 +63,19 @@ void qb_cli_rows_end(int json, qb_json *j, qb_table *t);
 qb_status qb_cli_run_job(qb_cli *cli, qb_run_info ri, int resume, const char *resume_id, int argc, char **argv,
                          qb_cli_job_fn fn, void *ctx, char run_id[37]);
 
-/* The errors job as a run: opens the database, starts (or with resume, continues) a run of
- * `command`, measures, prints the table or JSON, and finishes the run as complete,
- * incomplete (interrupted) or failed. resume: 0 = new run; 1 = continue; resume_id = a run
- * id (or NULL for the newest incomplete one with the same options). */
-qb_status qb_cli_errors_run(qb_cli *cli, const char *command, const char *suite, const qb_errors_job *job,
-                            int resume, const char *resume_id, int argc, char **argv);
+/* The errors job's rows into run_id, printed as a table or one JSON object; *nrows counts
+ * them. For `errors` and the suites (cmd_run.c), inside qb_cli_run_job. */
+qb_status qb_cli_errors_step(qb_cli *cli, qb_db *db, const char *run_id, const qb_errors_job *job, int *nrows);
+/* The options that define what an errors job (and the suite `suite`, evaluating `model`)
+ * measures, as canonical JSON: --resume compares it. NULLs are left out. Heap string. */
+char *qb_cli_errors_config(const char *suite, const qb_errors_job *job, const char *model);
+
+/* The benchmark sweep's rows into run_id (printed as cmd_bench prints them); *ncases and
+ * *secs report what it did. For `bench` and the suites, inside qb_cli_run_job. */
+struct qb_bench_opts;
+struct qb_bench_env;
+qb_status qb_cli_bench_step(qb_cli *cli, qb_db *db, const char *run_id, const struct qb_bench_opts *o, const struct qb_bench_env *env,
+                            int *ncases, double *secs);
 
 qb_status cmd_formats(qb_cli *cli, int argc, char **argv);
 qb_status cmd_encode(qb_cli *cli, int argc, char **argv);

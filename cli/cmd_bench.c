@@ -319,31 +319,39 @@ static qb_status parse_threads(const char *list, int **out, int *n) {
     return st;
 }
 
+qb_status qb_cli_bench_step(qb_cli *cli, qb_db *db, const char *run_id, const qb_bench_opts *o, const qb_bench_env *env, int *ncases,
+                            double *secs) {
+    printer p = {.json = cli->json};
+    int max_threads = 0;
+    for (int i = 0; i < o->nthreads; i++) max_threads = o->threads[i] > max_threads ? o->threads[i] : max_threads;
+    static const char *const cols[] = {"op", "format", "backend", "shape", ">thr", "level", ">median", ">MAD", ">CV %",
+                                       ">GB/s", ">GFLOP/s", ">fraction of limit", "limit", "note", NULL};
+    qb_cli_rows_begin(p.json, &p.j, &p.t, run_id, cols);
+    qb_bench_memory *mem = qb_calloc((size_t)o->nformats + 1, sizeof *mem);
+    int64_t t0 = qb_now_ns();
+    qb_status st = qb_bench_sweep(db, run_id, o, env, on_row, &p, mem);
+    *secs = (double)(qb_now_ns() - t0) * 1e-9;
+    qb_cli_rows_end(p.json, &p.j, &p.t);
+    print_limits_memory(&p, db, run_id, mem, o->nformats);
+    print_targets(&p, max_threads);
+    if (p.json) qb_json_end(&p.j);
+    *ncases = p.nk;
+    free(p.k);
+    free(mem);
+    return st;
+}
+
 typedef struct bench_ctx {
+    qb_cli *cli;
     const qb_bench_opts *o;
     const qb_bench_env *env;
-    int nfmts, max_threads;
-    printer p;
+    int ncases;
     double secs;
 } bench_ctx;
 
 static qb_status bench_job(qb_db *db, const char *run_id, void *ctx) {
     bench_ctx *x = ctx;
-    printer *p = &x->p;
-    static const char *const cols[] = {"op", "format", "backend", "shape", ">thr", "level", ">median", ">MAD", ">CV %",
-                                       ">GB/s", ">GFLOP/s", ">fraction of limit", "limit", "note", NULL};
-    qb_cli_rows_begin(p->json, &p->j, &p->t, run_id, cols);
-    qb_bench_memory *mem = qb_calloc((size_t)x->nfmts + 1, sizeof *mem);
-    int64_t t0 = qb_now_ns();
-    qb_status st = qb_bench_sweep(db, run_id, x->o, x->env, on_row, p, mem);
-    x->secs = (double)(qb_now_ns() - t0) * 1e-9;
-    qb_cli_rows_end(p->json, &p->j, &p->t);
-    print_limits_memory(p, db, run_id, mem, x->nfmts);
-    print_targets(p, x->max_threads);
-    if (p->json) qb_json_end(&p->j);
-    free(p->k);
-    free(mem);
-    return st;
+    return qb_cli_bench_step(x->cli, db, run_id, x->o, x->env, &x->ncases, &x->secs);
 }
 
 qb_status cmd_bench(qb_cli *cli, int argc, char **argv) {
@@ -400,14 +408,11 @@ qb_status cmd_bench(qb_cli *cli, int argc, char **argv) {
     o.formats = fmts, o.nformats = nfmts, o.threads = threads, o.nthreads = nthreads, o.quick = quick;
     o.cfg = (qb_bench_cfg){.samples = (int)samples, .min_sample_ns = min_ms >= 0 ? min_ms * 1000000 : quick ? 200000 : 5000000,
                            .warmup_ns = quick ? 100000 : 10000000, .flush = flush, .max_case_s = (double)max_case, .pin = pin};
-    int max_threads = 0;
-    for (int i = 0; i < nthreads; i++) max_threads = threads[i] > max_threads ? threads[i] : max_threads;
-
     char *config = qb_bench_env_json(&env, &o), run_id[37];
     qb_run_info ri = {.command = "bench", .config = config};
-    bench_ctx x = {.o = &o, .env = &env, .nfmts = nfmts, .max_threads = max_threads, .p = {.json = cli->json}};
+    bench_ctx x = {.cli = cli, .o = &o, .env = &env};
     st = qb_cli_run_job(cli, ri, 0, NULL, argc - 1, argv + 1, bench_job, &x, run_id);
-    if (st == QB_OK) fprintf(stderr, "bench run %s: %d cases in %.0f s, stored in %s\n", run_id, x.p.nk, x.secs, cli->db_path);
+    if (st == QB_OK) fprintf(stderr, "bench run %s: %d cases in %.0f s, stored in %s\n", run_id, x.ncases, x.secs, cli->db_path);
     free(config);
     free(fmts);
     free(threads);

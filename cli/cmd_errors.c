@@ -80,8 +80,7 @@ static void on_row(void *ctx, const char *source, const qb_tensor_error *e, int 
     else qb_table_row(&p->t, (const char *const[]){cells[0], cells[2], cells[4], cells[5], cells[6], cells[7], cells[8], cells[9], cells[10]});
 }
 
-/* The options that define what a run measures, as canonical JSON: --resume compares it. */
-static char *config_json(const char *suite, const qb_errors_job *job) {
+char *qb_cli_errors_config(const char *suite, const qb_errors_job *job, const char *model) {
     char *buf = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
@@ -105,44 +104,39 @@ static char *config_json(const char *suite, const qb_errors_job *job) {
         qb_json_kint(&j, "shard", job->shard_i);
         qb_json_kint(&j, "shards", job->shard_n);
     }
+    if (model) qb_json_kstr(&j, "model", model);
     qb_json_end(&j);
     fclose(f);
     buf[strcspn(buf, "\n")] = '\0';
     return buf;
 }
 
-typedef struct errors_ctx {
-    const qb_errors_job *job;
-    printer p;
-} errors_ctx;
-
-static qb_status errors_job(qb_db *db, const char *run_id, void *ctx) {
-    errors_ctx *x = ctx;
-    printer *p = &x->p;
-    for (int i = 0; i < x->job->nsources; i++) /* synthetic and raw sources are single matrices */
-        p->models |= strncmp(x->job->sources[i], "synthetic:", 10) != 0 && strncmp(x->job->sources[i], "raw:", 4) != 0;
+qb_status qb_cli_errors_step(qb_cli *cli, qb_db *db, const char *run_id, const qb_errors_job *job, int *nrows) {
+    printer p = {.json = cli->json};
+    for (int i = 0; i < job->nsources; i++) /* synthetic and raw sources are single matrices */
+        p.models |= strncmp(job->sources[i], "synthetic:", 10) != 0 && strncmp(job->sources[i], "raw:", 4) != 0;
     static const char *const cols[] = {"source", "format", ">bits/weight", ">MSE", ">RMSE", ">max abs err", ">p99 abs err",
                                        ">SQNR dB", ">cosine", NULL};
     static const char *const model_cols[] = {"source", "tensor", "scheme", "tensor format", ">bits/weight", ">MSE", ">RMSE",
                                              ">max abs err", ">p99 abs err", ">SQNR dB", ">cosine", NULL};
-    qb_cli_rows_begin(p->json, &p->j, &p->t, run_id, p->models ? model_cols : cols);
-    qb_status st = qb_errors_run(db, run_id, x->job, on_row, p);
+    qb_cli_rows_begin(p.json, &p.j, &p.t, run_id, p.models ? model_cols : cols);
+    qb_status st = qb_errors_run(db, run_id, job, on_row, &p);
     /* on failure main prints the one error line; rows already measured are printed too */
-    qb_cli_rows_end(p->json, &p->j, &p->t);
-    if (p->json) qb_json_end(&p->j);
+    qb_cli_rows_end(p.json, &p.j, &p.t);
+    if (p.json) qb_json_end(&p.j);
+    *nrows = p.nrows;
     return st;
 }
 
-qb_status qb_cli_errors_run(qb_cli *cli, const char *command, const char *suite, const qb_errors_job *job,
-                            int resume, const char *resume_id, int argc, char **argv) {
-    char *config = config_json(suite, job), run_id[37];
-    qb_run_info ri = {.command = command, .suite = suite, .config = config, .seed = (int64_t)job->seed};
-    errors_ctx x = {.job = job, .p = {.json = cli->json}};
-    qb_status st = qb_cli_run_job(cli, ri, resume, resume_id, argc, argv, errors_job, &x, run_id);
-    if (st == QB_OK)
-        fprintf(stderr, "%s run %s: %d rows in %s; render it with 'quantbench report'\n", command, run_id, x.p.nrows, cli->db_path);
-    free(config);
-    return st;
+typedef struct errors_ctx {
+    qb_cli *cli;
+    const qb_errors_job *job;
+    int nrows;
+} errors_ctx;
+
+static qb_status errors_job(qb_db *db, const char *run_id, void *ctx) {
+    errors_ctx *x = ctx;
+    return qb_cli_errors_step(x->cli, db, run_id, x->job, &x->nrows);
 }
 
 qb_status cmd_errors(qb_cli *cli, int argc, char **argv) {
@@ -184,7 +178,12 @@ qb_status cmd_errors(qb_cli *cli, int argc, char **argv) {
                              .seed = (uint64_t)seed, .skip_misfits = formats && strcmp(formats, "all") == 0,
                              .mixes = mixes, .nmixes = nmixes, .threads = (int)threads, .shard_i = shard_i,
                              .shard_n = shard_n};
-        st = qb_cli_errors_run(cli, "errors", NULL, &job, resume, resume_id, argc - 1, argv + 1);
+        char *config = qb_cli_errors_config(NULL, &job, NULL), run_id[37];
+        qb_run_info ri = {.command = "errors", .config = config, .seed = seed};
+        errors_ctx x = {cli, &job, 0};
+        st = qb_cli_run_job(cli, ri, resume, resume_id, argc - 1, argv + 1, errors_job, &x, run_id);
+        if (st == QB_OK) fprintf(stderr, "errors run %s: %d rows in %s; render it with 'quantbench report'\n", run_id, x.nrows, cli->db_path);
+        free(config);
     }
     free(fmts);
     free(mixes);

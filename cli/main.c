@@ -25,6 +25,7 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "text → token ids and pieces with a GGUF model's tokenizer, as llama.cpp"},
     {"merge", cmd_merge, "merge the databases of many machines or shards into one"},
     {"eval", cmd_eval, "perplexity and KL-divergence of a model under formats, as llama-perplexity"},
+    {"train", cmd_train, "train the small Llama model (or fine-tune one with QAT) and write a GGUF"},
     {"imatrix", cmd_imatrix, "importance matrix of a model over calibration text, in llama.cpp's imatrix GGUF"},
     {"compare", cmd_compare, "regression verdicts of a run against a baseline (exit 3 on a regression)"},
     {"bench", cmd_bench, "CPU microbenchmarks of every format against the machine's measured limits"},

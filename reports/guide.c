@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../formats/mixes.h"
 #include "sections.h"
 
 #define NEAR_LOSSLESS_DPPL 0.5
@@ -111,6 +112,14 @@ static int by_bpw_desc(const void *a, const void *b) {
     return strcmp(x->format, y->format);
 }
 
+/* The registry format a guide row is benchmarked by: itself, or for a llama.cpp file type
+ * (Q4_K_M) its base type (q4_K), which most of its tensors get. */
+static const char *bench_name(const char *format) {
+    for (int i = 0; i < qb_mix_count(); i++)
+        if (strcasecmp(qb_mix_at(i)->name, format) == 0) return qb_mix_at(i)->base;
+    return format;
+}
+
 /* Invariant 2: f16's time over each format's; device "cpu" or any other (a GPU). */
 static void add_speed(qb_page *pg, const qb_run_meta *bench, grow *g, int n, int gpu) {
     if (!bench) return;
@@ -128,7 +137,7 @@ static void add_speed(qb_page *pg, const qb_run_meta *bench, grow *g, int n, int
     while (sqlite3_step(s) == SQLITE_ROW) {
         const char *f = (const char *)sqlite3_column_text(s, 0);
         for (int i = 0; f && i < n; i++)
-            if (strcasecmp(g[i].format, f) == 0) *(gpu ? &g[i].gpu_speed : &g[i].cpu_speed) = qb_col_real(s, 1);
+            if (strcasecmp(bench_name(g[i].format), f) == 0) *(gpu ? &g[i].gpu_speed : &g[i].cpu_speed) = qb_col_real(s, 1);
     }
     sqlite3_finalize(s);
 }
@@ -207,7 +216,8 @@ void qb_section_guide(qb_page *pg, const qb_run_meta *eval, const qb_run_meta *b
     qb_page_heading(pg, 2, "Selection guide", "guide");
     char *t = qb_asprintf(
         "Computed from %s%s%s%s%s. Sizes are parameters x bits/weight / 8 (decimal GB, weights only). Speed is f16's "
-        "median gemv time over the format's (its fastest backend), same shape and threads (> 1: faster than f16). Hardware support is read from "
+        "median gemv time over the format's (its fastest backend; a llama.cpp file type is timed by its base type, e.g. Q4_K_M by q4_K), "
+        "same shape and threads (> 1: faster than f16). Hardware support is read from "
         "the machine's CPU flags and GPU compute capability (FP8 tensor cores from sm_89, FP4 from sm_100). "
         "Recommendation (point estimates; see the standard errors in the evaluation table): near-lossless = ΔPPL <= %g %% "
         "and KLD <= %g; balanced = ΔPPL <= %g %% and KLD <= %g; usable = ΔPPL <= %g %% and KLD <= %g, and smallest usable "

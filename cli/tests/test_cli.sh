@@ -73,6 +73,9 @@ expect_err_has "bad --cols value" "abc"
 bad "run --suite nope" 2 run --db "$T/nope.db" --suite nope
 expect_err_has "run --suite nope" "nope"
 
+qb run --db "$T/nightly.db" --suite nightly --no-model --no-bench
+expect_rc "run --suite nightly" 0
+check "run --suite nightly: stored as the nightly suite" test "$(sql "$T/nightly.db" "SELECT suite || ' ' || status FROM runs")" = "nightly complete"
 bad "run --resume with nothing to resume" 2 run --db "$T/resume.db" --resume
 expect_err_has "run --resume with nothing to resume" "resume"
 bad "errors --resume with nothing to resume" 2 errors --db "$T/resume.db" --resume --formats f16 --weights synthetic:gaussian:4x8
@@ -344,21 +347,21 @@ print("\n".join(bad)); sys.exit(1 if bad else 0)' formats.json
 NFORMATS=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["rows"]))' formats.json 2>/dev/null || echo 0)
 
 # ---- run → report ----------------------------------------------------------------------------
-qb run --db "$T/run.db"
+qb run --db "$T/run.db" --no-model --no-bench # the model step: evals/tests/test_train_cli.sh; bench: bench_cli
 expect_rc "run --db" 0
 check "run (stderr not a TTY): exactly one summary line on stderr" test "$(wc -l <"$ERR")" -eq 1
 check "run (stderr not a TTY): no progress '\\r' on stderr" test "$(tr -cd '\r' <"$ERR" | wc -c)" -eq 0
 check "run (stderr not a TTY): no terminal escapes on stderr" test "$(tr -cd '\033' <"$ERR" | wc -c)" -eq 0
 check "run summary line names the database" grep -qF "run.db" "$ERR"
 if command -v script >/dev/null 2>&1; then
-    LAST_CMD="script -qec '$QB run --db $T/tty.db >/dev/null' /dev/null"
-    script -qec "$(printf '%q ' "$QB" run --db "$T/tty.db") >/dev/null" /dev/null >tty.out 2>&1 </dev/null
+    LAST_CMD="script -qec '$QB run --db $T/tty.db --no-model --no-bench >/dev/null' /dev/null"
+    script -qec "$(printf '%q ' "$QB" run --db "$T/tty.db" --no-model --no-bench) >/dev/null" /dev/null >tty.out 2>&1 </dev/null
     RC=$?
     : >"$ERR"
     check "run on a TTY shows '\\r' progress lines" test "$(tr -cd '\r' <tty.out | wc -c)" -gt 1
 fi
 
-qb run --db "$T/run2.db" --json
+qb run --db "$T/run2.db" --json --no-model --no-bench
 expect_rc "run --json" 0
 cp "$OUT" run.json
 RUN_ID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["run"])' run.json 2>/dev/null || echo none)
