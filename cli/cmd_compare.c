@@ -26,8 +26,8 @@ static const char usage[] =
     "  --all             list unchanged cases too (JSON always has every case)\n"
     "\n"
     "Verdicts: speed cases are a regression when p < A and the median time grew by at least E\n"
-    "(unstable cases, CV > 10 %, and calls shorter than 1 µs, which move by over 10 % between\n"
-    "two processes of one build, are listed but not judged; the machine's limits, measured\n"
+    "(unstable cases, CV > 10 %, and calls shorter than 1 µs, which can move by over 10 %\n"
+    "between two processes of one build, are listed but not judged; the machine's limits, measured\n"
     "beside them, are reported as slower or faster, never as regressions). Error figures of\n"
     "the CPU paths must be identical (a lower SQNR is a regression, any other difference is\n"
     "reported); perplexity and KLD of model evaluations may move by 1e-4 relative.\n";

@@ -30,9 +30,11 @@ typedef struct qb_compare_opts {
     double min_ns;     /* speed cases whose median call is shorter are not judged */
 } qb_compare_opts;
 
-/* min_ns = 1 µs: a call of a few hundred instructions moves by 13–25 % between two processes
- * of the same build on our test VM (code and data placement), cases of 10 µs and more by
- * under 3 % (measured with `bench --ops dequantize` run four times). */
+/* min_ns = 1 µs: on our 2-vCPU test VM a call of a few hundred instructions moved by 13–25 %
+ * between two processes of the same build (`bench --ops dequantize`, four runs), most calls of
+ * 10 µs and more by under 3 %. Some longer cases are bimodal across processes too (±8–31 %,
+ * DRAM-bound ones especially): one baseline run cannot tell that from a regression, so on such
+ * a machine compare against several nights before acting (results/tests/test_nightly.sh). */
 #define QB_COMPARE_DEFAULTS {0.002, 0.05, 1e-4, 1000.0}
 
 typedef struct qb_verdict {
