@@ -3,7 +3,7 @@
  *
  * Invariants:
  *  1. A point is a regression when qb_is_regression() says so against the previous run of the
- *     same series; that one function is the rule (swap it for results/compare's verdicts).
+ *     same series; that one function is the rule.
  *  2. Runs are ordered by start time, then by insertion (rowid): two runs can start within
  *     the same second.
  *  3. Series are comparable across runs only at equal conditions: the gemv trend keeps the
@@ -17,9 +17,11 @@
 
 #include "sections.h"
 
-/* The interim rule until `quantbench compare` is committed: worse by 5 % or more of the
- * previous value, and by more than abs_tol: for a loss near zero (ΔPPL of a near-lossless
- * format) a relative change alone is noise. */
+/* The trend's own rule, on the medians it plots: worse by 5 % or more of the previous value,
+ * and by more than abs_tol (for a loss near zero, the ΔPPL of a near-lossless format, a
+ * relative change alone is noise). `quantbench compare` (results/compare.h) also tests the
+ * raw samples (Mann–Whitney) and skips unstable cases; marking points by its verdicts is the
+ * next step, so the two agree. */
 enum { REGRESSION_PCT = 5 };
 int qb_is_regression(double prev, double cur, int lower_is_better, double abs_tol) {
     if (!isfinite(prev) || !isfinite(cur)) return 0;
