@@ -18,6 +18,7 @@
 #include "common/qbtest.h"
 #include "datasets/source.h"
 #include "evals/awq.h"
+#include "evals/tests/tiny_llama.h"
 
 static double direct_err(const qb_format *f, const float *w, int64_t rows, int64_t cols, const float *s, const float *x, int64_t n) {
     size_t nb;
@@ -79,34 +80,21 @@ static void logits(const qb_model *m, const qb_llama_opts *o, const int32_t *tok
     qb_llama_free(l);
 }
 
-static double rel_diff(const float *a, const float *b, size_t n) {
-    double d = 0, m = 0;
-    for (size_t i = 0; i < n; i++) d = fmax(d, fabs((double)a[i] - b[i])), m = fmax(m, fabs((double)a[i]));
-    return d / m;
-}
-
 static void folding(const char *gguf_tool) {
-    char dir[] = "/tmp/qb_awq_XXXXXX", path[64], cmd[256];
-    if (!mkdtemp(dir)) qbt_skip("no temporary directory");
-    snprintf(path, sizeof path, "%s/m.gguf", dir);
-    snprintf(cmd, sizeof cmd, "'%s' llama '%s' 2 64 128 4 2 256 f32 >/dev/null", gguf_tool, path);
-    CHECK(system(cmd) == 0, "gguf_tool");
-    qb_model m;
-    if (qb_model_open(&m, path) != QB_OK) {
-        CHECK(0, "open: %s", qb_errmsg());
-        return;
-    }
-    enum { T = 48, V = 256 };
+    tiny_llama tl;
+    if (!tiny_llama_open(&tl, gguf_tool)) return;
+    qb_model *m = &tl.m;
+    enum { T = 48, V = TINY_LLAMA_VOCAB };
     int32_t tok[T];
     for (int i = 0; i < T; i++) tok[i] = (i * 37 + 11) % V;
     qb_calib cal;
     qb_calib_init(&cal, 1, 0);
     qb_llama *l = NULL;
     qb_llama_opts o = {.threads = 2, .n_ctx = T};
-    CHECK(qb_llama_load(&m, &o, &l) == QB_OK && qb_calib_run(&cal, l, tok, T, T, 0, -1) == QB_OK, "calibration: %s", qb_errmsg());
+    CHECK(qb_llama_load(m, &o, &l) == QB_OK && qb_calib_run(&cal, l, tok, T, T, 0, -1) == QB_OK, "calibration: %s", qb_errmsg());
     qb_llama_free(l);
     qb_scales awq;
-    CHECK(qb_awq_search(&m, &cal, qb_format_find("int4_asym_g32"), &awq) == QB_OK, "search: %s", qb_errmsg());
+    CHECK(qb_awq_search(m, &cal, qb_format_find("int4_asym_g32"), &awq) == QB_OK, "search: %s", qb_errmsg());
     CHECK(awq.loss <= awq.loss_rtn, "model: AWQ loss %.6g ≤ RTN %.6g", awq.loss, awq.loss_rtn);
     printf("model search: Σ loss RTN %.5g, AWQ %.5g; %d tensors scaled\n", awq.loss_rtn, awq.loss, awq.n);
     qb_rng rng;
@@ -146,19 +134,17 @@ static void folding(const char *gguf_tool) {
                             .fold_ctx = &awq};
     qb_llama_opts unfolded = folded;
     unfolded.fold = NULL;
-    logits(&m, &plain, tok, T, a);
-    logits(&m, &folded, tok, T, b);
-    logits(&m, &unfolded, tok, T, c);
-    const double d = rel_diff(a, b, (size_t)T * V), dc = rel_diff(a, c, (size_t)T * V);
+    logits(m, &plain, tok, T, a);
+    logits(m, &folded, tok, T, b);
+    logits(m, &unfolded, tok, T, c);
+    const double d = max_rel_diff(a, b, (size_t)T * V), dc = max_rel_diff(a, c, (size_t)T * V);
     CHECK(d < 5e-3, "folded scales: logits within f16 rounding of the plain model (max rel %.3g)", d);
     CHECK(dc > 0.1, "without the norm fold the logits move (max rel %.3g)", dc);
     printf("fold: scaled-and-folded f16 model vs plain f16 max rel %.3g; unfolded %.3g\n", d, dc);
     free(a), free(b), free(c);
     qb_scales_free(&awq);
     qb_calib_free(&cal);
-    qb_model_close(&m);
-    unlink(path);
-    rmdir(dir);
+    tiny_llama_close(&tl);
 }
 
 int main(int argc, char **argv) {

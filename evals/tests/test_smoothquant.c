@@ -22,6 +22,7 @@
 #include "common/qbtest.h"
 #include "datasets/source.h"
 #include "evals/smoothquant.h"
+#include "evals/tests/tiny_llama.h"
 
 static void formula(void) {
     enum { R = 3, C = 4 };
@@ -49,7 +50,7 @@ static void formula(void) {
     }
 }
 
-enum { T = 40, V = 256 };
+enum { T = 40, V = TINY_LLAMA_VOCAB };
 
 static int run(const qb_model *m, const qb_llama_opts *o, const int32_t *tok, int per_call, float *out) {
     qb_llama *l = NULL;
@@ -60,68 +61,53 @@ static int run(const qb_model *m, const qb_llama_opts *o, const int32_t *tok, in
     return st;
 }
 
-static double rel_diff(const float *a, const float *b) {
-    double d = 0, m = 0;
-    for (size_t i = 0; i < (size_t)T * V; i++) d = fmax(d, fabs((double)a[i] - b[i])), m = fmax(m, fabs((double)a[i]));
-    return d / m;
-}
-
 static void forward(const char *gguf_tool) {
-    char dir[] = "/tmp/qb_sq_XXXXXX", path[64], cmd[256];
-    if (!mkdtemp(dir)) qbt_skip("no temporary directory");
-    snprintf(path, sizeof path, "%s/m.gguf", dir);
-    snprintf(cmd, sizeof cmd, "'%s' llama '%s' 2 64 128 4 2 256 f32 >/dev/null", gguf_tool, path);
-    CHECK(system(cmd) == 0, "gguf_tool");
-    qb_model m;
-    if (qb_model_open(&m, path) != QB_OK) {
-        CHECK(0, "open: %s", qb_errmsg());
-        return;
-    }
+    tiny_llama tl;
+    if (!tiny_llama_open(&tl, gguf_tool)) return;
+    qb_model *m = &tl.m;
     int32_t tok[T];
     for (int i = 0; i < T; i++) tok[i] = (i * 53 + 7) % V;
     float *plain = malloc(sizeof(float) * T * V), *a = malloc(sizeof(float) * T * V), *b = malloc(sizeof(float) * T * V);
     qb_llama_opts o = {.threads = 2, .n_ctx = T, .ref = 1};
-    CHECK(run(&m, &o, tok, T, plain) == QB_OK, "plain: %s", qb_errmsg());
+    CHECK(run(m, &o, tok, T, plain) == QB_OK, "plain: %s", qb_errmsg());
     o.act_format = "f32";
-    CHECK(run(&m, &o, tok, T, a) == QB_OK && memcmp(a, plain, sizeof(float) * T * V) == 0, "act f32: identical logits");
+    CHECK(run(m, &o, tok, T, a) == QB_OK && memcmp(a, plain, sizeof(float) * T * V) == 0, "act f32: identical logits");
     o.act_format = "int8_sym_row";
-    CHECK(run(&m, &o, tok, T, a) == QB_OK, "act int8 ref: %s", qb_errmsg());
-    const double d8 = rel_diff(plain, a);
+    CHECK(run(m, &o, tok, T, a) == QB_OK, "act int8 ref: %s", qb_errmsg());
+    const double d8 = max_rel_diff(plain, a, (size_t)T * V);
     CHECK(d8 > 1e-5 && d8 < 0.2, "per-token int8 activations move the logits a little (max rel %.3g)", d8);
-    CHECK(run(&m, &o, tok, 1, b) == QB_OK && memcmp(a, b, sizeof(float) * T * V) == 0, "per-token: one at a time = one batch (reference, bit for bit)");
+    CHECK(run(m, &o, tok, 1, b) == QB_OK && memcmp(a, b, sizeof(float) * T * V) == 0, "per-token: one at a time = one batch (reference, bit for bit)");
     o.ref = 0;
-    CHECK(run(&m, &o, tok, T, b) == QB_OK, "act int8 fast: %s", qb_errmsg());
-    const double df = rel_diff(a, b);
+    CHECK(run(m, &o, tok, T, b) == QB_OK, "act int8 fast: %s", qb_errmsg());
+    const double df = max_rel_diff(a, b, (size_t)T * V);
     CHECK(df <= QB_LLAMA_FAST_TOL_ROUNDED, "act int8: fast vs reference max rel %.3g", df);
     printf("act int8_sym_row: vs plain %.3g, fast vs ref %.3g\n", d8, df);
     o.act_format = "nope";
-    CHECK(run(&m, &o, tok, T, b) == QB_EUSAGE && strstr(qb_errmsg(), "nope"), "unknown act format: %s", qb_errmsg());
+    CHECK(run(m, &o, tok, T, b) == QB_EUSAGE && strstr(qb_errmsg(), "nope"), "unknown act format: %s", qb_errmsg());
     o.act_format = "q4_K"; /* blocks of 256 do not divide rows of 64 */
-    CHECK(run(&m, &o, tok, T, b) == QB_EUSAGE && strstr(qb_errmsg(), "does not fit"), "ill-fitting act format: %s", qb_errmsg());
+    CHECK(run(m, &o, tok, T, b) == QB_EUSAGE && strstr(qb_errmsg(), "does not fit"), "ill-fitting act format: %s", qb_errmsg());
 
     /* the SmoothQuant plan folded: the same model in real arithmetic */
     qb_calib cal;
     qb_calib_init(&cal, 0, 0);
     qb_llama *l = NULL;
     qb_llama_opts co = {.threads = 2, .n_ctx = T};
-    CHECK(qb_llama_load(&m, &co, &l) == QB_OK && qb_calib_run(&cal, l, tok, T, T, 0, -1) == QB_OK, "calibration: %s", qb_errmsg());
+    CHECK(qb_llama_load(m, &co, &l) == QB_OK && qb_calib_run(&cal, l, tok, T, T, 0, -1) == QB_OK, "calibration: %s", qb_errmsg());
     qb_llama_free(l);
     qb_scales plan;
-    CHECK(qb_smoothquant_search(&m, &cal, 0.5, &plan) == QB_OK, "search: %s", qb_errmsg());
+    CHECK(qb_smoothquant_search(m, &cal, 0.5, &plan) == QB_OK, "search: %s", qb_errmsg());
     CHECK(plan.n == 2 * 7, "per layer: q, k, v, gate, up and two norms (got %d entries)", plan.n);
     qb_llama_opts f16 = {.format = "f16", .threads = 2, .n_ctx = T};
-    CHECK(run(&m, &f16, tok, T, a) == QB_OK, "f16");
+    CHECK(run(m, &f16, tok, T, a) == QB_OK, "f16");
     f16.quant = qb_scales_quant, f16.quant_ctx = &plan, f16.fold = qb_scales_fold, f16.fold_ctx = &plan;
-    CHECK(run(&m, &f16, tok, T, b) == QB_OK, "f16 smoothed");
-    const double ds = rel_diff(a, b);
+    CHECK(run(m, &f16, tok, T, b) == QB_OK, "f16 smoothed");
+    const double ds = max_rel_diff(a, b, (size_t)T * V);
     CHECK(ds < 5e-3, "smoothed f16 model: logits within f16 rounding (max rel %.3g)", ds);
     printf("smoothquant fold: f16 vs smoothed f16 max rel %.3g\n", ds);
     qb_scales_free(&plan);
     qb_calib_free(&cal);
     free(plain), free(a), free(b);
-    qb_model_close(&m);
-    unlink(path);
-    rmdir(dir);
+    tiny_llama_close(&tl);
 }
 
 int main(int argc, char **argv) {
