@@ -229,11 +229,7 @@ static char *cases_sql(qb_page *pg, const qb_run_meta *run) {
 
 void qb_section_bench(qb_page *pg, const qb_run_meta *run) {
     if (pg->st) return;
-    char *h = qb_asprintf("Throughput (run %.8s)", run->id);
-    char *anchor = qb_asprintf("bench-%.8s", run->id); /* report.c's table of contents links it */
-    qb_page_heading(pg, 2, h, anchor);
-    free(anchor);
-    free(h);
+    qb_page_run_heading(pg, "bench", "Throughput", run->id, 0);
     qb_page_para(pg, how_to_read);
     bar *b = NULL;
     int n = load_bars(pg, run, &b);

@@ -454,11 +454,7 @@ int qb_section_errors(qb_page *pg, const qb_run_meta *run, const char *csv_name,
         report_free(&r);
         return 0;
     }
-    char *h = qb_asprintf("Quantization error (run %.8s)", run->id);
-    char *anchor = qb_asprintf("errors-%.8s", run->id); /* report.c's table of contents links it */
-    qb_page_heading(pg, 2, h, anchor);
-    free(anchor);
-    free(h);
+    qb_page_run_heading(pg, "errors", "Quantization error", run->id, 0);
     qb_page_heading(pg, 3, "How to read this", NULL);
     qb_page_para(pg, how_to_read);
     if (r.nrows == 0) qb_page_para(pg, "This run stored no quantization error measurements.");

@@ -101,11 +101,7 @@ static void pareto_plot(qb_page *pg, const qb_run_meta *run, ev_point *p, int n,
 
 void qb_section_evals(qb_page *pg, const qb_run_meta *run) {
     if (pg->st) return;
-    char *h = qb_asprintf("Model evaluation (run %.8s)", run->id);
-    char *anchor = qb_asprintf("evals-%.8s", run->id); /* report.c's table of contents links it */
-    qb_page_heading(pg, 2, h, anchor);
-    free(anchor);
-    free(h);
+    qb_page_run_heading(pg, "evals", "Model evaluation", run->id, 0);
     qb_page_para(pg, how_to_read);
     static const char *const skip[] = {"run_id", "model_id", "text_id", "variant_id", "created_at", NULL};
     const char *params[] = {run->id};

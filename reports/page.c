@@ -99,6 +99,15 @@ void qb_page_add_file(qb_page *pg, const char *name) {
     pg->files[pg->nfiles++] = qb_strdup(name);
 }
 
+char *qb_page_run_anchor(const char *kind, const char *run_id) { return qb_asprintf("%s-%.8s", kind, run_id); }
+
+void qb_page_run_heading(qb_page *pg, const char *kind, const char *title, const char *run_id, int up_to) {
+    char *h = qb_asprintf("%s (%srun %.8s)", title, up_to ? "up to " : "", run_id), *anchor = qb_page_run_anchor(kind, run_id);
+    qb_page_heading(pg, 2, h, anchor);
+    free(anchor);
+    free(h);
+}
+
 void qb_page_heading(qb_page *pg, int level, const char *text, const char *anchor) {
     if (pg->st) return;
     fprintf(pg->md.f, "%.*s ", level, "######");

@@ -36,6 +36,11 @@ qb_status qb_page_close(qb_page *pg);
 void qb_page_free(qb_page *pg);
 
 void qb_page_heading(qb_page *pg, int level, const char *text, const char *anchor);
+/* The anchor of run_id's section of `kind` ("evals", "errors", "bench", "trends"): both the
+ * table of contents (report.c) and the section's heading use it. Heap string. */
+char *qb_page_run_anchor(const char *kind, const char *run_id);
+/* A run's section heading "TITLE (run 1234abcd)", or "(up to run …)" with up_to, anchored so. */
+void qb_page_run_heading(qb_page *pg, const char *kind, const char *title, const char *run_id, int up_to);
 /* A line of links to in-page anchors (HTML only: Markdown viewers build their own). */
 void qb_page_nav(qb_page *pg, const char *const *labels, const char *const *anchors, int n);
 void qb_page_para(qb_page *pg, const char *text);           /* plain text, escaped */

@@ -316,7 +316,7 @@ qb_status qb_report_write(qb_db *db, const char *const *run_ids, int nruns, cons
                 /* trends come once per eval and bench run: their command tells them apart */
                 labels[nn] = k == 3 ? qb_asprintf("%s (%s)", parts[k].label, m->command ? m->command : m->id)
                                     : qb_strdup(parts[k].label);
-                anchors[nn++] = qb_asprintf("%s-%.8s", parts[k].kind, m->id);
+                anchors[nn++] = qb_page_run_anchor(parts[k].kind, m->id);
             }
         qb_page_nav(&pg, (const char *const *)labels, (const char *const *)anchors, nn);
         for (int i = 0; i < nn; i++) {

@@ -152,11 +152,7 @@ static void one_trend(qb_page *pg, const qb_run_meta *run, const trend *t) {
 
 void qb_section_trends(qb_page *pg, const qb_run_meta *run) {
     if (pg->st) return;
-    char *h = qb_asprintf("Trends (up to run %.8s)", run->id);
-    char *anchor = qb_asprintf("trends-%.8s", run->id); /* report.c's table of contents links it */
-    qb_page_heading(pg, 2, h, anchor);
-    free(anchor);
-    free(h);
+    qb_page_run_heading(pg, "trends", "Trends", run->id, 1);
     char *t = qb_asprintf("Every run of command '%s' (suite %s) on this machine up to this run, oldest first. A point is "
                           "marked a regression when it is worse than the previous run of the same format by %d %% or more "
                           "(ΔPPL: and by more than 0.05 points).",
