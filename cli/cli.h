@@ -70,6 +70,10 @@ qb_status qb_cli_errors_step(qb_cli *cli, qb_db *db, const char *run_id, const q
  * measures, as canonical JSON: --resume compares it. NULLs are left out. Heap string. */
 char *qb_cli_errors_config(const char *suite, const qb_errors_job *job, const char *model);
 
+/* The eval job's rows into run_id (cmd_eval.c's table or one JSON object); *nrows counts
+ * them. For `eval` and the suites, inside qb_cli_run_job. */
+struct qb_eval_job;
+qb_status qb_cli_eval_step(qb_cli *cli, qb_db *db, const char *run_id, const struct qb_eval_job *job, int *nrows);
 /* The benchmark sweep's rows into run_id (printed as cmd_bench prints them); *ncases and
  * *secs report what it did. For `bench` and the suites, inside qb_cli_run_job. */
 struct qb_bench_opts;

@@ -166,29 +166,35 @@ static char *config_json(const qb_eval_job *job) {
     return buf;
 }
 
+qb_status qb_cli_eval_step(qb_cli *cli, qb_db *db, const char *run_id, const qb_eval_job *job, int *nrows) {
+    printer p = {.json = cli->json};
+    static const char *const cols[] = {"format", "method", ">bits/weight", ">size MiB", ">PPL", ">ΔPPL %", ">mean KLD", ">p99 KLD",
+                                       ">top-1 %", ">tokens/s", ">calib s", NULL};
+    qb_cli_rows_begin(p.json, &p.j, &p.t, run_id, cols);
+    qb_status st = qb_eval_run(db, run_id, job, on_row, &p);
+    qb_cli_rows_end(p.json, &p.j, &p.t);
+    if (p.json) qb_json_end(&p.j);
+    *nrows = p.nrows;
+    return st;
+}
+
 typedef struct eval_ctx {
+    qb_cli *cli;
     const qb_eval_job *job;
-    printer p;
+    int nrows;
 } eval_ctx;
 
 static qb_status eval_job(qb_db *db, const char *run_id, void *ctx) {
     eval_ctx *x = ctx;
-    printer *p = &x->p;
-    static const char *const cols[] = {"format", "method", ">bits/weight", ">size MiB", ">PPL", ">ΔPPL %", ">mean KLD", ">p99 KLD",
-                                       ">top-1 %", ">tokens/s", ">calib s", NULL};
-    qb_cli_rows_begin(p->json, &p->j, &p->t, run_id, cols);
-    qb_status st = qb_eval_run(db, run_id, x->job, on_row, p);
-    qb_cli_rows_end(p->json, &p->j, &p->t);
-    if (p->json) qb_json_end(&p->j);
-    return st;
+    return qb_cli_eval_step(x->cli, db, run_id, x->job, &x->nrows);
 }
 
 static qb_status eval_run(qb_cli *cli, const qb_eval_job *job, int resume, const char *resume_id, int argc, char **argv) {
     char *config = config_json(job), run_id[37];
     qb_run_info ri = {.command = "eval", .config = config};
-    eval_ctx x = {.job = job, .p = {.json = cli->json}};
+    eval_ctx x = {.cli = cli, .job = job};
     qb_status st = qb_cli_run_job(cli, ri, resume, resume_id, argc, argv, eval_job, &x, run_id);
-    if (st == QB_OK) fprintf(stderr, "eval run %s: %d rows (format, method) in %s\n", run_id, x.p.nrows, cli->db_path);
+    if (st == QB_OK) fprintf(stderr, "eval run %s: %d rows (format, method) in %s\n", run_id, x.nrows, cli->db_path);
     free(config);
     return st;
 }

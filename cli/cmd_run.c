@@ -8,16 +8,13 @@
  *   3. bench: dequantize, GEMV and GEMM of the formats behind model_formats against the
  *      machine's limits (the selection guide's speed column, the roofline).
  * The nightly suite measures the same with more samples and every thread count 1..N. */
-#define _GNU_SOURCE /* open_memstream */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/json.h"
 #include "../common/parallel.h"
-#include "../common/table.h"
-#include "../datasets/source.h"
 #include "../bench/sweep.h"
+#include "../datasets/source.h"
 #include "../evals/eval_job.h"
 #include "cli.h"
 
@@ -61,58 +58,6 @@ static const char usage[] =
     "(e.g. a Slurm job array) share one sweep; shard 0 also runs steps 2 and 3. 'quantbench\n"
     "merge' then joins their databases.\n";
 
-/* ---- the model step -------------------------------------------------------------------------- */
-
-typedef struct model_step {
-    const qb_eval_job *job;
-    int json, nrows;
-    qb_table t;
-    qb_json j;
-} model_step;
-
-static void model_row(void *ctx, const qb_eval_row *r, int resumed) {
-    model_step *x = ctx;
-    x->nrows++;
-    const qb_ppl_stats *s = &r->st;
-    const double dppl = 100.0 * (s->ppl_ratio - 1.0);
-    if (x->json) {
-        qb_json_obj(&x->j);
-        qb_json_kstr(&x->j, "format", r->format);
-        qb_json_knum(&x->j, "bits_per_weight", r->bits_per_weight);
-        qb_json_kint(&x->j, "tokens", r->tokens);
-        qb_json_knum(&x->j, "ppl", s->ppl);
-        qb_json_knum(&x->j, "ppl_err", s->ppl_err);
-        qb_json_knum(&x->j, "ppl_ratio", s->ppl_ratio);
-        qb_json_knum(&x->j, "kld_mean", s->kld_mean);
-        qb_json_knum(&x->j, "kld_err", s->kld_err);
-        qb_json_knum(&x->j, "kld_p99", s->kld_p99);
-        qb_json_knum(&x->j, "top1", s->top1);
-        qb_json_kint(&x->j, "resumed", resumed);
-        qb_json_obj_end(&x->j);
-        return;
-    }
-    char ppl[64], kld[64];
-    snprintf(ppl, sizeof ppl, "%s ± %s", qb_fmt_f(s->ppl, 4), qb_fmt_f(s->ppl_err, 4));
-    snprintf(kld, sizeof kld, "%s ± %s", qb_fmt_g(s->kld_mean, 4), qb_fmt_g(s->kld_err, 2));
-    const char *cells[] = {r->format, qb_fmt_f(r->bits_per_weight, 4), ppl, qb_fmt_f(dppl, 3), kld,
-                           qb_fmt_g(s->kld_p99, 4), qb_fmt_f(100 * s->top1, 2)};
-    qb_table_row(&x->t, cells);
-}
-
-static qb_status model_job(qb_db *db, const char *run_id, void *ctx) {
-    model_step *x = ctx;
-    static const char *const cols[] = {"format", ">bits/weight", ">PPL", ">ΔPPL %", ">mean KLD", ">p99 KLD", ">top-1 %", NULL};
-    if (!x->json) printf("\nmodel %s on %s (ctx %d, reference %s):\n", x->job->model_path, x->job->text_path, x->job->ctx, x->job->ref);
-    qb_cli_rows_begin(x->json, &x->j, &x->t, run_id, cols);
-    qb_status st = qb_eval_run(db, run_id, x->job, model_row, x);
-    qb_cli_rows_end(x->json, &x->j, &x->t);
-    if (x->json) {
-        qb_json_kstr(&x->j, "model", x->job->model_path);
-        qb_json_end(&x->j);
-    }
-    return st;
-}
-
 /* The registry formats behind model_formats, for the bench step (file types by their base). */
 static const char *const bench_formats[] = {"f32", "bf16", "f16", "q8_0", "q6_K", "q5_K", "q4_K", "q4_0", "q3_K", "q2_K",
                                             "iq4_nl", "fp8_e4m3_pc", "mxfp4", "nvfp4", "nf4", "int4_asym_g128"};
@@ -141,8 +86,10 @@ static qb_status suite_job(qb_db *db, const char *run_id, void *ctx) {
     suite *x = ctx;
     qb_status st = qb_cli_errors_step(x->cli, db, run_id, x->errors, &x->nrows);
     if (!st && x->model) {
-        model_step m = {.job = x->model, .json = x->cli->json};
-        st = model_job(db, run_id, &m);
+        const qb_eval_job *e = x->model;
+        if (!x->cli->json) printf("\nmodel %s on %s (ctx %d, reference %s):\n", e->model_path, e->text_path, e->ctx, e->ref);
+        int n = 0;
+        st = qb_cli_eval_step(x->cli, db, run_id, e, &n);
     }
     /* a resumed run whose bench step had started keeps its cases: they are not measured twice */
     if (!st && x->bench && !has_bench_cases(db, run_id)) {
