@@ -12,11 +12,14 @@
 
 #include "../common/io.h"
 
-qb_status qb_vocab_bytes_write(qb_gguf_writer *w) {
-    /* token types as llama.cpp numbers them: 1 normal, 2 unknown, 3 control, 6 byte */
-    char *toks[QB_VOCAB_BYTES_N];
-    float scores[QB_VOCAB_BYTES_N];
-    int32_t types[QB_VOCAB_BYTES_N];
+qb_status qb_vocab_bytes_write_n(qb_gguf_writer *w, int64_t n_vocab) {
+    if (n_vocab < QB_VOCAB_BYTES_N || n_vocab > INT32_MAX)
+        return qb_fail(QB_EUSAGE, "a byte vocabulary has %d to 2^31-1 tokens, not %lld", QB_VOCAB_BYTES_N, (long long)n_vocab);
+    /* token types as llama.cpp numbers them: 1 normal, 2 unknown, 3 control, 5 unused, 6 byte */
+    const size_t n = (size_t)n_vocab;
+    char **toks = qb_malloc(sizeof *toks * n);
+    float *scores = qb_malloc(sizeof *scores * n);
+    int32_t *types = qb_malloc(sizeof *types * n);
     char bytes[256][8];
     toks[0] = "<unk>", toks[1] = "<s>", toks[2] = "</s>";
     types[0] = 2, types[1] = 3, types[2] = 3;
@@ -25,18 +28,26 @@ qb_status qb_vocab_bytes_write(qb_gguf_writer *w) {
         toks[3 + i] = bytes[i], types[3 + i] = 6;
     }
     toks[259] = "\xe2\x96\x81", types[259] = 1;
-    for (int i = 0; i < QB_VOCAB_BYTES_N; i++) scores[i] = 0.0f; /* single characters: no merges to rank */
+    for (size_t i = 0; i < QB_VOCAB_BYTES_N; i++) scores[i] = 0.0f; /* single characters: no merges to rank */
+    for (size_t i = QB_VOCAB_BYTES_N; i < n; i++) /* padding no text reaches (no piece merges into it) */
+        toks[i] = qb_asprintf("<unused%zu>", i - QB_VOCAB_BYTES_N), types[i] = 5, scores[i] = -1e9f;
     qb_status st = qb_gguf_writer_set_string(w, "tokenizer.ggml.model", "llama");
-    if (!st) st = qb_gguf_writer_set_string_array(w, "tokenizer.ggml.tokens", (const char *const *)toks, NULL, QB_VOCAB_BYTES_N);
-    if (!st) st = qb_gguf_writer_set_array(w, "tokenizer.ggml.scores", QB_GGUF_FLOAT32, scores, QB_VOCAB_BYTES_N);
-    if (!st) st = qb_gguf_writer_set_array(w, "tokenizer.ggml.token_type", QB_GGUF_INT32, types, QB_VOCAB_BYTES_N);
+    if (!st) st = qb_gguf_writer_set_string_array(w, "tokenizer.ggml.tokens", (const char *const *)toks, NULL, n);
+    if (!st) st = qb_gguf_writer_set_array(w, "tokenizer.ggml.scores", QB_GGUF_FLOAT32, scores, n);
+    if (!st) st = qb_gguf_writer_set_array(w, "tokenizer.ggml.token_type", QB_GGUF_INT32, types, n);
     if (!st) st = qb_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0);
     if (!st) st = qb_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1);
     if (!st) st = qb_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2);
     if (!st) st = qb_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", 1);
     if (!st) st = qb_gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token", 0);
+    for (size_t i = QB_VOCAB_BYTES_N; i < n; i++) free(toks[i]);
+    free(toks);
+    free(scores);
+    free(types);
     return st;
 }
+
+qb_status qb_vocab_bytes_write(qb_gguf_writer *w) { return qb_vocab_bytes_write_n(w, QB_VOCAB_BYTES_N); }
 
 qb_status qb_vocab_bytes_tokenizer(qb_tokenizer **out) {
     *out = NULL;

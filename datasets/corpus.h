@@ -30,6 +30,9 @@
 
 /* Writes the vocabulary's tokenizer.ggml.* keys. */
 qb_status qb_vocab_bytes_write(qb_gguf_writer *w);
+/* The same padded to n_vocab ≥ QB_VOCAB_BYTES_N tokens with unused ones ("<unusedK>", type 5),
+ * which no text tokenizes to: a model of any vocabulary size gets a working tokenizer. */
+qb_status qb_vocab_bytes_write_n(qb_gguf_writer *w, int64_t n_vocab);
 /* The same vocabulary as a tokenizer (built through a temporary GGUF holding only those keys,
  * so it is the exact tokenizer `quantbench eval` will build from the trained model). */
 qb_status qb_vocab_bytes_tokenizer(qb_tokenizer **out);

@@ -291,14 +291,23 @@ qb_status qb_model_rows_f32(const qb_model *m, int i, int64_t r0, int64_t nr, fl
     return QB_OK;
 }
 
-void qb_model_release(const qb_model *m, int i, int64_t r0, int64_t nr) {
-    const qb_model_tensor *t = &m->t[i];
-    if (!t->decoder || t->permute_heads) return; /* permuted reads jump around within the tensor */
+/* MADV_DONTNEED over the whole pages inside [p, p + n) */
+static void release_bytes(const void *p, uint64_t n) {
     long page = sysconf(_SC_PAGESIZE);
-    uintptr_t a = (uintptr_t)t->data + (uintptr_t)r0 * row_bytes(t), b = a + (uintptr_t)nr * row_bytes(t);
+    uintptr_t a = (uintptr_t)p, b = a + (uintptr_t)n;
     a = (a + (uintptr_t)page - 1) & ~((uintptr_t)page - 1); /* only whole pages inside the range */
     b &= ~((uintptr_t)page - 1);
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+void qb_model_release(const qb_model *m, int i, int64_t r0, int64_t nr) {
+    const qb_model_tensor *t = &m->t[i];
+    if (!t->decoder || t->permute_heads) return; /* permuted reads jump around within the tensor */
+    release_bytes((const char *)t->data + r0 * (int64_t)row_bytes(t), (uint64_t)nr * row_bytes(t));
+}
+
+void qb_model_release_all(const qb_model *m) {
+    for (int i = 0; i < m->n; i++) release_bytes(m->t[i].data, m->t[i].nbytes);
 }
 
 qb_status qb_model_write_metadata(const qb_model *m, qb_gguf_writer *w) {

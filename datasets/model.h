@@ -62,6 +62,9 @@ qb_status qb_model_rows_f32(const qb_model *m, int i, int64_t r0, int64_t nr, fl
 /* Tells the kernel the stored bytes of those rows are no longer needed (MADV_DONTNEED on
  * the read-only map: they leave the resident set and are read again if touched). */
 void qb_model_release(const qb_model *m, int i, int64_t r0, int64_t nr);
+/* The same for every tensor's stored bytes, whole: the model's pages leave the resident set
+ * (a measurement of what comes next is not charged for what was read before). */
+void qb_model_release_all(const qb_model *m);
 
 /* Writes the model's metadata: every KV of a GGUF input verbatim; for safetensors, the
  * llama-family keys derived from config.json. */

@@ -8,10 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../common/io.h"
 #include "../common/parallel.h"
+#include "../common/rss.h"
 #include "../datasets/source.h"
 #include "../datasets/tokenizer.h"
 #include "awq.h"
@@ -268,6 +270,11 @@ static void bind_real(sqlite3_stmt *s, int k, double v) {
     else sqlite3_bind_double(s, k, v);
 }
 
+static void bind_pos(sqlite3_stmt *s, int k, int64_t v) { /* 0: unknown, NULL */
+    if (v > 0) sqlite3_bind_int64(s, k, v);
+    else sqlite3_bind_null(s, k);
+}
+
 static double col_real(sqlite3_stmt *s, int k) { return sqlite3_column_type(s, k) == SQLITE_NULL ? NAN : sqlite3_column_double(s, k); }
 
 /* The row's figures in column order (after the key and the integer columns). */
@@ -289,7 +296,7 @@ typedef struct rowkey {
 /* One INSERT in autocommit mode: its own transaction, committed now (invariant 1). */
 static qb_status put_row(qb_db *db, const rowkey *key, const qb_eval_row *r, const char *variant_id) {
     char *sql = qb_asprintf("INSERT INTO evals(run_id, model_id, text_id, format, method, ctx, chunks, tokens, created_at, ref_format,"
-                            " variant_id, model_bytes, threads, %s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?%s)",
+                            " variant_id, model_bytes, threads, rss_peak_bytes, file_bytes, %s) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?%s)",
                             real_cols, ",?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?");
     sqlite3_stmt *s;
     int rc = sqlite3_prepare_v2(db->h, sql, -1, &s, NULL);
@@ -311,6 +318,8 @@ static qb_status put_row(qb_db *db, const rowkey *key, const qb_eval_row *r, con
     sqlite3_bind_text(s, k++, variant_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, k++, r->model_bytes);
     sqlite3_bind_int(s, k++, r->threads);
+    bind_pos(s, k++, r->rss_peak);
+    bind_pos(s, k++, r->file_bytes);
     qb_eval_row *w = (qb_eval_row *)r;
     double *v[NREALS] = ROW_REALS(w);
     for (int i = 0; i < NREALS; i++) bind_real(s, k++, *v[i]);
@@ -321,7 +330,7 @@ static qb_status put_row(qb_db *db, const rowkey *key, const qb_eval_row *r, con
 
 /* 1 and the stored figures when the run holds this format's row (a resumed run). */
 static int get_row(qb_db *db, const rowkey *key, qb_eval_row *r) {
-    char *sql = qb_asprintf("SELECT chunks, tokens, model_bytes, threads, %s FROM evals WHERE run_id=? AND model_id=? AND text_id=?"
+    char *sql = qb_asprintf("SELECT chunks, tokens, model_bytes, threads, rss_peak_bytes, file_bytes, %s FROM evals WHERE run_id=? AND model_id=? AND text_id=?"
                             " AND format=? AND method=? AND ctx=?", real_cols);
     sqlite3_stmt *s;
     int rc = sqlite3_prepare_v2(db->h, sql, -1, &s, NULL);
@@ -340,8 +349,10 @@ static int get_row(qb_db *db, const rowkey *key, qb_eval_row *r) {
         r->tokens = sqlite3_column_int64(s, 1);
         r->model_bytes = sqlite3_column_int64(s, 2);
         r->threads = sqlite3_column_int(s, 3);
+        r->rss_peak = sqlite3_column_int64(s, 4); /* NULL reads as 0: unknown */
+        r->file_bytes = sqlite3_column_int64(s, 5);
         double *v[NREALS] = ROW_REALS(r);
-        for (int i = 0; i < NREALS; i++) *v[i] = col_real(s, 4 + i);
+        for (int i = 0; i < NREALS; i++) *v[i] = col_real(s, 6 + i);
     }
     sqlite3_finalize(s);
     return found;
@@ -423,7 +434,8 @@ typedef struct job_state {
 /* ---- calibrated methods ------------------------------------------------------------------ */
 
 /* Whether method applies to format spec: imatrix to formats that read importance weights (and
- * llama.cpp file types, whose K-quants do), gptq to the linear int group formats, awq and
+ * llama.cpp file types, whose K-quants do), gptq to the formats gptq.h writes (int group
+ * formats, q4_0, q8_0, the K-quants q2_K … q6_K; not llama.cpp file types), awq and
  * smoothquant to any single quantized registry format (the weights must be requantized after
  * scaling, which an IEEE format equal to the stored one would skip). */
 static int method_applies(const char *method, const char *spec) {
@@ -489,18 +501,67 @@ static qb_status quant_method(void *ctx, const char *tensor, const qb_format *f,
     return st;
 }
 
-/* Loads format i's model (quantized in memory, or a GGUF file), runs its pass, stores its row. */
-static qb_status eval_format(job_state *js, int i, const char *spec, qb_eval_row *stored_row, int stored, progress *pg,
-                             double bytes, int32_t bos, qb_eval_row_fn fn, void *ctx) {
+/* Moves test pp (1) or tg (0) of a fresh measurement into a row's result. */
+static void take_test(qb_speed_result *dst, const qb_speed_result *src, int pp) {
+    dst->reps = src->reps;
+    if (pp) {
+        dst->n_prompt = src->n_prompt, dst->pp_tps = src->pp_tps, dst->ttft_s = src->ttft_s, dst->rss_pp = src->rss_pp;
+        memcpy(dst->pp_s, src->pp_s, sizeof dst->pp_s);
+    } else {
+        dst->n_gen = src->n_gen, dst->tg_tps = src->tg_tps, dst->rss_tg = src->rss_tg;
+        dst->bytes_per_token = src->bytes_per_token, dst->read_bw = src->read_bw, dst->bound_tps = src->bound_tps;
+        memcpy(dst->tg_s, src->tg_s, sizeof dst->tg_s);
+    }
+}
+
+#define SPEED_PP 1 /* speed tests still to measure, as a mask */
+#define SPEED_TG 2
+
+static qb_speed_key speed_key(const job_state *js, const qb_eval_row *r, char *mb, size_t n) {
+    return (qb_speed_key){js->key.run_id, js->key.model_id, r->format, db_method(r->method, mb, n), "cpu", js->job->threads};
+}
+
+/* The tests of `todo` on the loaded format, each stored as soon as it is measured. */
+static qb_status measure_speed(job_state *js, qb_llama *l, const qb_eval_row *r, int todo, qb_speed_result *sr, progress *pg) {
+    const qb_speed_opts *so = js->job->speed;
+    char mb[64];
+    const qb_speed_key k = speed_key(js, r, mb, sizeof mb);
+    qb_status st = QB_OK;
+    for (int pp = 1; pp >= 0 && !st; pp--) {
+        if (!(todo & (pp ? SPEED_PP : SPEED_TG))) continue;
+        qb_speed_opts one = *so;
+        if (pp) one.n_gen = 0;
+        else one.n_prompt = 0;
+        char test[32], line[160];
+        qb_speed_test_name(test, pp, pp ? so->n_prompt : so->n_gen);
+        snprintf(line, sizeof line, "speed %s: %s, %d repetitions", r->format, test, so->reps);
+        qb_progress(pg->done, pg->total, line);
+        qb_speed_result *m = qb_malloc(sizeof *m);
+        st = qb_speed_measure(l, &one, m);
+        if (!st) st = qb_speed_put(js->db, &k, m, pp, 0);
+        if (!st) take_test(sr, m, pp);
+        free(m);
+    }
+    return st ? qb_fail_context(st, "format %s: ", r->format) : QB_OK;
+}
+
+/* Loads format i's model (quantized in memory, or a GGUF file); runs its pass and stores its
+ * row when run_ppl, then measures the speed tests of speed_todo (into sr). */
+static qb_status eval_format(job_state *js, int i, const char *spec, qb_eval_row *stored_row, int stored, int run_ppl, int speed_todo,
+                             qb_speed_result *sr, progress *pg, double bytes, int32_t bos, qb_eval_row_fn fn, void *ctx) {
     const qb_eval_job *job = js->job;
-    /* a stored reference is run again only for its records: its stored figures stay the row's */
+    /* a stored row is loaded again only for the reference's records or the speed tests: its
+     * stored figures stay the row's */
     qb_eval_row fresh = *stored_row, *r = stored ? &fresh : stored_row;
     qb_model variant;
     int have_variant = 0;
     qb_status st = QB_OK;
     const int64_t t0 = qb_now_ns();
     const spec_parts sp = split_spec(spec);
-    qb_llama_opts o = {.format = r->variant ? NULL : sp.w, .act_format = sp.act, .threads = job->threads, .n_ctx = job->ctx};
+    int n_ctx = job->ctx; /* the speed tests fill the KV cache from empty, up to their longest */
+    if (job->speed && job->speed->n_prompt > n_ctx) n_ctx = job->speed->n_prompt;
+    if (job->speed && job->speed->n_gen > n_ctx) n_ctx = job->speed->n_gen;
+    qb_llama_opts o = {.format = r->variant ? NULL : sp.w, .act_format = sp.act, .threads = job->threads, .n_ctx = n_ctx};
     const int calibrated = strcmp(r->method, "rtn") != 0;
     method_ctx mc = {.cal = &js->cal, .method = r->method};
     if (calibrated && !js->have_cal) {
@@ -530,8 +591,15 @@ static qb_status eval_format(job_state *js, int i, const char *spec, qb_eval_row
         return st;
     }
     r->load_s = (double)(qb_now_ns() - t0) / 1e9;
+    /* fairness between formats: the previous format is freed, and the stored model's pages that
+     * loading read (an f16 source quantized to q4_0) leave the resident set before the peak is
+     * reset; pages the evaluation itself reads (weights used in place) come back and count */
+    qb_model_release_all(js->src->model);
+    if (have_variant) qb_model_release_all(&variant);
+    struct stat fst;
+    r->file_bytes = have_variant && stat(r->variant, &fst) == 0 ? (int64_t)fst.st_size : 0;
     const int V = qb_llama_n_vocab(l);
-    if (i == 0) {
+    if (run_ppl && i == 0) {
         const int32_t train = qb_llama_n_ctx_train(l);
         if (train > 0 && job->ctx > train)
             fprintf(stderr, "warning: %s was trained on only %d context tokens (--ctx %d), as llama-perplexity warns\n", job->model_path,
@@ -543,15 +611,19 @@ static qb_status eval_format(job_state *js, int i, const char *spec, qb_eval_row
         if (!st) st = refstore_open(&js->rs, job, js->db->path, &js->plan, V);
         if (!st && js->text->no_tok_note) fprintf(stderr, "note: without the model's tokenizer, no BOS replacement and no bits per byte (%s)\n", js->text->no_tok_note);
         js->ref_vocab = V;
-    } else if (V != js->ref_vocab) {
+    } else if (run_ppl && V != js->ref_vocab) {
         st = qb_fail(QB_EINPUT, "format %s: the model has %d tokens in its vocabulary, the reference %d; KLD needs the same vocabulary",
                      r->format, V, js->ref_vocab);
     }
     qb_ppl_acc acc;
     qb_ppl_acc_init(&acc);
     double eval_s = 0;
-    if (!st) st = run_pass(l, &js->plan, js->text->ids, bos, i == 0, &js->rs, job->threads, r->format, pg, &acc, &eval_s);
-    if (!st) {
+    if (!st && run_ppl) {
+        const int peak_ok = qb_rss_peak_reset();
+        st = run_pass(l, &js->plan, js->text->ids, bos, i == 0, &js->rs, job->threads, r->format, pg, &acc, &eval_s);
+        r->rss_peak = peak_ok ? qb_rss_peak_bytes() : 0;
+    }
+    if (!st && run_ppl) {
         qb_ppl_acc_stats(&acc, &r->st);
         r->chunks = js->plan.n_chunks;
         r->tokens = acc.n;
@@ -563,9 +635,7 @@ static qb_status eval_format(job_state *js, int i, const char *spec, qb_eval_row
         r->calib_s = calibrated ? js->cal.collect_s + (double)mc.ns / 1e9 : NAN;
     }
     qb_ppl_acc_free(&acc);
-    qb_llama_free(l);
-    qb_scales_free(&mc.plan);
-    if (!st && !stored) {
+    if (!st && !stored) { /* the row is committed before the speed tests start (invariant 1) */
         char *variant_id = NULL;
         if (have_variant) { /* the file evaluated, as an input of its own */
             qb_source vs;
@@ -580,6 +650,9 @@ static qb_status eval_format(job_state *js, int i, const char *spec, qb_eval_row
         if (!st) st = put_row(js->db, &js->key, r, variant_id);
         free(variant_id);
     }
+    if (!st && speed_todo) st = measure_speed(js, l, r, speed_todo, sr, pg);
+    qb_llama_free(l);
+    qb_scales_free(&mc.plan);
     if (!st && fn) fn(ctx, stored_row, stored);
     if (have_variant) qb_model_close(&variant);
     return st;
@@ -603,14 +676,15 @@ static qb_status eval_formats(job_state *js, qb_eval_row_fn fn, void *ctx) {
             if (dup) continue;
             if (!method_applies(methods[m], job->formats[i])) {
                 fprintf(stderr, "note: method %s does not apply to %s (imatrix: formats that take importance weights and llama.cpp "
-                                "file types; gptq: int*_g* group formats, q4_0, q8_0; awq, smoothquant: quantized registry formats); "
+                                "file types; gptq: int*_g* group formats, q4_0, q8_0, q2_K … q6_K; awq, smoothquant: quantized registry formats); "
                                 "skipped\n", methods[m], job->formats[i]);
                 continue;
             }
             todo[ntodo] = job->formats[i], meth[ntodo++] = methods[m];
         }
     qb_eval_row *rows = qb_calloc((size_t)ntodo, sizeof *rows);
-    int *stored = qb_calloc((size_t)ntodo, sizeof *stored);
+    int *stored = qb_calloc((size_t)ntodo, sizeof *stored), *speed_todo = qb_calloc((size_t)ntodo, sizeof *speed_todo);
+    qb_speed_result *speeds = job->speed ? qb_malloc(sizeof *speeds * (size_t)ntodo) : NULL;
     for (int i = 0; i < ntodo; i++) {
         rows[i].method = meth[i];
         rows[i].calib_s = NAN;
@@ -620,6 +694,13 @@ static qb_status eval_formats(job_state *js, qb_eval_row_fn fn, void *ctx) {
         rows[i].ctx = job->ctx;
         stored[i] = get_row(js->db, &js->key, &rows[i]);
         if (i > 0 && !stored[i]) need_records = 1;
+        if (!job->speed) continue;
+        char mb[64];
+        const qb_speed_key k = speed_key(js, &rows[i], mb, sizeof mb);
+        qb_speed_result_init(&speeds[i]);
+        rows[i].speed = &speeds[i];
+        if (job->speed->n_prompt > 0 && !qb_speed_get(js->db, &k, 1, job->speed->n_prompt, &speeds[i])) speed_todo[i] |= SPEED_PP;
+        if (job->speed->n_gen > 0 && !qb_speed_get(js->db, &k, 0, job->speed->n_gen, &speeds[i])) speed_todo[i] |= SPEED_TG;
     }
     const double bytes = scored_bytes(js->text->tok, &js->plan, js->text->ids);
     const int32_t bos = js->text->tok && qb_tokenizer_add_bos(js->text->tok) ? qb_tokenizer_bos(js->text->tok) : -1;
@@ -627,17 +708,20 @@ static qb_status eval_formats(job_state *js, qb_eval_row_fn fn, void *ctx) {
     for (int i = 0; i < ntodo; i++) pg.total += (i == 0 ? !stored[0] || need_records : !stored[i]) ? js->plan.n_chunks : 0;
     qb_status st = QB_OK;
     for (int i = 0; i < ntodo && !st; i++) {
-        if (stored[i] && (i > 0 || !need_records)) { /* invariant 1: a resumed run */
+        const int run_ppl = !stored[i] || (i == 0 && need_records);
+        if (!run_ppl && !speed_todo[i]) { /* invariant 1: a resumed run */
             if (fn) fn(ctx, &rows[i], 1);
             continue;
         }
-        st = eval_format(js, i, todo[i], &rows[i], stored[i], &pg, bytes, bos, fn, ctx);
+        st = eval_format(js, i, todo[i], &rows[i], stored[i], run_ppl, speed_todo[i], speeds ? &speeds[i] : NULL, &pg, bytes, bos, fn, ctx);
     }
     qb_progress_done();
     free(todo);
     free(meth);
     free(rows);
     free(stored);
+    free(speed_todo);
+    free(speeds);
     return st;
 }
 

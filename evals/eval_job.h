@@ -11,10 +11,20 @@
  * already-quantized GGUF file given by path), run over the same chunks, and compared with the
  * records position by position.
  *
+ * Speed and memory (job->speed): after its perplexity pass, each format (the reference too)
+ * runs the speed tests of evals/speed.h on the same loaded model (n_ctx raised to the longest
+ * test), each test's model_speed row committed as soon as it is measured. Memory is measured
+ * fairly between formats: the previous format is freed and the stored model's pages leave the
+ * resident set (qb_model_release_all) before the peak is reset, so a quantized format is not
+ * charged for the f16 pages its quantization read; rss_peak is the process's peak during the
+ * perplexity pass (evals.rss_peak_bytes), the speed tests' peaks are their rows'.
+ *
  * Invariants:
  *  1. Each format's evals row is committed as soon as its pass ends (schema.c invariant 1); a
  *     resumed run skips formats it holds (the reference pass is redone only when a format
- *     still needs its records).
+ *     still needs its records). With job->speed a format is done when its evals row and its
+ *     speed rows are stored; one whose evals row is stored but a speed row missing is loaded
+ *     again for the missing tests only.
  *  2. Per-position figures are computed in parallel but accumulated in position order, so the
  *     statistics add no dependence on --threads (the forward pass's own float sums may differ
  *     in the last bits between thread counts: evals/llama.c).
@@ -47,6 +57,7 @@
 
 #include "../results/db.h"
 #include "perplexity.h"
+#include "speed.h"
 
 typedef struct qb_eval_job {
     const char *model_path;          /* the model the formats are made from (GGUF or safetensors) */
@@ -64,6 +75,8 @@ typedef struct qb_eval_job {
     const char *calib_tokens_path;   /* … or ids; needed when a method other than rtn is asked for */
     int calib_chunks;                /* at most this many chunks of ctx tokens (≤ 0: all) */
     double sq_alpha;                 /* SmoothQuant's migration strength α (0.5 as smooth.py) */
+    const qb_speed_opts *speed;      /* NULL: none; else every format (the reference too) gets
+                                        qb_speed_measure after its perplexity pass (model_speed rows) */
 } qb_eval_job;
 
 typedef struct qb_eval_row {
@@ -78,6 +91,9 @@ typedef struct qb_eval_row {
     double tokens_per_s, load_s;
     double calib_s;                  /* calibration (statistics + method) seconds; NaN for rtn */
     qb_ppl_stats st;                 /* st.ppl_ref: the reference's PPL on the same positions */
+    int64_t rss_peak;                /* peak resident bytes of the process during the perplexity pass; 0 unknown */
+    int64_t file_bytes;              /* size of the GGUF file evaluated when the format was one; else 0 */
+    const qb_speed_result *speed;    /* job->speed's tests, measured now or stored; NULL when not asked */
 } qb_eval_row;
 
 /* Called for each row, measured now or found stored by an earlier attempt (resumed = 1). */

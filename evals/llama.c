@@ -469,6 +469,13 @@ int32_t qb_llama_n_ctx_train(const qb_llama *l) { return l->n_ctx_train; }
 uint64_t qb_llama_weight_bytes(const qb_llama *l) { return l->bytes; }
 double qb_llama_bpw(const qb_llama *l) { return l->params ? 8.0 * (double)l->bytes / (double)l->params : 0.0; }
 uint64_t qb_llama_n_params(const qb_llama *l) { return l->params; }
+
+uint64_t qb_llama_token_bytes(const qb_llama *l, int n_past) {
+    const int tied = l->out.data == l->tok.data;
+    uint64_t tok_table = (uint64_t)l->tok.f->tensor_extra_bytes + (uint64_t)l->tok.rows * l->tok.rb;
+    uint64_t b = l->bytes - (tied ? 0 : tok_table) + (tied ? 0 : l->tok.rb);
+    return b + 2ull * (uint64_t)l->n_layer * (uint64_t)(n_past + 1) * (uint64_t)l->kv_dim * sizeof(float);
+}
 void qb_llama_reset(qb_llama *l) { l->n_past = 0; }
 void qb_llama_set_capture(qb_llama *l, qb_llama_capture_fn fn, void *ctx) { l->capture = fn, l->capture_ctx = ctx; }
 

@@ -88,6 +88,12 @@ int32_t qb_llama_n_ctx_train(const qb_llama *l);
 uint64_t qb_llama_weight_bytes(const qb_llama *l);
 double qb_llama_bpw(const qb_llama *l);
 uint64_t qb_llama_n_params(const qb_llama *l);
+/* Bytes one single-token step reads from memory after n_past cached tokens: every weight
+ * matrix but the token embedding (of which one row), the norms, and the KV cache's keys and
+ * values at positions 0..n_past. The numerator of the token-generation bound (model bytes
+ * per token ÷ read bandwidth) that llama.cpp's users reason with; tied output weights are
+ * counted once, as the output product reads the whole table. */
+uint64_t qb_llama_token_bytes(const qb_llama *l, int n_past);
 
 /* Empties the KV cache: the next qb_llama_eval starts at position 0. */
 void qb_llama_reset(qb_llama *l);

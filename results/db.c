@@ -451,6 +451,7 @@ qb_status qb_db_latest_run(qb_db *db, char run_id[37]) {
     const char *sql = "SELECT id FROM runs r WHERE EXISTS (SELECT 1 FROM tensor_errors e WHERE e.run_id = r.id)"
                       " OR EXISTS (SELECT 1 FROM bench_cases b WHERE b.run_id = r.id)"
                       " OR EXISTS (SELECT 1 FROM evals v WHERE v.run_id = r.id)"
+                      " OR EXISTS (SELECT 1 FROM model_speed p WHERE p.run_id = r.id)"
                       " ORDER BY started_at DESC, rowid DESC LIMIT 1";
     if (sqlite3_prepare_v2(db->h, sql, -1, &s, NULL) != SQLITE_OK) return dberr(db, "finding the latest run");
     qb_status st = QB_OK;

@@ -7,7 +7,7 @@
  * merge without collisions.
  *
  * Invariants:
- *  1. A row of a child table (tensor_errors, bench_*, evals, limits) exists only after its
+ *  1. A row of a child table (tensor_errors, bench_*, evals, model_speed, limits) exists only after its
  *     measurement completed; each is committed on its own, so a killed run keeps them all.
  *  2. runs.status is 'running' only while its process lives; a run found 'running' whose
  *     process is gone (same host) is marked 'incomplete' at the next open (db.c).
@@ -134,6 +134,32 @@ static const char *const migrations[] = {
      * own search and quantization took calib_s seconds (NULL for RTN). A format 'W:A' is
      * weights in W with activations quantized through A (W8A8 and the like). */
     "ALTER TABLE evals ADD COLUMN calib_s REAL;                 -- calibration seconds (statistics + method)\n",
+    /* 5: model speed and memory (`run --model`, evals/speed.h): per format, llama-bench's tests
+     * (test 'pp512': 512 prompt tokens in one batch; 'tg128': 128 tokens generated one at a
+     * time), each a row committed as soon as it is measured, on device 'cpu' at `threads`.
+     * Tokens per second over `reps` timed repetitions (mean, sample sd, min, max; samples: each
+     * repetition's seconds as a JSON array). pp rows: ttft_s, the mean time from an empty cache
+     * to the first generated token. tg rows: bytes_per_token (bytes one step reads: weights and
+     * KV cache, mean over the generated positions), read_bw (the measured read bandwidth, B/s)
+     * and bound_tps = read_bw / bytes_per_token. rss_peak_bytes: the whole process's peak
+     * resident set during the test (common/rss.h), NULL where unknown; gpu_mem_bytes likewise.
+     * evals gains the peak resident set during the perplexity pass, and the size of the GGUF
+     * file evaluated when the format was one (NULL otherwise). */
+    "ALTER TABLE evals ADD COLUMN rss_peak_bytes INTEGER;\n"
+    "ALTER TABLE evals ADD COLUMN file_bytes INTEGER;\n"
+    "CREATE TABLE model_speed(\n"
+    "  run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  model_id TEXT NOT NULL REFERENCES inputs(id),\n"
+    "  format TEXT NOT NULL, method TEXT NOT NULL, device TEXT NOT NULL, threads INTEGER NOT NULL,\n"
+    "  test TEXT NOT NULL,               -- pp512, tg128 (llama-bench's names)\n"
+    "  n_tokens INTEGER NOT NULL, reps INTEGER NOT NULL,\n"
+    "  tps_mean REAL, tps_sd REAL, tps_min REAL, tps_max REAL,\n"
+    "  samples TEXT NOT NULL,            -- JSON array of each repetition's seconds\n"
+    "  ttft_s REAL, bytes_per_token REAL, read_bw REAL, bound_tps REAL,\n"
+    "  rss_peak_bytes INTEGER, gpu_mem_bytes INTEGER,\n"
+    "  created_at TEXT NOT NULL,\n"
+    "  PRIMARY KEY (run_id, model_id, format, method, device, threads, test)\n"
+    ");\n",
 };
 
 int qb_schema_version(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

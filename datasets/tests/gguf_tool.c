@@ -6,7 +6,10 @@
  *   gguf_tool copy IN.gguf OUT.gguf        read → write (same KVs, tensors and alignment)
  *   gguf_tool llama OUT.gguf LAYERS DIM FFN HEADS KV_HEADS VOCAB f32|f16
  *                                          a llama-shaped model of random weights (uniform,
- *                                          σ ≈ 0.02, seeded), streamed: any size in O(1) memory
+ *                                          σ ≈ 0.02, seeded), streamed: any size in O(1) memory;
+ *                                          VOCAB ≥ 260 adds a tokenizer (datasets/corpus.h's byte
+ *                                          vocabulary, padded with unused tokens), so text works
+ *                                          on it; smaller vocabularies have none (ids only)
  *
  * Exit 0 on success, else the qb_status code with one error line on stderr. Not installed. */
 #include <inttypes.h>
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datasets/corpus.h"
 #include "datasets/gguf.h"
 
 /* Deterministic bytes: xorshift64*. */
@@ -151,6 +155,7 @@ static qb_status write_llama(const char *out, int layers, int64_t dim, int64_t f
     if (!st) st = qb_gguf_writer_set_f32(&w, "llama.rope.freq_base", 10000.0f);
     if (!st) st = qb_gguf_writer_set_f32(&w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
     if (!st) st = qb_gguf_writer_set_u32(&w, "llama.vocab_size", (uint32_t)vocab);
+    if (!st && vocab >= QB_VOCAB_BYTES_N) st = qb_vocab_bytes_write_n(&w, vocab);
     /* name, rows (ne[1]), row length (ne[0]); rows 0 marks a 1-D norm (f32, ones) */
     struct { char name[64]; int64_t ne0, ne1; } t[16];
     int nt = 0;
@@ -220,7 +225,9 @@ int main(int argc, char **argv) {
         st = write_llama(argv[2], atoi(argv[3]), atoll(argv[4]), atoll(argv[5]), atoi(argv[6]), atoi(argv[7]), atoll(argv[8]), argv[9]);
     } else {
         fprintf(stderr, "usage: gguf_tool write OUT.gguf [ALIGNMENT] | gguf_tool copy IN.gguf OUT.gguf |\n"
-                        "       gguf_tool llama OUT.gguf LAYERS DIM FFN HEADS KV_HEADS VOCAB f32|f16\n");
+                        "       gguf_tool llama OUT.gguf LAYERS DIM FFN HEADS KV_HEADS VOCAB f32|f16\n"
+                        "         (VOCAB >= %d: with a byte-fallback SPM tokenizer; fewer: without a tokenizer)\n",
+                QB_VOCAB_BYTES_N);
         return QB_EUSAGE;
     }
     if (st) fprintf(stderr, "gguf_tool: error: %s\n", qb_errmsg());

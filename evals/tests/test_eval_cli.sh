@@ -14,6 +14,7 @@
 #     apply are skipped with a note), calibration time on calibrated rows only, the same size;
 #   - weight+activation specs W:A (W8A8 int8_sym_row:int8_sym_row, FP8 per tensor) beside the
 #     weight-only format, with smoothquant: activation quantization adds error;
+#   - gguf_tool's model with VOCAB >= 260 has a tokenizer: --text works, ids as llama.cpp's;
 #   - bad input: missing text file, unknown format, too few tokens, a token outside the
 #     vocabulary, a bad --ref, --text on a model without a tokenizer: exit 2 or 4, one line.
 # Args: quantbench gguf_tool llama_tool [python with numpy]
@@ -224,6 +225,29 @@ bad "--methods without calibration text" 2 --db "$DB" eval --model m.gguf --toke
 expect_err_has "--methods without calibration text" "--calib-text"
 bad "unknown method" 2 --db "$DB" eval --model m.gguf --tokens ids.txt --formats int4_asym_g128 --methods awq2 --calib-tokens calib.txt --ctx 64
 expect_err_has "unknown method" "awq2"
+
+# a generated model of VOCAB >= 260 carries gguf_tool's byte tokenizer: --text works on it (bits
+# per byte stored), and it tokenizes as llama.cpp does (llama-cpp-python, when installed)
+"$GT" llama mt.gguf 2 64 128 4 2 300 f32 >/dev/null || echo "gguf_tool llama with a tokenizer failed"
+for i in 1 2 3 4 5 6 7 8; do printf 'The quick brown fox jumps over the lazy dög, %d times. ' "$i"; done >fox.txt
+qb --db "$DB" eval --model mt.gguf --text fox.txt --formats q8_0 --ctx 64 --chunks 2
+expect_rc "--text on a generated model with a tokenizer" 0
+check "--text on a generated model: bits per byte on both rows" \
+    [ "$(sql "$DB" "SELECT count(*) FROM evals WHERE model_id LIKE '%mt.gguf%' AND bpb > 0")" = 2 ]
+qb tokenize --model mt.gguf --text fox.txt --json
+cp "$OUT" fox.json
+if "$PY" -c 'import llama_cpp' 2>/dev/null; then
+    want=$("$PY" -c 'import json, sys, llama_cpp
+m = llama_cpp.Llama(sys.argv[1], vocab_only=True, verbose=False)
+print(json.dumps([m.n_vocab()] + m.tokenize(open(sys.argv[2], "rb").read(), add_bos=True, special=False)))' mt.gguf fox.txt 2>/dev/null)
+    pycheck "generated tokenizer: llama.cpp's vocabulary and ids" '
+import json, sys
+got, want = json.load(open(sys.argv[1]))["ids"], json.loads(sys.argv[2])
+assert want[0] == 300, want[0]
+assert got == want[1:] and max(got) < 260, (got[:20], want[1:21])' fox.json "$want"
+else
+    echo "note: llama_cpp not importable by $PY: the generated tokenizer is not compared with llama.cpp's"
+fi
 
 # bad input
 bad "missing text file" 4 --db "$DB" eval --model m.gguf --text "$T/nope.txt" --formats q8_0 --ctx 64

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test_merge.sh — `quantbench merge`, black-box: the union of two databases, idempotence (a
 # second merge copies nothing), a conflicting row reported and not overwritten, a source from
-# an older schema merged through the columns it has, a source with a dangling reference
-# refused as a whole (the output unchanged), and bad sources with one-line errors.
+# an older schema merged through the columns it has, model speed rows and the evals memory
+# columns (schema 5) merged and checked for conflicts like the rest, a source with a dangling
+# reference refused as a whole (the output unchanged), and bad sources with one-line errors.
 #
 # Usage: bash results/tests/test_merge.sh /abs/path/to/quantbench
 set -u
@@ -76,6 +77,35 @@ check "shards: the whole sweep's figures" [ "$(figures shards.db | sort)" = "$(f
 bad "--shard out of range" 2 errors --shard 3/3 --formats q4_0 --weights synthetic:gaussian:8x256
 expect_err_has "--shard out of range" "0 <= I < N"
 bad "--shard malformed" 2 run --shard 1
+
+# model speed rows and the evals memory columns (schema 5): copied like every other row
+cp a.db s.db
+rid=$(sql s.db "SELECT id FROM runs LIMIT 1")
+iid=$(sql s.db "SELECT id FROM inputs LIMIT 1")
+sql s.db "INSERT INTO model_speed(run_id, model_id, format, method, device, threads, test, n_tokens, reps, tps_mean, tps_sd,
+  tps_min, tps_max, samples, ttft_s, rss_peak_bytes, created_at) VALUES ('$rid', '$iid', 'q8_0', 'perplexity', 'cpu', 2, 'pp512',
+  512, 2, 80.5, 1.5, 79.44, 81.56, '[6.445,6.277]', 6.5, 2281701376, '2026-11-22T20:00:00Z')" >/dev/null
+sql s.db "INSERT INTO evals(run_id, model_id, text_id, format, method, ctx, chunks, tokens, created_at, rss_peak_bytes, file_bytes)
+  VALUES ('$rid', '$iid', '$iid', 'q8_0', 'perplexity', 512, 1, 255, '2026-11-22T20:00:00Z', 123456789, 987654321)" >/dev/null
+qb merge s.db -o speed.db
+expect_rc "merge speed rows" 0
+check "speed: the model_speed row copied" [ "$(sql speed.db "SELECT test, tps_mean, samples, rss_peak_bytes FROM model_speed")" = "pp512|80.5|[6.445,6.277]|2281701376" ]
+check "speed: the evals memory columns copied" [ "$(sql speed.db "SELECT rss_peak_bytes, file_bytes FROM evals")" = "123456789|987654321" ]
+qb merge s.db -o speed.db
+check "speed: merged again, still one row" [ "$(count speed.db model_speed)" = 1 ]
+sql s.db "UPDATE model_speed SET tps_mean = 90" >/dev/null
+qb merge s.db -o speed.db
+check "speed: a different figure is a conflict" grep -qE 'model_speed +0 +0 +1 ' "$OUT"
+check "speed: not overwritten" [ "$(sql speed.db "SELECT tps_mean FROM model_speed")" = 80.5 ]
+# a database from before schema 5 (no model_speed, no memory columns) merges into a new one
+cp b.db v4.db
+sql v4.db "DROP TABLE model_speed" >/dev/null
+sql v4.db "ALTER TABLE evals DROP COLUMN rss_peak_bytes" >/dev/null
+sql v4.db "ALTER TABLE evals DROP COLUMN file_bytes" >/dev/null
+sql v4.db "PRAGMA user_version = 4" >/dev/null
+qb merge v4.db -o speed.db
+expect_rc "merge a schema-4 database" 0
+check "schema 4: its runs merged" [ "$(count speed.db runs)" = "$(($(count a.db runs) + $(count b.db runs)))" ]
 
 echo "not a database" >text.db
 bad "merge a text file" 5 merge text.db -o all.db
