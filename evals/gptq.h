@@ -1,6 +1,7 @@
 /* gptq.h — GPTQ (FORMATS.md §9.2; IST-DASLab/gptq gptq.py, arXiv 2210.17323) into the
- * registry's linear integer group formats (formats/intq.c: int{2,3,4,8}_{sym,asym}_gN) and
- * the GGUF block formats with one scale per block and no search (q4_0, q8_0).
+ * registry's linear integer group formats (formats/intq.c: int{2,3,4,8}_{sym,asym}_gN), the
+ * GGUF block formats with one scale per block and no search (q4_0, q8_0), and the GGUF
+ * K-quants q2_K, q3_K, q4_K, q5_K, q6_K.
  *
  * For W (rows × cols, rows = outputs) and H = Σ_n x_n x_nᵀ over calibration inputs (the
  * Hessian of ‖WX − ŴX‖² up to a factor, which nothing below depends on):
@@ -21,13 +22,27 @@
  * gptq.py takes them from the working matrix without the current block's updates; using the
  * values actually quantized is the tighter choice); with act-order from the original W
  * (gptq.py's static_groups), since the storage keeps groups contiguous in the original order.
- * Output: the format's bytes (the block layouts of intq.c and ggml_legacy.c), so the
- * registry's dequantize decodes exactly the values GPTQ chose (tested). The K-quants and
- * i-quants are not covered: their scales come from a search over the whole super-block.
+ * K-quants: a super-block's scales come from a search over all its 256 values, so they are
+ * fixed a super-block at a time: without act-order when the sweep reaches its first column
+ * (every earlier column's error then propagated into it when `block` divides 256 or is a
+ * multiple of it, as the default 128; otherwise its columns past the current lazy batch
+ * still lack that batch's updates), for every row, by the format's own
+ * quantize (ggml's make_qkx / make_q3 / make_qx searches, as quantize_row_*_impl) of the
+ * current values with diag(H) of its 256 columns as importance weights; with act-order from
+ * the original row, before the sweep (static groups, as above: the storage keeps super-blocks
+ * contiguous). Each column is then rounded to the nearest value of its row's fixed sub-block
+ * grid (d·sc·q − dmin·m or d·sc·q over the format's code range). That grid is read back from
+ * the format's own dequantize of the block with every code set to q, so the values GPTQ
+ * propagates errors from are the decoder's bits; the codes are then packed into the block
+ * beside its scales (k_set_code: ggml_k.c's layouts).
+ * Output: the format's bytes (the block layouts of intq.c, ggml_legacy.c and ggml_k.c), so the
+ * registry's dequantize decodes exactly the values GPTQ chose (tested, qb_gptq_opts.chosen).
+ * The i-quants are not covered (their codes index lattices, not an affine grid).
  *
  * Invariants:
- *  1. With H diagonal (uncorrelated inputs) and no act-order, GPTQ gives RTN's bytes: every
- *     U_ij (i ≠ j) is 0, nothing propagates.
+ *  1. With H diagonal (uncorrelated inputs), GPTQ gives RTN's bytes: every U_ij (i ≠ j) is 0,
+ *     nothing propagates (act-order's static groups are RTN's groups). For the K-quants: the
+ *     values of the format's quantize with importance diag(H).
  *  2. Rows are independent (H is shared), so they are split over threads; the result does not
  *     depend on the thread count. */
 #ifndef QB_GPTQ_H
@@ -42,15 +57,16 @@ typedef struct qb_gptq_opts {
     double percdamp; /* 0.01 as gptq.py; 0 allowed when H is positive definite */
     int block;       /* lazy batch columns, 128 as gptq.py (≥ 1) */
     int act_order;   /* 1: columns in descending diag(H) (gptq.py's --act-order) */
+    float *chosen;   /* NULL, or rows × cols: receives the values GPTQ chose (what the bytes decode to) */
 } qb_gptq_opts;
 
 /* act-order on (with static groups): on the shipped model's blk.0.ffn_down (inputs with a few
  * dominant channels), int2_asym_g64 GPTQ without it ended at 1.9× RTN's ‖WX − ŴX‖² on its
  * own calibration data (errors pushed late into the dominant columns, which then clamp); with
  * it at 0.06×. */
-#define QB_GPTQ_DEFAULTS {0.01, 128, 1}
+#define QB_GPTQ_DEFAULTS {0.01, 128, 1, NULL}
 
-/* 1 when GPTQ can write format f (an intq group format, q4_0, q8_0), else 0. */
+/* 1 when GPTQ can write format f (an intq group format, q4_0, q8_0, q2_K … q6_K), else 0. */
 int qb_gptq_supports(const qb_format *f);
 
 /* Quantizes w (rows × cols) into q (qb_format_bytes(f, rows, cols) bytes) with h (cols × cols,
