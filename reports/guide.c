@@ -11,13 +11,9 @@
  *     format's storage cost from the formats table.
  *  2. Speed vs f16 is f16's median gemv time over the format's, same shape and threads (the
  *     bars' case, bench.c invariant 1); > 1 is faster than f16.
- *  3. Recommendations follow the thresholds below, documented on the page with the table:
- *     reference (the run's ref_format); near-lossless (ΔPPL ≤ 0.5 % and KLD ≤ 0.005: where
- *     Q8_0/Q6_K land on 7B-class models); balanced (ΔPPL ≤ 3 % and KLD ≤ 0.05: Q4_K_M's
- *     range); usable (ΔPPL ≤ 10 % and KLD ≤ 0.15); smallest usable marks the fewest
- *     bits/weight among the usable; beyond: not recommended. Point estimates are compared,
- *     so on a small evaluation a format can straddle a threshold by its standard error.
- *     Without an evaluation there is no recommendation. */
+ *  3. Recommendations are verdict.h's tiers and smallest usable (the run's ref_format is the
+ *     reference), the rule the model-run table and `run --model` share, documented on the
+ *     page with the table. Without an evaluation there is no recommendation. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -27,13 +23,7 @@
 
 #include "../formats/mixes.h"
 #include "sections.h"
-
-#define NEAR_LOSSLESS_DPPL 0.5
-#define NEAR_LOSSLESS_KLD 0.005
-#define BALANCED_DPPL 3.0
-#define BALANCED_KLD 0.05
-#define USABLE_DPPL 10.0
-#define USABLE_KLD 0.15
+#include "verdict.h"
 
 typedef struct grow {
     char *format;
@@ -173,25 +163,6 @@ static grow *load_rows(qb_page *pg, const qb_run_meta *eval, const qb_run_meta *
     return g;
 }
 
-/* Within both limits; a KLD that was not measured does not hold a format back. */
-static int within(const grow *g, double dppl, double kld) {
-    return isfinite(g->dppl) && g->dppl <= dppl && (!isfinite(g->kld) || g->kld <= kld);
-}
-
-/* Invariant 3. `smallest` is the index of the smallest usable format, or -1. */
-static const char *recommend(const grow *g, int i, int smallest) {
-    if (g[i].is_ref) return "reference";
-    if (!isfinite(g[i].dppl)) return "";
-    const char *tier = within(&g[i], NEAR_LOSSLESS_DPPL, NEAR_LOSSLESS_KLD) ? "near-lossless"
-                       : within(&g[i], BALANCED_DPPL, BALANCED_KLD)         ? "balanced"
-                       : within(&g[i], USABLE_DPPL, USABLE_KLD)             ? "usable"
-                                                                            : "not recommended";
-    if (i != smallest) return tier;
-    return strcmp(tier, "near-lossless") == 0 ? "near-lossless; smallest usable"
-           : strcmp(tier, "balanced") == 0    ? "balanced; smallest usable"
-                                              : "smallest usable";
-}
-
 static const char *fmt_or_null(double v, const char *fmt, char *buf, size_t cap) {
     if (!isfinite(v)) return NULL;
     snprintf(buf, cap, fmt, v);
@@ -204,28 +175,30 @@ void qb_section_guide(qb_page *pg, const qb_run_meta *eval, const qb_run_meta *b
     grow *g = load_rows(pg, eval, bench, &n);
     add_speed(pg, bench, g, n, 0);
     add_speed(pg, bench, g, n, 1);
-    int any_gpu = 0, smallest = -1;
+    int any_gpu = 0;
+    double *bpw = qb_malloc(sizeof *bpw * (size_t)(n + 1)), *kld = qb_malloc(sizeof *kld * (size_t)(n + 1));
+    const char **tier = qb_malloc(sizeof *tier * (size_t)(n + 1));
     for (int i = 0; i < n; i++) {
         any_gpu |= isfinite(g[i].gpu_speed);
-        /* fewest bits; among equal bits the smaller KLD, so the pick does not depend on row order */
-        if (!g[i].is_ref && within(&g[i], USABLE_DPPL, USABLE_KLD) &&
-            (smallest < 0 || g[i].bpw < g[smallest].bpw || (g[i].bpw == g[smallest].bpw && g[i].kld < g[smallest].kld)))
-            smallest = i;
+        bpw[i] = g[i].bpw;
+        kld[i] = g[i].kld;
+        tier[i] = qb_verdict_tier(g[i].is_ref, g[i].dppl, g[i].kld);
     }
+    const int smallest = qb_verdict_smallest_usable(bpw, kld, tier, n);
     int sm = max_sm(machine->gpus);
     qb_page_heading(pg, 2, "Selection guide", "guide");
+    char *rule = qb_verdict_rule();
     char *t = qb_asprintf(
         "Computed from %s%s%s%s%s. Sizes are parameters x bits/weight / 8 (decimal GB, weights only). Speed is f16's "
         "median gemv time over the format's (its fastest backend; a llama.cpp file type is timed by its base type, e.g. Q4_K_M by q4_K), "
         "same shape and threads (> 1: faster than f16). Hardware support is read from "
         "the machine's CPU flags and GPU compute capability (FP8 tensor cores from sm_89, FP4 from sm_100). "
-        "Recommendation (point estimates; see the standard errors in the evaluation table): near-lossless = ΔPPL <= %g %% "
-        "and KLD <= %g; balanced = ΔPPL <= %g %% and KLD <= %g; usable = ΔPPL <= %g %% and KLD <= %g, and smallest usable "
-        "marks the fewest bits/weight among them; beyond: not recommended.",
+        "Recommendation (point estimates; see the standard errors in the evaluation table): %s",
         eval ? "evaluation run " : "", eval ? eval->id : "", eval && bench ? " and " : "", bench ? "benchmark run " : "",
-        bench ? bench->id : "", NEAR_LOSSLESS_DPPL, NEAR_LOSSLESS_KLD, BALANCED_DPPL, BALANCED_KLD, USABLE_DPPL, USABLE_KLD);
+        bench ? bench->id : "", rule);
     qb_page_note(pg, t);
     free(t);
+    free(rule);
     static const char *const cols_gpu[] = {"format", ">bits/weight", ">1B GB", ">7B GB", ">13B GB", ">70B GB", ">ΔPPL %", ">KLD",
                                            ">speed vs f16 (CPU)", ">speed vs f16 (GPU)", "hardware support here", "recommendation", NULL};
     static const char *const cols_cpu[] = {"format", ">bits/weight", ">1B GB", ">7B GB", ">13B GB", ">70B GB", ">ΔPPL %", ">KLD",
@@ -250,7 +223,7 @@ void qb_section_guide(qb_page *pg, const qb_run_meta *eval, const qb_run_meta *b
             cells[k++] = fmt_or_null(g[i].cpu_speed, sp, b[8], 32);
             if (any_gpu) cells[k++] = fmt_or_null(g[i].gpu_speed, sp, b[9], 32);
             cells[k++] = hw;
-            cells[k++] = recommend(g, i, smallest);
+            cells[k++] = qb_verdict_label(tier[i], i == smallest);
             qb_table_row(pass ? &full : &tab, cells);
         }
         free(hw);
@@ -263,4 +236,7 @@ void qb_section_guide(qb_page *pg, const qb_run_meta *eval, const qb_run_meta *b
         free(g[i].format);
     }
     free(g);
+    free(bpw);
+    free(kld);
+    free(tier);
 }

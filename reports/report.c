@@ -1,6 +1,6 @@
 /* report.c — `quantbench report`: picks the runs, then writes the page (page.h) section by
- * section (sections.h): the runs and their machines, the selection guide, model evaluation,
- * quantization error, throughput, and nightly trends.
+ * section (sections.h): the runs and their machines, the selection guide, the model run or
+ * model evaluation, quantization error, throughput, and nightly trends.
  *
  * Only the database is read, never the format registry or the machine we run on: a report of
  * an old run, or of a database copied from another host, shows what was measured there and
@@ -9,10 +9,13 @@
  *
  * Invariants:
  *  1. Without --run the report holds the newest run of each kind that stored results: one
- *     with tensor_errors (errors/run), one with evals, one with bench_cases; a run holding
- *     several kinds is shown once with all of them.
- *  2. Runs are shown in the order given (or errors, eval, bench by default); the selection
- *     guide takes the first eval run and the first bench run. */
+ *     with tensor_errors (errors/run), one with evals, one with model_speed (run --model), one
+ *     with bench_cases; a run holding several kinds is shown once with all of them.
+ *  2. Runs are shown in the order given (or errors, eval, model, bench by default); the
+ *     selection guide takes the first eval run and the first run that benchmarked formats (a
+ *     model run's own limit measurements do not make it one).
+ *  3. A run with model_speed rows shows its evaluation inside its model-run section (model.c),
+ *     never as a second "Model evaluation" section of the same formats. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* open_memstream */
 #endif
@@ -84,7 +87,8 @@ static qb_status load_run(qb_db *db, const char *want, run_meta *m) {
         " m.hostname, m.cpu_model, m.cpu_flags, m.os, m.kernel, m.compiler, m.cflags, m.openblas, m.onednn, m.gpus,"
         " m.cores, m.mem_bytes, (julianday(r.finished_at) - julianday(r.started_at)) * 86400.0, r.machine_id,"
         " (SELECT count(*) FROM tensor_errors WHERE run_id = r.id), (SELECT count(*) FROM evals WHERE run_id = r.id),"
-        " (SELECT count(*) FROM bench_cases WHERE run_id = r.id)"
+        " (SELECT count(*) FROM bench_cases WHERE run_id = r.id), (SELECT count(*) FROM model_speed WHERE run_id = r.id),"
+        " (SELECT count(*) FROM bench_cases WHERE run_id = r.id AND format IS NOT NULL AND format <> '')"
         " FROM runs r JOIN machines m ON m.id = r.machine_id"
         " WHERE substr(r.id, 1, length(?1)) = ?1 ORDER BY r.started_at DESC LIMIT 2";
     sqlite3_stmt *s;
@@ -123,6 +127,8 @@ static qb_status load_run(qb_db *db, const char *want, run_meta *m) {
         m->n_errors = sqlite3_column_int(s, k++);
         m->n_evals = sqlite3_column_int(s, k++);
         m->n_bench = sqlite3_column_int(s, k++);
+        m->n_speed = sqlite3_column_int(s, k++);
+        m->n_bench_formats = sqlite3_column_int(s, k++);
         if (!m->id) m->id = qb_strdup(want); /* NOT NULL columns: only out of memory leaves them NULL */
         if (!m->status) m->status = qb_strdup("unknown");
         if (!m->machine_id) m->machine_id = qb_strdup("?");
@@ -219,14 +225,15 @@ static void show_fields(qb_page *pg, kv *f, int n, int bad_status) {
 }
 
 static const char *run_kind(const run_meta *m) {
-    return m->n_evals ? "model evaluation" : m->n_bench ? "benchmarks" : m->n_errors ? "quantization error" : "no results";
+    return m->n_speed ? "model run" : m->n_evals ? "model evaluation" : m->n_bench ? "benchmarks" : m->n_errors ? "quantization error" : "no results";
 }
 
 /* Invariant 1: the newest run holding each kind of result. */
-static qb_status default_runs(qb_db *db, char ids[3][37], int *n) {
-    static const char *const tables[] = {"tensor_errors", "evals", "bench_cases"};
+enum { NKINDS = 4 };
+static qb_status default_runs(qb_db *db, char ids[NKINDS][37], int *n) {
+    static const char *const tables[NKINDS] = {"tensor_errors", "evals", "model_speed", "bench_cases"};
     *n = 0;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < NKINDS; k++) {
         char *sql = qb_asprintf("SELECT r.id FROM runs r WHERE EXISTS (SELECT 1 FROM %s t WHERE t.run_id = r.id)"
                                 " ORDER BY r.started_at DESC, r.rowid DESC LIMIT 1", tables[k]);
         sqlite3_stmt *s;
@@ -259,8 +266,8 @@ qb_status qb_report_write(qb_db *db, const char *const *run_ids, int nruns, cons
     memset(out, 0, sizeof *out);
     if (!db || !db->h) return qb_fail(QB_EUSAGE, "report: no database open");
     if (!out_dir || !*out_dir) return qb_fail(QB_EUSAGE, "report: no output directory given");
-    char dflt[3][37];
-    const char *dflt_ptr[3];
+    char dflt[NKINDS][37];
+    const char *dflt_ptr[NKINDS];
     if (nruns == 0) {
         qb_status st = default_runs(db, dflt, &nruns);
         if (st) return st;
@@ -292,7 +299,7 @@ qb_status qb_report_write(qb_db *db, const char *const *run_ids, int nruns, cons
     const run_meta *eval = NULL, *bench = NULL;
     for (int i = 0; i < n; i++) {
         if (!eval && runs[i].n_evals) eval = &runs[i];
-        if (!bench && runs[i].n_bench) bench = &runs[i];
+        if (!bench && runs[i].n_bench_formats) bench = &runs[i];
     }
     if (!st) {
         qb_page_note(&pg, how_to_use);
@@ -306,15 +313,19 @@ qb_status qb_report_write(qb_db *db, const char *const *run_ids, int nruns, cons
         }
         static const struct {
             const char *kind, *label;
-        } parts[] = {{"evals", "Model evaluation"}, {"errors", "Quantization error"}, {"bench", "Throughput"}, {"trends", "Trends"}};
+        } parts[] = {{"model", "Model run"},     {"evals", "Model evaluation"}, {"errors", "Quantization error"},
+                     {"bench", "Throughput"}, {"trends", "Trends"}};
         for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++)
             for (int i = 0; i < n && nn < NAV_MAX; i++) {
                 const run_meta *m = &runs[i];
-                int has = k == 0 ? m->n_evals > 0 : k == 1 ? (m->n_errors > 0 || !(m->n_evals || m->n_bench)) : k == 2 ? m->n_bench > 0
-                                                                                                                    : (m->n_evals || m->n_bench);
+                int has = k == 0   ? m->n_speed > 0
+                          : k == 1 ? m->n_evals > 0 && !m->n_speed /* invariant 3 */
+                          : k == 2 ? (m->n_errors > 0 || !(m->n_evals || m->n_bench || m->n_speed))
+                          : k == 3 ? m->n_bench > 0
+                                   : (m->n_evals || m->n_bench);
                 if (!has) continue;
                 /* trends come once per eval and bench run: their command tells them apart */
-                labels[nn] = k == 3 ? qb_asprintf("%s (%s)", parts[k].label, m->command ? m->command : m->id)
+                labels[nn] = k == 4 ? qb_asprintf("%s (%s)", parts[k].label, m->command ? m->command : m->id)
                                     : qb_strdup(parts[k].label);
                 anchors[nn++] = qb_page_run_anchor(parts[k].kind, m->id);
             }
@@ -349,11 +360,13 @@ qb_status qb_report_write(qb_db *db, const char *const *run_ids, int nruns, cons
             show_fields(&pg, fl, nf, 0);
         }
         if (eval || bench) qb_section_guide(&pg, eval, bench, eval ? eval : bench);
-        for (int i = 0; i < n; i++)
-            if (runs[i].n_evals) qb_section_evals(&pg, &runs[i]);
+        for (int i = 0; i < n; i++) {
+            if (runs[i].n_speed) qb_section_model(&pg, &runs[i]);
+            else if (runs[i].n_evals) qb_section_evals(&pg, &runs[i]);
+        }
         int first_errors = 1;
         for (int i = 0; i < n; i++) {
-            if (!runs[i].n_errors && (runs[i].n_evals || runs[i].n_bench)) continue;
+            if (!runs[i].n_errors && (runs[i].n_evals || runs[i].n_bench || runs[i].n_speed)) continue;
             /* the first errors run keeps the historical names errors.csv / sqnr_vs_bits */
             char *csv = first_errors ? qb_strdup("errors.csv") : qb_asprintf("errors_%.8s.csv", runs[i].id);
             char *plot = first_errors ? qb_strdup("sqnr_vs_bits") : qb_asprintf("sqnr_vs_bits_%.8s", runs[i].id);

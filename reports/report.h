@@ -3,7 +3,8 @@
  * inline as SVG, nothing loaded from the network), index.md, a CSV per table, and per plot its
  * data, gnuplot script and SVG/PNG images. Parts: the runs and machines; a selection guide
  * (format, bits/weight, model sizes, accuracy loss, speed, hardware support, recommendation);
- * model evaluation (ΔPPL and KLD against bits/weight with the Pareto front); quantization
+ * a model run (accuracy, speed and memory per format in one table, the speed/accuracy
+ * trade-off); model evaluation (ΔPPL and KLD against bits/weight with the Pareto front); quantization
  * error (tables, SQNR vs bits, per-tensor heat maps); throughput (bars with error bars,
  * roofline); nightly trends of the same command, suite and machine. */
 #ifndef QB_REPORT_H
@@ -25,7 +26,8 @@ typedef struct qb_report_out {
 } qb_report_out;
 
 /* Writes the report of runs run_ids[0..nruns) (full ids or unique prefixes) into out_dir;
- * nruns == 0 reports the newest run of each kind that stored results (errors, eval, bench).
+ * nruns == 0 reports the newest run of each kind that stored results (errors, eval, model
+ * speed, bench).
  * Reads ONLY the database. If gnuplot is missing or fails, it still writes every table and
  * every plot's data and script, sets out->plot_error to a one-line message and returns
  * QB_ERUNTIME with it. On any other error *out is left empty. */

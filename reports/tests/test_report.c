@@ -3,7 +3,10 @@
  * files against the inserted values: the Markdown rows as formatted for humans, errors.csv
  * read back at full precision, index.html self-contained, and the gnuplot script and data.
  * Then the same report with PATH emptied must fail with the install hint yet still write
- * every table, and an incomplete run must be flagged as such.
+ * every table, and an incomplete run must be flagged as such. Then the selection guide's
+ * verdicts at their thresholds, and a model run (`run --model`: three formats with accuracy,
+ * speed and memory) whose one table, CSV and plot data are checked against figures worked
+ * out by hand from the inserted rows.
  *
  * gnuplot is required (CI installs it); QB_TEST_NO_GNUPLOT=1 lets the test pass on a machine
  * without it by expecting the friendly error there as well. QB_TEST_KEEP=1 keeps the temporary
@@ -22,6 +25,7 @@
 #include "../../common/qbtest.h"
 #include "../report.h"
 #include "../sections.h"
+#include "../verdict.h"
 
 typedef struct expect_row {
     const char *input_id, *source, *format;
@@ -515,6 +519,379 @@ static void case_guide(const char *tmp) {
     free(db_path), free(dir);
 }
 
+/* The verdict rule (verdict.h) at its thresholds, and the smallest usable pick. */
+static void case_verdicts(void) {
+    static const struct {
+        int ref;
+        double dppl, kld;
+        const char *want;
+    } c[] = {
+        {1, NAN, NAN, "reference"},          {0, NAN, 0.001, NULL},           {0, 0.5, 0.005, "near-lossless"},
+        {0, 0.5, NAN, "near-lossless"},      {0, 0.5001, 0, "balanced"},      {0, 0.1, 0.0051, "balanced"},
+        {0, 3, 0.05, "balanced"},            {0, 3.01, 0.01, "usable"},       {0, 10, 0.15, "usable"},
+        {0, 10.01, 0, "not recommended"},    {0, 0.1, 0.151, "not recommended"}, {0, -0.3, 0.001, "near-lossless"},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        const char *got = qb_verdict_tier(c[i].ref, c[i].dppl, c[i].kld);
+        CHECK(c[i].want ? got && strcmp(got, c[i].want) == 0 : got == NULL, "qb_verdict_tier(%d, %g, %g) = '%s', expected '%s'",
+              c[i].ref, c[i].dppl, c[i].kld, got ? got : "(null)", c[i].want ? c[i].want : "(null)");
+    }
+    /* equal bits: the smaller KLD wins; without KLDs the earlier row; reference and beyond never */
+    const double bpw[] = {16, 8.5, 4.5, 4.5, 2.6}, kld[] = {0, 0.001, 0.09, 0.03, 0.4};
+    const char *tier[] = {"reference", "near-lossless", "usable", "balanced", "not recommended"};
+    int got = qb_verdict_smallest_usable(bpw, kld, tier, 5);
+    CHECK(got == 3, "smallest usable with KLDs: %d, expected 3 (4.5 bits, KLD 0.03)", got);
+    got = qb_verdict_smallest_usable(bpw, NULL, tier, 5);
+    CHECK(got == 2, "smallest usable without KLDs: %d, expected 2 (the first at 4.5 bits)", got);
+    got = qb_verdict_smallest_usable(bpw, kld, tier, 2);
+    CHECK(got == 1, "smallest usable of the first two: %d, expected 1", got);
+    const char *none[] = {"reference", NULL, "not recommended"};
+    CHECK(qb_verdict_smallest_usable(bpw, kld, none, 3) == -1, "no usable row: expected -1");
+    CHECK(strcmp(qb_verdict_label("balanced", 1), "balanced; smallest usable") == 0 &&
+              strcmp(qb_verdict_label("usable", 1), "smallest usable") == 0 && strcmp(qb_verdict_label("usable", 0), "usable") == 0 &&
+              qb_verdict_label(NULL, 0) == NULL,
+          "qb_verdict_label");
+}
+
+/* ---- the model run -------------------------------------------------------------------- */
+
+/* Three formats of a user's model, as `run --model` stores them; f32 is the reference and
+ * there is no f16, so speed is compared with f32. Expected cells worked out by hand. */
+static const struct mfix {
+    const char *format;
+    double bpw, model_mib, file_mib, ppl, ppl_err, ratio, ratio_err, kld, top1, rss_eval_mib;
+    double pp, pp_sd, ttft_s, tg, tg_sd, bytes_per_token, rss_pp_mib, rss_tg_mib;
+    /* the Markdown cells: size MiB, PPL, ΔPPL %, top-1 %, pp512, tg128, tg / bound, tg vs f32, TTFT ms, peak MiB, verdict */
+    const char *md[11];
+    double frac; /* tg / (read_bw / bytes_per_token) */
+} mfix[] = {
+    {"f32", 32, 40, NAN, 10.0, 0.2, 1.0, 0, 0, 1.0, 50, 400, 5, 1.3, 20, 0.5, 1.6e9, 55, 60,
+     {"40.00", "10.0000 ± 0.2000", "+0.00 ± 0.00", "100.00", "400.0 ± 5.0", "20.0 ± 0.5", "0.80", "1.00x", "1300.0", "60.0", "reference"},
+     20 / 25.0},
+    {"q8_0", 8.5, 10.625, 11, 10.02, 0.2, 1.002, 0.001, 0.001, 0.98, 20, 600, 6, 0.9, 60, 1, 4.25e8, 18, 17,
+     {"11.00", "10.0200 ± 0.2000", "+0.20 ± 0.10", "98.00", "600.0 ± 6.0", "60.0 ± 1.0", "0.64", "3.00x", "900.0", "20.0", "near-lossless"},
+     60 / (40e9 / 4.25e8)},
+    {"q4_0", 4.5, 5.5, NAN, 10.45, 0.21, 1.045, 0.004, 0.06, 0.9, 15, 500, 10, 1.05, 50, 2, 2.25e8, 16.5, 16,
+     {"5.50", "10.4500 ± 0.2100", "+4.50 ± 0.40", "90.00", "500.0 ± 10.0", "50.0 ± 2.0", "0.28*", "2.50x", "1050.0", "16.5",
+      "smallest usable"},
+     50 / (40e9 / 2.25e8)},
+};
+enum { NMFIX = 3 };
+#define READ_BW 40e9
+#define LLC_MIB 256 /* the machine's L3: q4_0's 225 MB per token fit (starred), q8_0's 425 MB do not */
+#define MIB 1048576.0
+
+/* A number as SQL (NULL for NaN) in one of the caller's buffers. */
+static const char *sql_num(char buf[40], double v) {
+    if (isfinite(v)) snprintf(buf, 40, "%.17g", v);
+    else snprintf(buf, 40, "NULL");
+    return buf;
+}
+
+static qb_status put_model_run(qb_db *db, const char *run, const char *model_id, const char *text_id, int with_speed) {
+    qb_status st = QB_OK;
+    for (int i = 0; i < NMFIX && !st; i++) {
+        const struct mfix *f = &mfix[i];
+        char b[6][40];
+        char *sql = qb_asprintf(
+            "INSERT INTO evals(run_id, model_id, text_id, format, method, ctx, chunks, tokens, ppl, ppl_err, ppl_ratio, ppl_ratio_err,"
+            " kld_mean, top1, bits_per_weight, model_bytes, file_bytes, rss_peak_bytes, ref_format, created_at) VALUES ('%s', '%s',"
+            " '%s', '%s', 'perplexity', 128, 4, 508, %.17g, %.17g, %.17g, %.17g, %.17g, %.17g, %.17g, %.0f, %s, %.0f, 'f32',"
+            " '2026-01-01T00:00:00Z')",
+            run, model_id, text_id, f->format, f->ppl, f->ppl_err, f->ratio, f->ratio_err, f->kld, f->top1, f->bpw, f->model_mib * MIB,
+            sql_num(b[0], f->file_mib * MIB), f->rss_eval_mib * MIB);
+        st = qb_db_exec(db, sql);
+        free(sql);
+        for (int tg = 0; tg < 2 && with_speed && !st; tg++) {
+            double tps = tg ? f->tg : f->pp;
+            sql = qb_asprintf(
+                "INSERT INTO model_speed(run_id, model_id, format, method, device, threads, test, n_tokens, reps, tps_mean, tps_sd,"
+                " tps_min, tps_max, samples, ttft_s, bytes_per_token, read_bw, bound_tps, rss_peak_bytes, created_at) VALUES ('%s',"
+                " '%s', '%s', 'perplexity', 'cpu', 4, '%s', %d, 3, %.17g, %.17g, %.17g, %.17g, '[0.5,0.5,0.5]', %s, %s, %s, %s, %.0f,"
+                " '2026-01-01T00:00:00Z')",
+                run, model_id, f->format, tg ? "tg128" : "pp512", tg ? 128 : 512, tps, tg ? f->tg_sd : f->pp_sd, tps - 1, tps + 1,
+                sql_num(b[1], tg ? NAN : f->ttft_s), sql_num(b[2], tg ? f->bytes_per_token : NAN), sql_num(b[3], tg ? READ_BW : NAN),
+                sql_num(b[4], tg ? READ_BW / f->bytes_per_token : NAN), (tg ? f->rss_tg_mib : f->rss_pp_mib) * MIB);
+            st = qb_db_exec(db, sql);
+            free(sql);
+        }
+    }
+    return st;
+}
+
+/* The Markdown table under `heading`: its header cells into head, returns a pointer to the
+ * first row line (or NULL). */
+static const char *md_table_under(const char *md, const char *heading, char head[][64], int *nhead) {
+    const char *p = strstr(md, heading);
+    if (!p) return NULL;
+    p = strstr(p, "\n| ");
+    if (!p) return NULL;
+    *nhead = md_cells(p + 1, head, 24);
+    p = strchr(p + 1, '\n'); /* the rule */
+    return p ? strchr(p + 1, '\n') : NULL;
+}
+
+static int col_of(char head[][64], int n, const char *name) {
+    for (int c = 0; c < n; c++)
+        if (strcmp(head[c], name) == 0) return c;
+    return -1;
+}
+
+static void check_model_md(const char *md, const char *run) {
+    char heading[64], head[24][64], cells[24][64];
+    snprintf(heading, sizeof heading, "\n## Model run (run %.8s)\n", run);
+    int nh = 0;
+    const char *p = md_table_under(md, heading, head, &nh);
+    CHECK(p != NULL, "index.md has no table under '%s'", heading + 1);
+    if (!p) return;
+    static const char *const want_cols[] = {"size MiB", "PPL", "ΔPPL %", "top-1 %", "pp512 t/s", "tg128 t/s", "tg / bound",
+                                            "tg vs f32 (reference; no f16)", "TTFT ms", "peak memory MiB", "verdict"};
+    int col[11];
+    for (int k = 0; k < 11; k++) {
+        col[k] = col_of(head, nh, want_cols[k]);
+        CHECK(col[k] >= 0, "model table: no column '%s'", want_cols[k]);
+        if (col[k] < 0) return;
+    }
+    CHECK(strcmp(head[0], "format") == 0 && col_of(head, nh, "bits/weight") == 1 && col_of(head, nh, "KLD") >= 0,
+          "model table: header starts '%s', '%s'", head[0], head[1]);
+    CHECK(col_of(head, nh, "GPU memory MiB") < 0 && col_of(head, nh, "device") < 0,
+          "model table: a GPU memory or device column without GPU rows or a second device");
+    for (int i = 0; i < NMFIX; i++) { /* rows by bits/weight descending: f32, q8_0, q4_0 */
+        if (!p || p[1] != '|') {
+            CHECK(0, "model table: only %d of %d rows", i, NMFIX);
+            return;
+        }
+        p++;
+        int n = md_cells(p, cells, 24);
+        CHECK(n == nh && strcmp(cells[0], mfix[i].format) == 0, "model table row %d: %d cells, format '%s', expected %s", i, n, cells[0],
+              mfix[i].format);
+        for (int k = 0; k < 11 && n == nh; k++)
+            CHECK(strcmp(cells[col[k]], mfix[i].md[k]) == 0, "model table %s '%s': got '%s', expected '%s'", mfix[i].format,
+                  want_cols[k], cells[col[k]], mfix[i].md[k]);
+        p = strchr(p, '\n');
+    }
+    CHECK(p && p[1] != '|', "model table: more rows than the %d stored", NMFIX);
+    CHECK(strstr(md, "read bandwidth 40.0 GB/s") && strstr(md, "q8\\_0 94.1 t/s (425.0 MB/token)"),
+          "index.md does not state the read bandwidth and the bound of q8_0 under the table");
+    CHECK(strstr(md, "\\* The bytes a token reads fit in the machine's last-level cache (256 MiB)"),
+          "index.md does not explain the star on q4_0's tg / bound");
+    CHECK(strstr(md, "the run has no f16, so tg t/s is compared with its reference format f32"),
+          "index.md does not say that speed is compared with the reference f32");
+}
+
+/* The verdicts by verdict.h's thresholds, written out here: f32 is the reference, q4_0 has
+ * the fewest bits among the usable. */
+static const char *expect_verdict(const char *format, double dppl, double kld) {
+    if (strcmp(format, "f32") == 0) return "reference";
+    const char *tier = dppl <= 0.5 && kld <= 0.005 ? "near-lossless" : dppl <= 3 && kld <= 0.05 ? "balanced"
+                       : dppl <= 10 && kld <= 0.15                   ? "usable"
+                                                                     : "not recommended";
+    if (strcmp(format, "q4_0") == 0) return strcmp(tier, "usable") == 0 ? "smallest usable" : "(q4_0 should be usable)";
+    return tier;
+}
+
+static void check_model_csv(const char *dir, const char *run) {
+    char name[64];
+    snprintf(name, sizeof name, "model_%.8s.csv", run);
+    char *path = path_in(dir, name), *csv = slurp(path);
+    CHECK(csv != NULL, "%s not written", path);
+    if (!csv) {
+        free(path);
+        return;
+    }
+    char head[32][64], cells[32][64];
+    int nh = csv_cells(csv, head, 32), lines = 0;
+    int c_fmt = col_of(head, nh, "format"), c_dppl = col_of(head, nh, "dppl_pct"), c_frac = col_of(head, nh, "tg_fraction_of_bound");
+    int c_vs = col_of(head, nh, "tg_vs_base"), c_base = col_of(head, nh, "base_format"), c_size = col_of(head, nh, "size_bytes");
+    int c_peak = col_of(head, nh, "rss_peak_bytes"), c_ver = col_of(head, nh, "verdict"), c_bound = col_of(head, nh, "bound_tps");
+    int c_llc = col_of(head, nh, "fits_llc");
+    CHECK(c_fmt == 0 && c_dppl > 0 && c_frac > 0 && c_vs > 0 && c_base > 0 && c_size > 0 && c_peak > 0 && c_ver > 0 && c_bound > 0 &&
+              c_llc > 0,
+          "%s: header lacks a column (%d columns)", name, nh);
+    for (const char *line = strchr(csv, '\n'); line && line[1] && c_fmt == 0 && c_ver > 0; line = strchr(line + 1, '\n')) {
+        int n = csv_cells(line + 1, cells, 32);
+        CHECK(n == nh, "%s line %d: %d cells, header %d", name, lines + 2, n, nh);
+        if (n != nh || lines >= NMFIX) {
+            lines++;
+            continue;
+        }
+        const struct mfix *f = &mfix[lines++];
+        CHECK(strcmp(cells[c_fmt], f->format) == 0, "%s: row %d is %s, expected %s", name, lines, cells[c_fmt], f->format);
+        double dppl = strtod(cells[c_dppl], NULL), frac = strtod(cells[c_frac], NULL), vs = strtod(cells[c_vs], NULL);
+        CHECK(fabs(dppl - 100 * (f->ratio - 1)) < 1e-7, "%s %s dppl_pct %s, expected %.9g", name, f->format, cells[c_dppl],
+              100 * (f->ratio - 1));
+        CHECK(strcmp(cells[c_llc], f->bytes_per_token < LLC_MIB * MIB ? "1" : "0") == 0, "%s %s fits_llc %s", name, f->format,
+              cells[c_llc]);
+        CHECK(fabs(frac - f->frac) < 1e-8, "%s %s tg_fraction_of_bound %s, expected %.9g", name, f->format, cells[c_frac], f->frac);
+        CHECK(fabs(strtod(cells[c_bound], NULL) - READ_BW / f->bytes_per_token) < 1e-6, "%s %s bound_tps %s", name, f->format,
+              cells[c_bound]);
+        CHECK(fabs(vs - f->tg / mfix[0].tg) < 1e-9 && strcmp(cells[c_base], "f32") == 0, "%s %s tg_vs_base %s vs %s, expected %g vs f32",
+              name, f->format, cells[c_vs], cells[c_base], f->tg / mfix[0].tg);
+        double size = isfinite(f->file_mib) ? f->file_mib * MIB : f->model_mib * MIB;
+        CHECK(strtod(cells[c_size], NULL) == size, "%s %s size_bytes %s, expected %.0f (the file when there is one)", name, f->format,
+              cells[c_size], size);
+        double peak = fmax(f->rss_eval_mib, fmax(f->rss_pp_mib, f->rss_tg_mib)) * MIB;
+        CHECK(strtod(cells[c_peak], NULL) == peak, "%s %s rss_peak_bytes %s, expected %.0f", name, f->format, cells[c_peak], peak);
+        /* the verdict by the thresholds, recomputed here: reference / near-lossless (<= 0.5 %, <= 0.005) / usable (<= 10 %, <= 0.15) */
+        const char *want = expect_verdict(f->format, 100 * (f->ratio - 1), f->kld);
+        CHECK(strcmp(cells[c_ver], want) == 0, "%s %s verdict '%s', expected '%s'", name, f->format, cells[c_ver], want);
+    }
+    CHECK(lines == NMFIX, "%s: %d rows, expected %d", name, lines, NMFIX);
+    free(csv);
+    free(path);
+}
+
+static void check_model_plots(const char *dir, const char *run, int have_gnuplot) {
+    char name[64];
+    static const char *const kinds[] = {"tradeoff", "pp", "tg"};
+    for (int k = 0; k < 3; k++) {
+        const char *ext[] = {"dat", "gp", "svg", "png"};
+        for (int e = 0; e < (have_gnuplot ? 4 : 2); e++) {
+            snprintf(name, sizeof name, "model_%.8s_%s.%s", run, kinds[k], ext[e]);
+            check_nonempty(dir, name);
+        }
+    }
+    /* the trade-off: KLD against tg; q4_0 (KLD 0.06, 50 t/s) is beaten by q8_0 (0.001, 60 t/s) */
+    snprintf(name, sizeof name, "model_%.8s_tradeoff.dat", run);
+    char *path = path_in(dir, name), *dat = slurp(path);
+    CHECK(dat && strstr(dat, "\n0.001 60 1 \"q8_0\"\n") && strstr(dat, "\n0.06 50 2 \"q4_0\"\n"), "%s lacks the q8_0 or q4_0 point", name);
+    const char *front = dat ? strstr(dat, "\n\n\n") : NULL;
+    CHECK(front && strcmp(front, "\n\n\n0 20\n0.001 60\n") == 0, "%s: Pareto front '%s', expected f32 (0, 20) and q8_0 (0.001, 60)",
+          name, front ? front + 3 : "(none)");
+    free(dat);
+    free(path);
+    snprintf(name, sizeof name, "model_%.8s_tg.dat", run);
+    path = path_in(dir, name);
+    dat = slurp(path);
+    CHECK(dat && strstr(dat, "\n\"q8_0\" 60 1 94.1176471\n") && strstr(dat, "\n\"f32\" 20 0.5 25\n"),
+          "%s lacks tg with its bound (q8_0: 40 GB/s / 425 MB = 94.1176471 t/s)", name);
+    free(dat);
+    free(path);
+    snprintf(name, sizeof name, "model_%.8s_tg.gp", run);
+    path = path_in(dir, name);
+    dat = slurp(path);
+    CHECK(dat && strstr(dat, "with yerrorbars") && strstr(dat, "title 'bandwidth bound'"), "%s lacks the error bars or the bound", name);
+    free(dat);
+    free(path);
+}
+
+/* The same run with q4_0 also timed on a GPU: device and threads columns, the GPU memory
+ * column, the verdict on both q4_0 rows, and the plots kept to the CPU rows (the most). */
+static void case_model_gpu(qb_db *db, const char *run, const char *dir) {
+    qb_status st = QB_OK;
+    for (int tg = 0; tg < 2 && !st; tg++) {
+        char *sql = qb_asprintf("INSERT INTO model_speed(run_id, model_id, format, method, device, threads, test, n_tokens, reps, tps_mean,"
+                                " tps_sd, samples, gpu_mem_bytes, created_at) SELECT run_id, model_id, format, method, 'cuda:0', 1, test,"
+                                " n_tokens, reps, 10 * tps_mean, tps_sd, samples, %lld, created_at FROM model_speed WHERE run_id = '%s'"
+                                " AND format = 'q4_0' AND test = '%s'",
+                                tg ? 2048LL * 1048576 : 1024LL * 1048576, run, tg ? "tg128" : "pp512");
+        st = qb_db_exec(db, sql);
+        free(sql);
+    }
+    CHECK(st == QB_OK, "adding the GPU rows: %s", qb_errmsg());
+    qb_report_out out;
+    st = qb_report_write(db, (const char *const[]){run}, 1, dir, &out);
+    CHECK(st == QB_OK || st == QB_ERUNTIME, "model report with GPU rows: %s", qb_errmsg());
+    char *md = out.index_md ? slurp(out.index_md) : NULL;
+    char heading[64], head[24][64], cells[24][64];
+    snprintf(heading, sizeof heading, "\n## Model run (run %.8s)\n", run);
+    int nh = 0, rows = 0, q4 = 0;
+    const char *p = md ? md_table_under(md, heading, head, &nh) : NULL;
+    int c_dev = col_of(head, nh, "device"), c_gpu = col_of(head, nh, "GPU memory MiB"), c_ver = col_of(head, nh, "verdict");
+    int c_tg = col_of(head, nh, "tg128 t/s");
+    CHECK(p && c_dev == 1 && col_of(head, nh, "threads") == 2 && c_gpu > 0 && c_ver > 0 && c_tg > 0,
+          "GPU rows: the table lacks device, threads or GPU memory columns");
+    for (; p && p[1] == '|' && c_dev == 1 && c_gpu > 0 && c_ver > 0 && c_tg > 0; p = strchr(p + 1, '\n')) {
+        int n = md_cells(p + 1, cells, 24);
+        rows++;
+        if (n != nh || strcmp(cells[0], "q4_0") != 0) continue;
+        q4++;
+        int gpu = strcmp(cells[c_dev], "cuda:0") == 0;
+        CHECK(strcmp(cells[c_gpu], gpu ? "2048.0" : "") == 0 && strcmp(cells[c_tg], gpu ? "500.0 ± 2.0" : "50.0 ± 2.0") == 0,
+              "q4_0 on %s: GPU memory '%s', tg '%s'", cells[c_dev], cells[c_gpu], cells[c_tg]);
+        CHECK(strcmp(cells[c_ver], "smallest usable") == 0, "q4_0 on %s: verdict '%s'", cells[c_dev], cells[c_ver]);
+    }
+    CHECK(rows == NMFIX + 1 && q4 == 2, "GPU rows: %d rows (%d of q4_0), expected %d (2)", rows, q4, NMFIX + 1);
+    char name[64];
+    snprintf(name, sizeof name, "model_%.8s_tg.dat", run);
+    char *path = path_in(dir, name), *dat = slurp(path);
+    CHECK(dat && strstr(dat, "(cpu, 4 threads)") && strstr(dat, "\n\"q4_0\" 50 2 ") && !strstr(dat, "\"q4_0\" 500"),
+          "%s: the plots do not keep to the CPU rows", name);
+    free(dat), free(path), free(md);
+    qb_report_out_free(&out);
+}
+
+/* A model run (three formats with speed rows), then a newer plain evaluation: the default
+ * report shows both, the model run as its one table with the evaluation folded inside. */
+static void case_model(const char *tmp, int have_gnuplot) {
+    char *db_path = path_in(tmp, "model.db"), *dir = path_in(tmp, "model");
+    qb_db db;
+    qb_status st = qb_db_open(&db, db_path);
+    CHECK(st == QB_OK, "qb_db_open %s: %s", db_path, qb_errmsg());
+    if (st) {
+        free(db_path), free(dir);
+        return;
+    }
+    qb_machine m;
+    qb_machine_collect(&m);
+    const qb_input in[] = {{"gguf:user.gguf:x:eeee", "gguf", "user.gguf", "user.gguf", "eeee", 0, 0},
+                           {"text:wiki.txt:x:ffff", "text", "wiki.txt", "wiki.txt", "ffff", 0, 0}};
+    for (int i = 0; i < 2 && !st; i++) st = qb_db_put_input(&db, &in[i]);
+    char run[37], evrun[37];
+    qb_run_info ri = {"run", NULL, "{\"model\":\"user.gguf\"}", "quantbench run --model user.gguf", 0};
+    if (!st) st = qb_db_begin_run(&db, &m, &ri, run);
+    if (!st) st = put_model_run(&db, run, in[0].id, in[1].id, 1);
+    char *sql = qb_asprintf("UPDATE machines SET l3_bytes = %d WHERE id = (SELECT machine_id FROM runs WHERE id = '%s')",
+                            LLC_MIB * 1048576, run);
+    if (!st) st = qb_db_exec(&db, sql);
+    free(sql);
+    if (!st) st = qb_db_finish_run(&db, run, "complete", NULL);
+    qb_run_info ri2 = {"eval", NULL, "{}", "quantbench eval", 0};
+    if (!st) st = qb_db_begin_run(&db, &m, &ri2, evrun);
+    if (!st) st = put_model_run(&db, evrun, in[0].id, in[1].id, 0);
+    if (!st) st = qb_db_finish_run(&db, evrun, "complete", NULL);
+    CHECK(st == QB_OK, "building the model-run database: %s", qb_errmsg());
+    qb_report_out out;
+    memset(&out, 0, sizeof out);
+    if (!st) {
+        st = qb_report_write(&db, NULL, 0, dir, &out);
+        CHECK(st == (have_gnuplot ? QB_OK : QB_ERUNTIME), "model report: status %d: %s", st, qb_errmsg());
+        CHECK(out.nruns == 2 && strcmp(out.run_ids[0], evrun) == 0 && strcmp(out.run_ids[1], run) == 0,
+              "default runs: %d (%s, %s), expected the newest eval run %s and the model run %s", out.nruns,
+              out.nruns > 0 ? out.run_ids[0] : "", out.nruns > 1 ? out.run_ids[1] : "", evrun, run);
+    }
+    char *md = out.index_md ? slurp(out.index_md) : NULL, *html = out.index_html ? slurp(out.index_html) : NULL;
+    CHECK(md && html, "model report: index files not written");
+    if (md && html) {
+        check_model_md(md, run);
+        char want[128];
+        snprintf(want, sizeof want, "## Model evaluation (run %.8s)", run);
+        CHECK(strstr(md, want) == NULL, "the model run also has its own '%s' section", want);
+        snprintf(want, sizeof want, "## Model evaluation (run %.8s)", evrun);
+        CHECK(strstr(md, want) != NULL, "the plain evaluation run lacks its '%s' section", want);
+        snprintf(want, sizeof want, "[evals_%.8s.csv]", run);
+        const char *first = strstr(md, want);
+        CHECK(first && !strstr(first + 1, want), "the model run's evaluation rows (%s) are not linked exactly once", want);
+        snprintf(want, sizeof want, "<a href=\"#model-%.8s\">Model run</a>", run);
+        CHECK(strstr(html, want) != NULL, "index.html's contents lack '%s'", want);
+        snprintf(want, sizeof want, "href=\"#evals-%.8s\"", run);
+        CHECK(strstr(html, want) == NULL, "index.html's contents link a separate evaluation of the model run");
+        CHECK(strstr(html, "<td class=\"num\">0.64</td>") && strstr(html, "<td>smallest usable</td>"),
+              "index.html lacks q8_0's tg / bound or q4_0's verdict");
+        snprintf(want, sizeof want, "[model_speed_%.8s.csv]", run);
+        CHECK(strstr(md, want) != NULL, "index.md does not link every speed row (%s)", want);
+        check_self_contained(html);
+        check_model_csv(dir, run);
+        check_model_plots(dir, run, have_gnuplot);
+    }
+    free(md), free(html);
+    qb_report_out_free(&out);
+    if (!st || st == QB_ERUNTIME) case_model_gpu(&db, run, dir);
+    qb_machine_free(&m);
+    qb_db_close(&db);
+    free(db_path), free(dir);
+}
+
 int main(void) {
     char tmp[] = "/tmp/qb_test_report_XXXXXX";
     if (!mkdtemp(tmp)) {
@@ -554,7 +931,9 @@ int main(void) {
         qb_db_close(&db);
     }
     case_regression_rule();
+    case_verdicts();
     case_guide(tmp);
+    case_model(tmp, have_gnuplot);
     if (qbt_fail_ == 0 && !getenv("QB_TEST_KEEP")) nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     else printf("kept %s for inspection\n", tmp);
     free(db_path), free(dir), free(dir2), free(empty_bin);
