@@ -95,10 +95,8 @@ fi
 
 db=results/quantbench.db
 out=reports/latest
-say "running the default suite into $db"
-"$build/quantbench" --db "$db" run --suite default
-say "writing the report"
-"$build/quantbench" --db "$db" report --out "$out"
+say "running the default suite into $db; the report goes to $out"
+"$build/quantbench" --db "$db" run --suite default --report "$out"
 echo
 echo "Results database: $db   (query it with: sqlite3 $db)"
 echo "Report:           $out/index.html   (also $out/index.md, $out/errors.csv)"

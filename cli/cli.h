@@ -8,6 +8,7 @@
 #include "../common/json.h"
 #include "../common/qb.h"
 #include "../common/table.h"
+#include "../evals/eval_job.h"
 #include "../evals/quant_errors.h"
 #include "../formats/format.h"
 #include "../results/db.h"
@@ -70,10 +71,15 @@ qb_status qb_cli_errors_step(qb_cli *cli, qb_db *db, const char *run_id, const q
  * measures, as canonical JSON: --resume compares it. NULLs are left out. Heap string. */
 char *qb_cli_errors_config(const char *suite, const qb_errors_job *job, const char *model);
 
-/* The eval job's rows into run_id (cmd_eval.c's table or one JSON object); *nrows counts
- * them. For `eval` and the suites, inside qb_cli_run_job. */
-struct qb_eval_job;
-qb_status qb_cli_eval_step(qb_cli *cli, qb_db *db, const char *run_id, const struct qb_eval_job *job, int *nrows);
+/* The model step of `run` (run_model.c): the eval job with speed tests on every format, after
+ * the read bandwidth at eval.threads is measured (or found stored in the run), printed as one
+ * table — accuracy, speed, bound, memory, verdict — or one JSON object; *nrows counts rows. */
+typedef struct qb_model_run {
+    qb_eval_job eval;     /* model, text, formats, ctx, chunks, threads; the step sets eval.speed */
+    qb_speed_opts speed;  /* n_prompt, n_gen, reps, seed; the step sets read_bw */
+    int quick;            /* stated under the table */
+} qb_model_run;
+qb_status qb_cli_model_step(qb_cli *cli, qb_db *db, const char *run_id, qb_model_run *m, int *nrows);
 /* The benchmark sweep's rows into run_id (printed as cmd_bench prints them); *ncases and
  * *secs report what it did. For `bench` and the suites, inside qb_cli_run_job. */
 struct qb_bench_opts;

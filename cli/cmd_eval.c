@@ -167,7 +167,8 @@ static char *config_json(const qb_eval_job *job) {
     return buf;
 }
 
-qb_status qb_cli_eval_step(qb_cli *cli, qb_db *db, const char *run_id, const qb_eval_job *job, int *nrows) {
+/* The eval job's rows into run_id, as one table or one JSON object; *nrows counts them. */
+static qb_status eval_step(qb_cli *cli, qb_db *db, const char *run_id, const qb_eval_job *job, int *nrows) {
     printer p = {.json = cli->json};
     static const char *const cols[] = {"format", "method", ">bits/weight", ">size MiB", ">PPL", ">ΔPPL %", ">mean KLD", ">p99 KLD",
                                        ">top-1 %", ">tokens/s", ">calib s", NULL};
@@ -187,7 +188,7 @@ typedef struct eval_ctx {
 
 static qb_status eval_job(qb_db *db, const char *run_id, void *ctx) {
     eval_ctx *x = ctx;
-    return qb_cli_eval_step(x->cli, db, run_id, x->job, &x->nrows);
+    return eval_step(x->cli, db, run_id, x->job, &x->nrows);
 }
 
 static qb_status eval_run(qb_cli *cli, const qb_eval_job *job, int resume, const char *resume_id, int argc, char **argv) {

@@ -56,7 +56,7 @@ qb train --data data --heldout t2 --out m256.gguf --dim 256 --layers 1 --heads 8
     --batch 2 --threads 1 --steps 2 --eval-every 0
 expect_rc "train a 256-wide model" 0
 if [ -f /usr/share/common-licenses/MPL-2.0 ]; then
-    qb run --db r.db --model m256.gguf --json --shard 0/8 --no-bench # shard 0 evaluates the model; 1/8 of the errors step
+    qb run --db r.db --suite default --model m256.gguf --json --shard 0/8 --no-bench --no-report # shard 0 evaluates the model; 1/8 of the errors step
     expect_rc "run with the model step" 0
     check "run --json: two objects, the model step's with 16 formats, f32 (the reference) at KLD 0, Q2_K further than Q8_0" \
         python3 -c 'import json,sys
@@ -66,7 +66,7 @@ rows = {r["format"]: r for r in lines[1]["rows"]}
 assert len(rows) == 16 and rows["f32"]["kld_mean"] == 0 and rows["f32"]["ppl_ratio"] == 1, rows.get("f32")
 assert rows["Q2_K"]["kld_mean"] > rows["Q8_0"]["kld_mean"] > 0, (rows["Q2_K"], rows["Q8_0"])' "$OUT"
     check "one run holds both steps" test "$(sql r.db "SELECT count(*) FROM runs WHERE id IN (SELECT run_id FROM evals) AND id IN (SELECT run_id FROM tensor_errors)")" = 1
-    qb run --db r.db --model nosuch.gguf
+    qb run --db r.db --suite default --model nosuch.gguf
     expect_rc "a missing suite model" 4
     expect_err_has "a missing suite model" "--no-model"
 fi

@@ -2,10 +2,14 @@
 # test_report_browser.sh — `quantbench report` end to end on real runs, then the page in a real
 # browser:
 #   - a database from real commands: `errors` on a generated llama model (per-tensor rows:
-#     heat map), `eval` of three formats (Pareto plots, guide), two `bench --quick` runs
-#     (bars, roofline, a trend over two runs);
+#     heat map), `run --model --quick` of two formats (the model-run table and plots), then
+#     `eval` of three formats (Pareto plots, guide), two `bench --quick` runs (bars,
+#     roofline, a trend over two runs);
 #   - the default report picks the newest run of each kind; every plot exists as .dat, .gp,
 #     .svg and .png; --json lists the files;
+#   - the model-run table (model_RUN.csv) against the database, recomputed here: ΔPPL, tg as a
+#     fraction of the stored bound, tg vs the reference, peak memory, the verdicts by the
+#     thresholds;
 #   - the selection guide against the database, recomputed here: sizes = params x bits / 8,
 #     speed = f16's median gemv ns / the format's, f32 the reference; the Pareto front in
 #     the ΔPPL data is exactly the non-dominated points;
@@ -28,6 +32,8 @@ DB=$T/r.db
 
 qb --db "$DB" errors --weights m.gguf --type Q8_0,Q4_0
 expect_rc "errors on the model" 0
+qb --db "$DB" run --model m.gguf --tokens ids.txt --formats q8_0,q4_0 --ctx 64 --chunks 2 --threads 1 --quick --no-report
+expect_rc "run --model" 0
 qb --db "$DB" eval --model m.gguf --tokens ids.txt --formats f32,q8_0,q4_0 --ctx 64 --chunks 2 --threads 1
 expect_rc "eval" 0
 for i in 1 2; do
@@ -43,24 +49,64 @@ import json, os, sqlite3, sys
 doc = json.load(open(sys.argv[1])); db = sqlite3.connect(sys.argv[2])
 want = [db.execute("SELECT id FROM runs WHERE command = ? ORDER BY started_at DESC, rowid DESC LIMIT 1", (c,)).fetchone()[0]
         for c in ("errors", "eval", "bench")]
+model = db.execute("SELECT DISTINCT run_id FROM model_speed").fetchall()
+assert len(model) == 1, model
+want.insert(2, model[0][0])  # errors, eval, model run, bench (report.c invariant 1)
 assert doc["runs"] == want, (doc["runs"], want)
 files = [r["file"] for r in doc["rows"]]
 assert all(os.path.getsize(os.path.join("rep", f)) > 0 for f in files), files
-b, e = want[2][:8], want[1][:8]
+b, e, m = want[3][:8], want[1][:8], want[2][:8]
 for stem in ["sqnr_vs_bits", "evals_dppl_" + e, "evals_kld_" + e, "bench_gemv_" + b, "bench_gemm_" + b,
-             "roofline_" + b, "trend_gemv_" + b, "heatmap_m_gguf_Q4_0"]:
+             "roofline_" + b, "trend_gemv_" + b, "heatmap_m_gguf_Q4_0", "evals_dppl_" + m,
+             "model_%s_tradeoff" % m, "model_%s_pp" % m, "model_%s_tg" % m]:
     for ext in ("dat", "gp", "svg", "png"):
         assert stem + "." + ext in files, stem + "." + ext + " missing"
-for csv in ["errors.csv", "guide.csv", "evals_%s.csv" % e, "bench_%s.csv" % b, "limits_%s.csv" % b]:
+for csv in ["errors.csv", "guide.csv", "evals_%s.csv" % e, "bench_%s.csv" % b, "limits_%s.csv" % b,
+            "model_%s.csv" % m, "model_speed_%s.csv" % m, "evals_%s.csv" % m]:
     assert csv in files, csv
 ' report.json "$DB"
+
+pycheck "model-run table: ΔPPL, tg / bound, tg vs the reference, peak memory and verdicts agree with the database" '
+import csv, math, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+run = db.execute("SELECT DISTINCT run_id FROM model_speed").fetchone()[0]
+rows = list(csv.DictReader(open("rep/model_%s.csv" % run[:8])))
+assert [r["format"] for r in rows] == ["f32", "q8_0", "q4_0"], [r["format"] for r in rows]
+ev = {f: (ratio, kld, rss, f == ref) for f, ratio, kld, rss, ref in db.execute(
+    "SELECT format, ppl_ratio, kld_mean, rss_peak_bytes, ref_format FROM evals WHERE run_id = ?", (run,))}
+sp = {(f, t[:2]): (tps, bound, rss) for f, t, tps, bound, rss in db.execute(
+    "SELECT format, test, tps_mean, bound_tps, rss_peak_bytes FROM model_speed WHERE run_id = ?", (run,))}
+def tier(f):
+    ratio, kld, _, ref = ev[f]
+    d = 100 * (ratio - 1)
+    if ref: return "reference"
+    for name, dmax, kmax in (("near-lossless", 0.5, 0.005), ("balanced", 3, 0.05), ("usable", 10, 0.15)):
+        if d <= dmax and kld <= kmax: return name
+    return "not recommended"
+usable = [r for r in rows if tier(r["format"]) in ("near-lossless", "balanced", "usable")]
+smallest = min(usable, key=lambda r: (float(r["bits_per_weight"]), ev[r["format"]][1]))["format"] if usable else None
+for r in rows:
+    f = r["format"]
+    ratio, kld, rss_eval, _ = ev[f]
+    tg, bound, rss_tg = sp[(f, "tg")]
+    assert abs(float(r["dppl_pct"]) - 100 * (ratio - 1)) <= 1e-6 * max(1, abs(100 * (ratio - 1))), (f, r["dppl_pct"], ratio)
+    assert abs(float(r["tg_fraction_of_bound"]) - tg / bound) <= 1e-6 * tg / bound, (f, r["tg_fraction_of_bound"], tg, bound)
+    assert abs(float(r["tg_vs_base"]) - tg / sp[("f32", "tg")][0]) <= 1e-6 * float(r["tg_vs_base"]), (f, r["tg_vs_base"])
+    assert r["base_format"] == "f32", r["base_format"]
+    peak = max(v for v in (rss_eval, rss_tg, sp[(f, "pp")][2]) if v)
+    assert int(r["rss_peak_bytes"]) == peak, (f, r["rss_peak_bytes"], peak)
+    t = tier(f)
+    want = t if f != smallest else {"near-lossless": "near-lossless; smallest usable", "balanced": "balanced; smallest usable"}.get(t, "smallest usable")
+    assert r["verdict"] == want, (f, r["verdict"], want)
+' "$DB"
 
 pycheck "selection guide: sizes, ΔPPL, KLD and speed vs f16 agree with the database" '
 import csv, sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 rows = {r["format"]: r for r in csv.DictReader(open("rep/guide.csv"))}
 assert sorted(rows) == ["f32", "q4_0", "q8_0"], sorted(rows)
-ev = {f: (b, r, k) for f, b, r, k in db.execute("SELECT format, bits_per_weight, ppl_ratio, kld_mean FROM evals")}
+ev = {f: (b, r, k) for f, b, r, k in db.execute("SELECT format, bits_per_weight, ppl_ratio, kld_mean FROM evals WHERE run_id ="
+                                                 " (SELECT id FROM runs WHERE command = \"eval\")")}
 bench = db.execute("SELECT id FROM runs WHERE command = \"bench\" ORDER BY started_at DESC, rowid DESC LIMIT 1").fetchone()[0]
 shape, thr = db.execute("SELECT shape, threads FROM bench_cases WHERE run_id = ? AND op = \"gemv\" ORDER BY threads DESC,"
                         " json_extract(config, \"$.working_set_bytes\") DESC LIMIT 1", (bench,)).fetchone()
