@@ -9,10 +9,10 @@
  *      min_sample_ns;
  *   3. `samples` samples (≥ 10) timed on CLOCK_MONOTONIC, each `iters` iterations; with
  *      flush set, the caches are flushed (a 2×LLC buffer read and written) before each one.
- * Threads are a team of pinned workers (team.c), kept for the whole case, so a sample times
- * work, not thread start-up. Each case runs in its own forked process (run.c): its peak RSS
- * is the case's own, a crash in one case loses only that case, and OpenMP/OpenBLAS state
- * never leaks from one case into the next.
+ * Threads are a team of pinned workers (common/team.h), kept for the whole case, so a sample
+ * times work, not thread start-up. Each case runs in its own forked process (run.c): its
+ * peak RSS is the case's own, a crash in one case loses only that case, and OpenMP/OpenBLAS
+ * state never leaks from one case into the next.
  *
  * Invariants:
  *  1. Raw samples (ns, iters) are kept and stored; statistics are derived from ns/iters.
@@ -32,19 +32,6 @@
 
 #define QB_BENCH_MAX_SAMPLES 512
 #define QB_BENCH_MAX_THREADS 256
-
-/* ---- pinned thread team (team.c) ------------------------------------------------------ */
-
-typedef struct qb_team qb_team;
-/* Starts nthreads − 1 workers; the caller is member 0. With pin, member t is bound to the
- * t-th CPU of the process's affinity mask (modulo its size), the caller included. */
-qb_team *qb_team_start(int nthreads, int pin);
-/* Runs fn(ctx, t, n) on every member t at once and returns when all have finished. Workers
- * spin briefly, then yield, while waiting: a case keeps them busy. */
-void qb_team_run(qb_team *team, void (*fn)(void *ctx, int t, int n), void *ctx);
-int qb_team_size(const qb_team *team);
-/* Joins the workers and restores the caller's CPU affinity. */
-void qb_team_stop(qb_team *team);
 
 /* ---- the sample loop (timer.c) -------------------------------------------------------- */
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/team.h"
 #include "bench.h"
 
 const char *const qb_isa_names[3] = {"scalar", "avx2", "avx512"};
@@ -163,7 +164,7 @@ void qb_bench_limit_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_ben
     }
     stream_ctx x = {.op = c->op, .n = c->n};
     int narrays = c->op == QB_OP_READ ? 1 : c->op == QB_OP_COPY ? 2 : c->op == QB_OP_TRIAD ? 3 : 0;
-    x.team = qb_team_start(c->threads, cfg->pin);
+    x.team = qb_team_start(c->threads, cfg->pin, QB_TEAM_NEVER_SLEEP);
     if (c->op == QB_OP_FMA) {
         x.isa = strcmp(c->backend, "avx512") == 0 ? 2 : strcmp(c->backend, "avx2") == 0 ? 1 : 0;
         x.iters = c->m;

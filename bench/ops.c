@@ -3,13 +3,13 @@
  *   dequantize  format → f32, likewise. Formats with a per-tensor header (tensor_extra_bytes)
  *               run on one thread, as qb_format_(de)quantize_mt does;
  *   gemv        y = W·a, the decode shape: backend "vec_dot" quantizes a to the format's
- *               vec_dot_type once per call (one thread, as ggml does) and dots every weight
- *               row with the fused kernel; formats without a fused dot use "dequant_dot"
- *               (dequantize a row into L1, OpenBLAS sdot); f32 also goes through "openblas"
- *               (sgemv on each member's rows). Weights are copied until the copies
- *               span c->span bytes (the sweep asks for 4× the last-level cache) and each
- *               call reads the next copy, so a call streams its weights from DRAM as a
- *               model's next layer does;
+ *               vec_dot_type once per call (one thread, as ggml does) and runs decode's
+ *               GEMV (formats/gemv.h: the fused dot on guided chunks of rows);
+ *               formats without a fused dot use "dequant_dot" (dequantize a row into L1,
+ *               OpenBLAS sdot); f32 also goes through "openblas" (sgemv on each member's
+ *               rows). Weights are copied until the copies span c->span bytes (the sweep
+ *               asks for 4× the last-level cache) and each call reads the next copy, so a
+ *               call streams its weights from DRAM as a model's next layer does;
  *   gemm        C = A·Wᵀ, the prompt shape: "openblas" (f32 sgemm, OpenBLAS's threads),
  *               "tile_sgemm" (each team member dequantizes TILE_ROWS weight rows at a time
  *               and multiplies them with a single-threaded sgemm), "onednn" (onednn.c).
@@ -24,6 +24,8 @@
 #include <string.h>
 
 #include "../datasets/source.h"
+#include "../common/team.h"
+#include "../formats/gemv.h"
 #include "bench.h"
 
 #define TILE_ROWS 256 /* tile_sgemm: 4 MiB of f32 at k = 4096; amortizes sgemm's packing of A */
@@ -106,10 +108,7 @@ static void gemv_slice(void *p, int t, int nt) {
     opdata *d = p;
     int64_t lo, hi;
     slice(d->rows, t, nt, &lo, &hi);
-    if (d->act_f) {
-        const unsigned char *w = d->w + d->hdr;
-        for (int64_t r = lo; r < hi; r++) d->y[r] = d->f->vec_dot(w + (size_t)r * d->rb, d->act_q, d->cols);
-    } else if (d->sgemv) {
+    if (d->sgemv) {
         if (hi > lo)
             cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(hi - lo), (int)d->cols, 1.0f, (const float *)d->w + lo * d->cols,
                         (int)d->cols, d->act, 1, 0.0f, d->y + lo, 1);
@@ -124,7 +123,14 @@ static void gemv_slice(void *p, int t, int nt) {
 static void gemv_iter(void *p, int64_t i) {
     opdata *d = p;
     d->w = d->q + (size_t)(i % d->copies) * d->qbytes;
-    if (d->act_f) d->act_f->quantize(d->act, d->act_q, 1, d->cols, NULL);
+    if (d->act_f) { /* decode's GEMV itself (formats/gemv.h, as evals/llama.c runs it) */
+        d->act_f->quantize(d->act, d->act_q, 1, d->cols, NULL);
+        const qb_gemv_mat m = {.f = d->f, .w = d->w + d->hdr, .rb = d->rb, .rows = d->rows, .cols = d->cols, .act = d->act_q, .y = d->y};
+        qb_gemv_job j;
+        qb_gemv_init(&j, &m, 1, 1, qb_team_size(d->team));
+        qb_team_run_pool(d->team, qb_gemv_run, &j);
+        return;
+    }
     qb_team_run(d->team, gemv_slice, d);
 }
 
@@ -207,7 +213,7 @@ void qb_bench_op_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_
     /* OpenBLAS's sgemm runs on its own threads: our team is then the caller alone, and not
      * pinned, so that the threads OpenBLAS starts do not inherit a one-CPU mask */
     int blas_threads = c->op == QB_OP_GEMM && strcmp(c->backend, "openblas") == 0;
-    d.team = qb_team_start(blas_threads ? 1 : c->threads, blas_threads ? 0 : cfg->pin);
+    d.team = qb_team_start(blas_threads ? 1 : c->threads, blas_threads ? 0 : cfg->pin, QB_TEAM_NEVER_SLEEP);
     int nt = qb_team_size(d.team);
     double fmt_bytes = (double)d.qbytes, f32_bytes = 4.0 * (double)d.rows * (double)d.cols;
     void (*iter)(void *, int64_t) = NULL;

@@ -20,14 +20,22 @@
  *   - reference: one thread; a product dequantizes the whole weight tensor to f32 and runs
  *     plain loops (float sums), attention likewise;
  *   - fast: for 1..VEC_MAX_TOKENS tokens, the format's fused vec_dot against the activation
- *     quantized to its vec_dot_type (ggml's GEMV), rows split over threads; for more tokens,
+ *     quantized to its vec_dot_type (ggml's GEMV, formats/gemv.h), products that share an
+ *     input (q, k, v; gate, up) in one region with one quantization of it; for more tokens,
  *     each thread takes a share of the weight's rows and, a tile of TILE_VALUES at a time,
  *     dequantizes them and multiplies with single-threaded OpenBLAS sgemm, so no f32 copy of
  *     a whole model exists and a model larger than memory in f32 still runs (an f32 tensor in
- *     the map is handed to sgemm as it is). Attention: sgemm per head over the KV cache, heads
- *     split over threads. OpenBLAS runs one thread inside our threads during eval: its own
- *     workers spin between calls and would take the cores our dequantization needs (at 2
- *     threads that cost q4_K_M a third of its speed).
+ *     the map is handed to sgemm as it is). Attention: per head over the KV cache, plain
+ *     loops for a few tokens and sgemm beyond, heads shared out. OpenBLAS runs one thread
+ *     inside our threads during eval: its own workers spin between calls and would take the
+ *     cores our dequantization needs (at 2 threads that cost q4_K_M a third of its speed).
+ *     Threads: a team (common/team.h) started at load and kept until qb_llama_free runs every
+ *     parallel region: a decode step has about five per layer of tens of µs each, where
+ *     starting threads per region cost as much as the work. GEMV chunks and attention heads
+ *     come from a counter (qb_team_run_pool), so on a shared machine a descheduled member
+ *     costs a region nothing instead of a scheduler slice. The team is not pinned: its
+ *     caller is member 0, and a pinned caller would hand its one-CPU mask to every thread it
+ *     starts between forward passes (qb_parallel_for in an eval job).
  * Activations: ggml never multiplies a quantized (or f16/bf16) weight by f32 activations; it
  * first rounds them to the weight format's vec_dot_type. Both paths do the same (act_in), so
  * quantized logits are llama.cpp's, not those of an idealised f32-activation model.
@@ -48,17 +56,21 @@
  *  2. A matrix's bytes are immutable after load: evaluation only reads weights.
  *  3. Every tensor the architecture needs is checked for presence and shape at load, so eval
  *     fails only on its own inputs (token ids, cache capacity). */
+#define _GNU_SOURCE /* madvise's MADV_HUGEPAGE */
 #include "llama.h"
 
 #include <cJSON.h>
 #include <cblas.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "../common/io.h"
-#include "../common/parallel.h"
+#include "../common/team.h"
+#include "../formats/gemv.h"
 #include "llama_ops.h"
 
 /* From OpenBLAS itself (its cblas.h is not the only one a Debian machine may select). */
@@ -67,6 +79,9 @@ extern int openblas_get_num_threads(void);
 
 #define VEC_MAX_TOKENS 4      /* up to this many tokens: GEMV with vec_dot, not tiles + sgemm */
 #define TILE_VALUES (1 << 19) /* f32 values of one thread's dequantized weight tile (2 MiB) */
+#define SWIGLU_PIECE 1024     /* values per piece of a SwiGLU region (a multiple of 16: 64 bytes) */
+#define MAX_SHARED 3          /* most products sharing one input (q, k, v); ≤ QB_GEMV_MAX_MATS */
+#define TEAM_IDLE_NS 1000000  /* team members sleep after 1 ms without work (between calls) */
 
 /* A weight matrix: rows × cols values in format f, rows contiguous; row r at
  * data + f->tensor_extra_bytes + r·rb (the tensor's header, if any, at data). */
@@ -90,6 +105,7 @@ typedef struct layer {
 struct qb_llama {
     const qb_model *m;
     int ref, threads, n_ctx, n_batch;
+    qb_team *team;               /* fast path at threads > 1, else NULL */
     int n_layer, n_head, n_head_kv, head_dim;
     int64_t dim, kv_dim, n_ff, n_vocab;
     int32_t n_ctx_train;
@@ -110,7 +126,7 @@ struct qb_llama {
     float *cs;                   /* [nb][n_rot] RoPE cos/sin */
     float *tile;                 /* [threads][tile_values] dequantized weights */
     int64_t tile_values;         /* TILE_VALUES, or one row if longer */
-    uint8_t *act;                /* [nb] activation rows in a vec_dot_type */
+    uint8_t *act;                /* [MAX_SHARED][nb] activation rows in a vec_dot_type */
     size_t act_bytes;            /* bytes of one of them, the largest over all matrices */
     float *xr;                   /* [nb][max cols] those rows decoded again (act_in) */
     const qb_format *actf;       /* qb_llama_opts.act_format, or NULL */
@@ -303,6 +319,22 @@ static qb_status load_vector(load_ctx *c, const char *name, int64_t n, int requi
     return st;
 }
 
+/* Bytes for a weight matrix we quantize at load. Decode streams every weight once per token:
+ * on 2 MiB pages (transparent huge pages, asked for with madvise where the system leaves it
+ * to the program) the stream crosses a page, and pays a TLB miss and a restart of the
+ * hardware prefetcher, every 2 MiB instead of every 4 KiB. Freed with free(). */
+static void *weights_alloc(size_t n) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const size_t huge = (size_t)2 << 20;
+    void *p;
+    if (n >= huge && posix_memalign(&p, huge, n) == 0) {
+        madvise(p, n, MADV_HUGEPAGE); /* advice only: 4 KiB pages when refused */
+        return p;
+    }
+#endif
+    return qb_malloc(n);
+}
+
 static qb_status load_matrix(load_ctx *c, const char *name, int64_t cols, int64_t rows, lw *w) {
     qb_llama *l = c->l;
     const qb_model *m = l->m;
@@ -327,7 +359,7 @@ static qb_status load_matrix(load_ctx *c, const char *name, int64_t cols, int64_
     if (to) {
         /* one tensor in f32 at a time: peak memory is the quantized model plus this */
         float *x = qb_malloc(sizeof(float) * (size_t)(rows * cols));
-        w->owned = qb_malloc(bytes);
+        w->owned = weights_alloc(bytes);
         st = qb_model_rows_f32(m, i, 0, rows, x);
         if (!st) st = c->quant ? c->quant(c->quant_ctx, t->name, to, x, w->owned, rows, cols, l->threads)
                                : qb_format_quantize_mt(to, x, w->owned, rows, cols, NULL, l->threads);
@@ -428,7 +460,7 @@ qb_status qb_llama_load(const qb_model *m, const qb_llama_opts *o, qb_llama **ou
     int64_t max_cols = l->n_ff > l->dim ? l->n_ff : l->dim;
     l->tile_values = max_cols > TILE_VALUES ? max_cols : TILE_VALUES;
     l->tile = qb_malloc(sizeof(float) * nt * (size_t)l->tile_values);
-    l->act = qb_malloc(nb * (l->act_bytes ? l->act_bytes : 1));
+    l->act = qb_malloc(MAX_SHARED * nb * (l->act_bytes ? l->act_bytes : 1));
     l->xr = qb_malloc(sizeof(float) * nb * (size_t)max_cols);
     if (l->actf) {
         size_t b1, b2;
@@ -443,6 +475,8 @@ qb_status qb_llama_load(const qb_model *m, const qb_llama_opts *o, qb_llama **ou
         l->aq = qb_malloc(b1 > b2 ? b1 : b2);
         l->xq = qb_malloc(sizeof(float) * nb * (size_t)max_cols);
     }
+    /* not pinned (see the file comment) */
+    if (!l->ref && l->threads > 1) l->team = qb_team_start(l->threads, 0, TEAM_IDLE_NS);
     *out = l;
     return QB_OK;
 }
@@ -451,6 +485,7 @@ static void lw_free(lw *w) { free(w->owned); }
 
 void qb_llama_free(qb_llama *l) {
     if (!l) return;
+    qb_team_stop(l->team);
     for (int il = 0; l->L && il < l->n_layer; il++) {
         layer *y = &l->L[il];
         free(y->attn_norm), free(y->ffn_norm), free(y->bq), free(y->bk), free(y->bv), free(y->kc), free(y->vc);
@@ -497,6 +532,22 @@ static void lw_rows(const lw *w, int64_t r0, int64_t nr, float *y, int threads) 
     free(tmp);
 }
 
+/* ---- the team: every parallel region of the fast path ---------------------------------- */
+
+/* Runs fn(ctx, t, nt) on every member of the model's team, or once as member 0 of 1 on the
+ * reference path and at one thread. */
+static void team_run(const qb_llama *l, void (*fn)(void *ctx, int t, int nt), void *ctx) {
+    if (l->team) qb_team_run(l->team, fn, ctx);
+    else fn(ctx, 0, 1);
+}
+
+/* The same for an fn that takes its work from a shared counter (GEMV chunks, attention
+ * heads): a member that has not begun when the caller is done is not waited for. */
+static void team_pool(const qb_llama *l, void (*fn)(void *ctx, int t, int nt), void *ctx) {
+    if (l->team) qb_team_run_pool(l->team, fn, ctx);
+    else fn(ctx, 0, 1);
+}
+
 /* ---- matrix products: y[t·ldy + r] = Σ_c W[r][c]·a[t·cols + c] for n tokens ------------- */
 
 /* The input of one or more products. ggml never multiplies a quantized (or f16/bf16) weight
@@ -511,20 +562,30 @@ typedef struct act_in {
     const qb_format *rounded_as;   /* the format xr holds x rounded through, NULL: none yet */
 } act_in;
 
+/* One product of a group sharing an input: y[t·ldy + r] (+ bias[r]). */
+typedef struct prod {
+    const lw *w;
+    float *y;
+    int64_t ldy;
+    const float *bias; /* [w->rows] or NULL */
+} prod;
+
 typedef struct round_job {
     qb_llama *l;
     const qb_format *f;
     const float *x;
-    int64_t cols;
+    int64_t n, cols;
     size_t ab;
 } round_job;
 
-static void round_rows(void *p, int64_t t0, int64_t t1) {
+static void round_rows(void *p, int t, int nt) {
     const round_job *j = p;
-    for (int64_t t = t0; t < t1; t++) {
-        uint8_t *q = j->l->act + (size_t)t * j->ab;
-        j->f->quantize(j->x + t * j->cols, q, 1, j->cols, NULL);
-        j->f->dequantize(q, j->l->xr + t * j->cols, 1, j->cols);
+    int64_t t0, t1;
+    qb_team_share(j->n, 1, t, nt, &t0, &t1);
+    for (; t0 < t1; t0++) {
+        uint8_t *q = j->l->act + (size_t)t0 * j->ab;
+        j->f->quantize(j->x + t0 * j->cols, q, 1, j->cols, NULL);
+        j->f->dequantize(q, j->l->xr + t0 * j->cols, 1, j->cols);
     }
 }
 
@@ -532,9 +593,10 @@ static void round_rows(void *p, int64_t t0, int64_t t1) {
 static const float *act_for(qb_llama *l, const lw *w, act_in *in) {
     if (!w->act || strcmp(w->act->name, "f32") == 0) return in->x;
     if (in->rounded_as != w->act) {
-        round_job j = {l, w->act, in->x, w->cols, 0};
+        round_job j = {l, w->act, in->x, in->n, w->cols, 0};
         qb_format_bytes(w->act, 1, w->cols, &j.ab);
-        qb_parallel_for(l->ref ? 1 : l->threads, in->n, round_rows, &j);
+        if (in->n > 1) team_run(l, round_rows, &j);
+        else round_rows(&j, 0, 1);
         in->rounded_as = w->act;
     }
     return l->xr;
@@ -554,24 +616,34 @@ static void mm_ref(qb_llama *l, const lw *w, act_in *in, float *y, int64_t ldy) 
     free(wf);
 }
 
-typedef struct gemv_job {
-    const lw *w;
-    const uint8_t *act;
-    size_t ab;
-    int64_t n, ldy;
-    float *y;
-} gemv_job;
-
-static void gemv_rows(void *p, int64_t r0, int64_t r1) {
-    const gemv_job *j = p;
-    const lw *w = j->w;
-    for (int64_t r = r0; r < r1; r++)
-        for (int64_t t = 0; t < j->n; t++) j->y[t * j->ldy + r] = w->f->vec_dot(w->data + (size_t)r * w->rb, j->act + (size_t)t * j->ab, w->cols);
+/* A group's GEMV (formats/gemv.h: guided chunks of rows from one cursor, so the team's
+ * members read equal bytes when they run alike and a late one holds no one up). Each product's
+ * activation rows in its vec_dot_type; products with the same type share one quantization. */
+static void mm_gemv(qb_llama *l, act_in *in, const prod *p, int np) {
+    qb_gemv_mat m[MAX_SHARED];
+    uint8_t *next = l->act;
+    for (int i = 0; i < np; i++) {
+        const lw *w = p[i].w;
+        m[i] = (qb_gemv_mat){.f = w->f, .w = w->data, .rb = w->rb, .rows = w->rows, .cols = w->cols, .y = p[i].y, .ldy = p[i].ldy};
+        qb_format_bytes(w->act, 1, w->cols, &m[i].ab);
+        int k = 0;
+        while (k < i && p[k].w->act != w->act) k++;
+        if (k < i) { /* same vec_dot_type (and cols) as an earlier product: its rows */
+            m[i].act = m[k].act;
+            continue;
+        }
+        for (int64_t t = 0; t < in->n; t++) w->act->quantize(in->x + t * w->cols, next + (size_t)t * m[i].ab, 1, w->cols, NULL);
+        m[i].act = next;
+        next += (size_t)in->n * l->act_bytes;
+    }
+    qb_gemv_job j;
+    qb_gemv_init(&j, m, np, in->n, l->team ? qb_team_size(l->team) : 1);
+    team_pool(l, qb_gemv_run, &j);
 }
 
-/* Thread `slot` of the sgemm route: its share of w's rows, a tile at a time, dequantized into
- * its own tile buffer and multiplied by single-threaded sgemm. Each thread owns its rows from
- * decoding to product, so no thread waits for another (OpenBLAS's own threads would spin
+/* Member t of the sgemm route: its share of w's rows, a tile at a time, dequantized into its
+ * own tile buffer and multiplied by single-threaded sgemm. Each member owns its rows from
+ * decoding to product, so no member waits for another (OpenBLAS's own threads would spin
  * between our dequantizations and take their cores). */
 typedef struct tiles_job {
     qb_llama *l;
@@ -582,40 +654,49 @@ typedef struct tiles_job {
     int64_t ldy;
 } tiles_job;
 
-static void tiles_slot(void *p, int64_t slot, int64_t slot_end) {
+static void tiles_slice(void *p, int t, int nt) {
     const tiles_job *j = p;
     const lw *w = j->w;
     const qb_llama *l = j->l;
     const int n = (int)j->n, cols = (int)w->cols, ldy = (int)j->ldy;
-    for (; slot < slot_end; slot++) {
-        int64_t r = w->rows * slot / l->threads, r_end = w->rows * (slot + 1) / l->threads;
-        if (r == r_end) continue;
-        if (strcmp(w->f->name, "f32") == 0 && ((uintptr_t)w->data & 3) == 0) { /* stored f32: sgemm reads the map */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)(r_end - r), cols, 1.0f, j->x, cols,
-                        (const float *)w->data + r * cols, cols, 0.0f, j->y + r, ldy);
-            continue;
-        }
-        float *tile = l->tile + slot * l->tile_values;
-        for (int64_t tr = l->tile_values / cols; r < r_end; r += tr) {
-            int64_t nr = r_end - r < tr ? r_end - r : tr;
-            lw_rows(w, r, nr, tile, 1);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)nr, cols, 1.0f, j->x, cols, tile, cols, 0.0f, j->y + r, ldy);
-        }
+    int64_t r, r_end;
+    qb_team_share(w->rows, 1, t, nt, &r, &r_end);
+    if (r == r_end) return;
+    if (strcmp(w->f->name, "f32") == 0 && ((uintptr_t)w->data & 3) == 0) { /* stored f32: sgemm reads the map */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)(r_end - r), cols, 1.0f, j->x, cols,
+                    (const float *)w->data + r * cols, cols, 0.0f, j->y + r, ldy);
+        return;
+    }
+    float *tile = l->tile + t * l->tile_values;
+    for (int64_t tr = l->tile_values / cols; r < r_end; r += tr) {
+        int64_t nr = r_end - r < tr ? r_end - r : tr;
+        lw_rows(w, r, nr, tile, 1);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)nr, cols, 1.0f, j->x, cols, tile, cols, 0.0f, j->y + r, ldy);
     }
 }
 
-static void mm_fast(qb_llama *l, const lw *w, act_in *in, float *y, int64_t ldy) {
-    const int64_t n = in->n;
-    if (n <= VEC_MAX_TOKENS && w->act) {
-        size_t ab = 0;
-        qb_format_bytes(w->act, 1, w->cols, &ab);
-        for (int64_t t = 0; t < n; t++) w->act->quantize(in->x + t * w->cols, l->act + (size_t)t * ab, 1, w->cols, NULL);
-        gemv_job j = {w, l->act, ab, n, ldy, y};
-        qb_parallel_for(l->threads, w->rows, gemv_rows, &j);
-        return;
+typedef struct actq_job {
+    qb_llama *l;
+    const float *x;
+    int64_t n, cols;
+    size_t rb;
+    int failed[QB_TEAM_MAX_THREADS];
+} actq_job;
+
+static void actq_slice(void *p, int t, int nt) {
+    actq_job *j = p;
+    const qb_format *f = j->l->actf;
+    int64_t r0, r1;
+    if (f->tensor_extra_bytes) { /* one scale over the whole input: member 0 alone */
+        if (t) return;
+        r0 = 0, r1 = j->n;
+    } else {
+        qb_team_share(j->n, 1, t, nt, &r0, &r1);
     }
-    tiles_job j = {l, w, act_for(l, w, in), n, y, ldy};
-    qb_parallel_for(l->threads, l->threads, tiles_slot, &j);
+    if (r0 == r1) return;
+    const size_t off = f->tensor_extra_bytes ? 0 : (size_t)r0 * j->rb;
+    j->failed[t] = f->quantize(j->x + r0 * j->cols, j->l->aq + off, r1 - r0, j->cols, NULL) != QB_OK;
+    if (!j->failed[t]) f->dequantize(j->l->aq + off, j->l->xq + r0 * j->cols, r1 - r0, j->cols);
 }
 
 /* The input of blk.* products under act_format: x quantized and dequantized as one n × cols
@@ -623,22 +704,38 @@ static void mm_fast(qb_llama *l, const lw *w, act_in *in, float *y, int64_t ldy)
  * makes the whole input NaN, so the failure shows in the logits. */
 static const float *act_quant(qb_llama *l, const float *x, int64_t n, int64_t cols) {
     if (!l->actf) return x;
-    const int threads = l->ref ? 1 : l->threads;
-    if (qb_format_quantize_mt(l->actf, x, l->aq, n, cols, NULL, threads) != QB_OK) {
+    actq_job j = {.l = l, .x = x, .n = n, .cols = cols};
+    qb_format_bytes(l->actf, 1, cols, &j.rb);
+    team_run(l, actq_slice, &j);
+    int failed = 0;
+    for (int t = 0; t < QB_TEAM_MAX_THREADS; t++) failed |= j.failed[t];
+    if (failed)
         for (int64_t i = 0; i < n * cols; i++) l->xq[i] = NAN;
-        return l->xq;
-    }
-    qb_format_dequantize_mt(l->actf, l->aq, l->xq, n, cols, threads);
     return l->xq;
 }
 
-static void mm(qb_llama *l, const lw *w, act_in *in, float *y, int64_t ldy, const float *bias) {
-    if (l->capture) l->capture(l->capture_ctx, w->name, in->x, in->n, w->cols);
-    if (l->ref) mm_ref(l, w, in, y, ldy);
-    else mm_fast(l, w, in, y, ldy);
-    if (bias)
-        for (int64_t t = 0; t < in->n; t++)
-            for (int64_t r = 0; r < w->rows; r++) y[t * ldy + r] += bias[r];
+/* The products of a group sharing the input `in` (q, k, v; gate, up; or one). */
+static void mm(qb_llama *l, act_in *in, const prod *p, int np) {
+    if (l->capture)
+        for (int i = 0; i < np; i++) l->capture(l->capture_ctx, p[i].w->name, in->x, in->n, p[i].w->cols);
+    int gemv = !l->ref && in->n <= VEC_MAX_TOKENS;
+    for (int i = 0; i < np; i++) gemv &= p[i].w->act != NULL;
+    if (gemv) {
+        mm_gemv(l, in, p, np);
+    } else {
+        for (int i = 0; i < np; i++) {
+            if (l->ref) {
+                mm_ref(l, p[i].w, in, p[i].y, p[i].ldy);
+                continue;
+            }
+            tiles_job j = {l, p[i].w, act_for(l, p[i].w, in), in->n, p[i].y, p[i].ldy};
+            team_run(l, tiles_slice, &j);
+        }
+    }
+    for (int i = 0; i < np; i++)
+        if (p[i].bias)
+            for (int64_t t = 0; t < in->n; t++)
+                for (int64_t r = 0; r < p[i].w->rows; r++) p[i].y[t * p[i].ldy + r] += p[i].bias[r];
 }
 
 /* ---- per-token kernels, split over tokens (one thread on the reference path) ----------- */
@@ -648,33 +745,51 @@ typedef struct tok_job {
     const float *w;  /* norm weight */
     float *a, *b;    /* rows in / out */
     int64_t ld, p0;  /* row length; position of the batch's first token */
+    int64_t n;       /* tokens */
     const layer *y;
 } tok_job;
 
-static void norm_rows(void *p, int64_t t0, int64_t t1) {
+static void norm_rows(void *p, int t, int nt) {
     const tok_job *j = p;
-    for (int64_t t = t0; t < t1; t++) qb_llama_rmsnorm(j->a + t * j->ld, j->w, j->b + t * j->ld, j->ld, j->l->eps);
+    int64_t t0, t1;
+    qb_team_share(j->n, 1, t, nt, &t0, &t1);
+    for (; t0 < t1; t0++) qb_llama_rmsnorm(j->a + t0 * j->ld, j->w, j->b + t0 * j->ld, j->ld, j->l->eps);
 }
 
-static void rope_rows(void *p, int64_t t0, int64_t t1) {
+static void rope_rows(void *p, int t, int nt) {
     const tok_job *j = p;
     const qb_llama *l = j->l;
-    for (int64_t t = t0; t < t1; t++) {
-        float *cs = l->cs + t * l->rope.n_rot;
-        qb_llama_rope_cache(&l->rope, (int32_t)(j->p0 + t), cs);
-        qb_llama_rope(&l->rope, cs, l->q + t * l->dim, l->n_head, l->head_dim);
-        qb_llama_rope(&l->rope, cs, j->y->kc + (j->p0 + t) * l->kv_dim, l->n_head_kv, l->head_dim);
+    int64_t t0, t1;
+    qb_team_share(j->n, 1, t, nt, &t0, &t1);
+    for (; t0 < t1; t0++) {
+        float *cs = l->cs + t0 * l->rope.n_rot;
+        qb_llama_rope_cache(&l->rope, (int32_t)(j->p0 + t0), cs);
+        qb_llama_rope(&l->rope, cs, l->q + t0 * l->dim, l->n_head, l->head_dim);
+        qb_llama_rope(&l->rope, cs, j->y->kc + (j->p0 + t0) * l->kv_dim, l->n_head_kv, l->head_dim);
     }
 }
 
-static void swiglu_rows(void *p, int64_t t0, int64_t t1) {
-    const tok_job *j = p;
-    for (int64_t t = t0; t < t1; t++) qb_llama_swiglu(j->a + t * j->ld, j->b + t * j->ld, j->ld);
+/* SwiGLU is elementwise, so it is split by elements, in pieces of SWIGLU_PIECE taken from a
+ * counter: one token's (an expf per value, ~20 µs at n_ff = 5632) is worth a region. */
+typedef struct swiglu_job {
+    float *g;
+    const float *u;
+    int64_t n;         /* values: tokens × n_ff */
+    atomic_llong next; /* the next piece's first value */
+} swiglu_job;
+
+static void swiglu_slice(void *p, int t, int nt) {
+    swiglu_job *j = p;
+    (void)t, (void)nt;
+    for (int64_t i; (i = atomic_fetch_add_explicit(&j->next, SWIGLU_PIECE, memory_order_relaxed)) < j->n;)
+        qb_llama_swiglu(j->g + i, j->u + i, j->n - i < SWIGLU_PIECE ? j->n - i : SWIGLU_PIECE);
 }
 
-static void per_token(qb_llama *l, void (*fn)(void *, int64_t, int64_t), tok_job *j, int64_t n) {
-    j->l = l;
-    qb_parallel_for(l->ref ? 1 : l->threads, n, fn, j);
+/* One token's RMSNorm or RoPE takes a few µs: a single token runs on the caller, no region. */
+static void per_token(qb_llama *l, void (*fn)(void *, int, int), tok_job *j, int64_t n) {
+    j->l = l, j->n = n;
+    if (n > 1) team_run(l, fn, j);
+    else fn(j, 0, 1);
 }
 
 /* ---- attention: att[t][h·hd..] for the n tokens after p0, over keys 0 .. p0 + t ---------- */
@@ -699,34 +814,61 @@ static void attn_ref(qb_llama *l, const layer *y, int64_t p0, int64_t n) {
         }
 }
 
-/* Thread `slot` of the fast attention: its share of the heads, each as two single-threaded
- * sgemm products around a softmax, with its own score buffer. */
+/* Member t of the fast attention: heads from a shared counter, each with member t's score
+ * buffer.
+ * Up to VEC_MAX_TOKENS tokens, plain loops (eight partial sums, which the compiler keeps in
+ * one vector register): one head's products are a few thousand flops, less than an sgemm
+ * call's set-up. Beyond, two single-threaded sgemm products around a softmax. */
 typedef struct attn_job {
     qb_llama *l;
     const layer *y;
     int64_t p0, n;
+    atomic_int next; /* the next head to take */
 } attn_job;
 
-static void attn_slot(void *p, int64_t slot, int64_t slot_end) {
-    const attn_job *j = p;
+static float dot8(const float *a, const float *b, int n) {
+    float acc[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] += a[i + k] * b[i + k];
+    float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void attn_slice(void *p, int t, int nt) {
+    attn_job *j = p;
+    (void)nt;
     const qb_llama *l = j->l;
     const int hd = l->head_dim, group = l->n_head / l->n_head_kv, n = (int)j->n, nk = (int)(j->p0 + j->n), ld = (int)l->dim,
               kvld = (int)l->kv_dim;
-    for (; slot < slot_end; slot++) {
-        float *s = l->s + slot * (int64_t)l->n_batch * l->n_ctx;
-        for (int h = l->n_head * (int)slot / l->threads; h < l->n_head * ((int)slot + 1) / l->threads; h++) {
-            const int kvo = (h / group) * hd;
-            /* S = Q_h·K_hᵀ (n × nk), softmax per row under the causal mask, att_h = S·V_h */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nk, hd, 1.0f, l->q + h * hd, ld, j->y->kc + kvo, kvld, 0.0f, s, nk);
-            for (int t = 0; t < n; t++) qb_llama_softmax(s + (int64_t)t * nk, j->p0 + t + 1, nk, l->kq_scale);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, nk, 1.0f, s, nk, j->y->vc + kvo, kvld, 0.0f, l->att + h * hd, ld);
+    float *s = l->s + t * (int64_t)l->n_batch * l->n_ctx;
+    for (int h; (h = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < l->n_head;) {
+        const int kvo = (h / group) * hd;
+        const float *kc = j->y->kc + kvo, *vc = j->y->vc + kvo;
+        if (n <= VEC_MAX_TOKENS) {
+            for (int i = 0; i < n; i++) {
+                const float *q = l->q + (int64_t)i * ld + h * hd;
+                const int nv = (int)j->p0 + i + 1;
+                for (int k = 0; k < nv; k++) s[k] = dot8(q, kc + (int64_t)k * kvld, hd);
+                qb_llama_softmax(s, nv, nv, l->kq_scale);
+                float *o = l->att + (int64_t)i * ld + h * hd;
+                for (int c = 0; c < hd; c++) o[c] = 0.0f;
+                for (int k = 0; k < nv; k++)
+                    for (int c = 0; c < hd; c++) o[c] += s[k] * vc[(int64_t)k * kvld + c];
+            }
+            continue;
         }
+        /* S = Q_h·K_hᵀ (n × nk), softmax per row under the causal mask, att_h = S·V_h */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nk, hd, 1.0f, l->q + h * hd, ld, kc, kvld, 0.0f, s, nk);
+        for (int i = 0; i < n; i++) qb_llama_softmax(s + (int64_t)i * nk, j->p0 + i + 1, nk, l->kq_scale);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, nk, 1.0f, s, nk, vc, kvld, 0.0f, l->att + h * hd, ld);
     }
 }
 
 static void attn_fast(qb_llama *l, const layer *y, int64_t p0, int64_t n) {
-    attn_job j = {l, y, p0, n};
-    qb_parallel_for(l->threads, l->threads, attn_slot, &j);
+    attn_job j = {l, y, p0, n, 0};
+    team_pool(l, attn_slice, &j);
 }
 
 /* ---- the forward pass ------------------------------------------------------------------- */
@@ -743,31 +885,30 @@ static void forward(qb_llama *l, const int32_t *tokens, int64_t n, float *logits
         tok_job j = {.w = y->attn_norm, .a = l->x, .b = l->h, .ld = dim};
         per_token(l, norm_rows, &j, n);
         act_in in = {act_quant(l, l->h, n, dim), n, NULL};
-        mm(l, &y->wq, &in, l->q, dim, y->bq);
-        mm(l, &y->wk, &in, y->kc + p0 * l->kv_dim, l->kv_dim, y->bk); /* k and v straight into the cache */
-        mm(l, &y->wv, &in, y->vc + p0 * l->kv_dim, l->kv_dim, y->bv);
+        /* k and v straight into the cache */
+        mm(l, &in, (const prod[]){{&y->wq, l->q, dim, y->bq}, {&y->wk, y->kc + p0 * l->kv_dim, l->kv_dim, y->bk},
+                                  {&y->wv, y->vc + p0 * l->kv_dim, l->kv_dim, y->bv}}, 3);
         j = (tok_job){.p0 = p0, .y = y};
         per_token(l, rope_rows, &j, n);
         if (l->ref) attn_ref(l, y, p0, n);
         else attn_fast(l, y, p0, n);
         in = (act_in){act_quant(l, l->att, n, dim), n, NULL};
-        mm(l, &y->wo, &in, l->h, dim, NULL);
+        mm(l, &in, (const prod[]){{&y->wo, l->h, dim, NULL}}, 1);
         add_rows(l->x, l->h, n * dim);
         j = (tok_job){.w = y->ffn_norm, .a = l->x, .b = l->h, .ld = dim};
         per_token(l, norm_rows, &j, n);
         in = (act_in){act_quant(l, l->h, n, dim), n, NULL};
-        mm(l, &y->gate, &in, l->g, l->n_ff, NULL);
-        mm(l, &y->up, &in, l->u, l->n_ff, NULL);
-        j = (tok_job){.a = l->g, .b = l->u, .ld = l->n_ff};
-        per_token(l, swiglu_rows, &j, n);
+        mm(l, &in, (const prod[]){{&y->gate, l->g, l->n_ff, NULL}, {&y->up, l->u, l->n_ff, NULL}}, 2);
+        swiglu_job sw = {l->g, l->u, n * l->n_ff, 0};
+        team_pool(l, swiglu_slice, &sw);
         in = (act_in){act_quant(l, l->g, n, l->n_ff), n, NULL};
-        mm(l, &y->down, &in, l->h, dim, NULL);
+        mm(l, &in, (const prod[]){{&y->down, l->h, dim, NULL}}, 1);
         add_rows(l->x, l->h, n * dim);
     }
     tok_job j = {.w = l->out_norm, .a = l->x, .b = l->h, .ld = dim};
     per_token(l, norm_rows, &j, n);
     act_in in = {l->h, n, NULL};
-    mm(l, &l->out, &in, logits, l->n_vocab, NULL);
+    mm(l, &in, (const prod[]){{&l->out, logits, l->n_vocab, NULL}}, 1);
     l->n_past += (int32_t)n;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../../common/qbtest.h"
+#include "../../common/team.h"
 #include "../../datasets/source.h"
 #include "../bench.h"
 
@@ -181,7 +182,7 @@ static void count_iter(void *p, int64_t i) {
 static void team_and_timer(void) {
     for (int n = 1; n <= 3; n++) {
         team_ctx x = {.expect_n = n};
-        qb_team *t = qb_team_start(n, 1);
+        qb_team *t = qb_team_start(n, 1, QB_TEAM_NEVER_SLEEP);
         CHECK(qb_team_size(t) == n, "team size %d", qb_team_size(t));
         for (int rep = 0; rep < 300; rep++) qb_team_run(t, mark, &x);
         qb_team_stop(t);

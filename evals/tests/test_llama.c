@@ -4,7 +4,9 @@
  *  - fast and reference paths agree within QB_LLAMA_FAST_TOL (QB_LLAMA_FAST_TOL_ROUNDED where
  *    activations are rounded to a vec_dot_type) on every weight format tried (stored f32,
  *    f16, q8_0, q4_0, q4_1, Q4_K_M, nf4, a per-tensor int4), through both fast routes (GEMV
- *    with vec_dot for a few tokens, tiles + sgemm for more);
+ *    with vec_dot for a few tokens, tiles + sgemm for more), with the fast path's thread team
+ *    at 2 and 3 members; one token at a time on the fast path is the decode step (GEMV
+ *    against the KV cache), checked against the reference batch likewise;
  *  - KV cache: a sequence evaluated one token at a time gives the logits of one batch (the
  *    reference path bit for bit: its per-token arithmetic does not depend on the batch), and
  *    so does a batch split into n_batch pieces (within the same tolerance);
@@ -153,44 +155,56 @@ static void check_model(const char *name, const spec *s, const char *const *form
     for (int i = 0; i < N; i++) tok[i] = (int32_t)((i * 37 + 5) % s->vocab);
     for (int k = 0; k < nf; k++) {
         const char *f = formats[k];
-        float *ref = NULL, *fast = NULL, *fast1 = NULL, *ref1 = NULL, *split = NULL, *prefix = NULL;
-        qb_llama *lr = NULL, *lf = NULL;
+        float *ref = NULL, *ref1 = NULL;
+        qb_llama *lr = NULL;
         qb_llama_opts o = {.format = f, .threads = 1, .ref = 1, .n_ctx = 64};
         qb_status st = qb_llama_load(&m, &o, &lr);
-        o.ref = 0, o.threads = 2;
-        if (!st) st = qb_llama_load(&m, &o, &lf);
         int nv = lr ? qb_llama_n_vocab(lr) : 0;
         /* the reference one token at a time re-decodes every weight per token: two formats do */
         int ref_steps = k == 0 || (f && strcmp(f, "Q4_K_M") == 0);
         if (!st) st = run(lr, tok, N, N, &ref);
         if (!st && ref_steps) st = run(lr, tok, N, 1, &ref1);
-        if (!st) st = run(lf, tok, N, N, &fast);
-        if (!st) st = run(lf, tok, N, 1, &fast1);
-        if (!st) st = run(lf, tok, N, 5, &split); /* 5 + 5 (sgemm) + 3 (GEMV) */
-        if (!st) st = run(lf, tok, 8, 8, &prefix);
-        qb_llama_free(lr), qb_llama_free(lf);
+        qb_llama_free(lr);
         CHECK(st == QB_OK, "%s %s: %s", name, f ? f : "as stored", qb_errmsg());
         /* a file type (Q4_K_M) or a format with a vec_dot_type other than f32 rounds activations */
         const qb_format *ff = f ? qb_format_find(f) : NULL;
         int rounded = f && (!ff || (ff->vec_dot_type && strcmp(ff->vec_dot_type, "f32") != 0));
         double tol = rounded ? QB_LLAMA_FAST_TOL_ROUNDED : QB_LLAMA_FAST_TOL;
         if (!st) {
-            double d_fast = rel_diff(fast, ref, N, nv), d_fast1 = rel_diff(fast1, ref, N, nv), d_ref1 = ref1 ? rel_diff(ref1, ref, N, nv) : 0;
-            double d_split = rel_diff(split, fast, N, nv), d_prefix = rel_diff(prefix, fast, 8, nv);
-            printf("%-8s %-12s fast(batch) %.2e  fast(1 by 1, GEMV) %.2e  ref(1 by 1) %.1e  batch of 5 %.2e  prefix %.2e  (tol %.0e)\n",
-                   name, f ? f : "as stored", d_fast, d_fast1, d_ref1, d_split, d_prefix, tol);
-            CHECK(d_fast <= tol, "%s %s: fast batch vs reference %.3g", name, f ? f : "-", d_fast);
-            CHECK(d_fast1 <= tol, "%s %s: fast one by one vs reference %.3g", name, f ? f : "-", d_fast1);
+            double d_ref1 = ref1 ? rel_diff(ref1, ref, N, nv) : 0;
             CHECK(d_ref1 == 0, "%s %s: reference one by one differs from its batch by %.3g", name, f ? f : "-", d_ref1);
-            CHECK(d_split <= tol, "%s %s: batches of 5 vs one batch %.3g", name, f ? f : "-", d_split);
-            CHECK(d_prefix <= tol, "%s %s: a prefix's logits depend on later tokens (%.3g)", name, f ? f : "-", d_prefix);
-            for (int i = 0; i < N * nv; i++)
-                if (!isfinite(fast[i])) {
-                    CHECK(0, "%s %s: logit %d is %g", name, f ? f : "-", i, fast[i]);
-                    break;
-                }
         }
-        free(ref), free(fast), free(fast1), free(ref1), free(split), free(prefix);
+        /* the fast path's thread team at 2 and 3 members (3: shares of unequal size); one by one
+         * is the decode step, GEMV against the KV cache */
+        for (int th = 2; th <= 3 && !st; th++) {
+            float *fast = NULL, *fast1 = NULL, *split = NULL, *prefix = NULL;
+            qb_llama *lf = NULL;
+            o.ref = 0, o.threads = th;
+            st = qb_llama_load(&m, &o, &lf);
+            if (!st) st = run(lf, tok, N, N, &fast);
+            if (!st) st = run(lf, tok, N, 1, &fast1);
+            if (!st) st = run(lf, tok, N, 5, &split); /* 5 + 5 (sgemm) + 3 (GEMV) */
+            if (!st) st = run(lf, tok, 8, 8, &prefix);
+            qb_llama_free(lf);
+            CHECK(st == QB_OK, "%s %s threads %d: %s", name, f ? f : "as stored", th, qb_errmsg());
+            if (!st) {
+                double d_fast = rel_diff(fast, ref, N, nv), d_fast1 = rel_diff(fast1, ref, N, nv);
+                double d_split = rel_diff(split, fast, N, nv), d_prefix = rel_diff(prefix, fast, 8, nv);
+                printf("%-8s %-12s t%d fast(batch) %.2e  fast(1 by 1, GEMV) %.2e  ref(1 by 1) %.1e  batch of 5 %.2e  prefix %.2e  (tol %.0e)\n",
+                       name, f ? f : "as stored", th, d_fast, d_fast1, ref1 ? rel_diff(ref1, ref, N, nv) : 0.0, d_split, d_prefix, tol);
+                CHECK(d_fast <= tol, "%s %s t%d: fast batch vs reference %.3g", name, f ? f : "-", th, d_fast);
+                CHECK(d_fast1 <= tol, "%s %s t%d: fast one by one vs reference %.3g", name, f ? f : "-", th, d_fast1);
+                CHECK(d_split <= tol, "%s %s t%d: batches of 5 vs one batch %.3g", name, f ? f : "-", th, d_split);
+                CHECK(d_prefix <= tol, "%s %s t%d: a prefix's logits depend on later tokens (%.3g)", name, f ? f : "-", th, d_prefix);
+                for (int i = 0; i < N * nv; i++)
+                    if (!isfinite(fast[i]) || !isfinite(fast1[i])) {
+                        CHECK(0, "%s %s t%d: logit %d is %g / %g", name, f ? f : "-", th, i, fast[i], fast1[i]);
+                        break;
+                    }
+            }
+            free(fast), free(fast1), free(split), free(prefix);
+        }
+        free(ref), free(ref1);
     }
     /* counts: stored f32 weights are 4 bytes per parameter */
     qb_llama_opts o = {.threads = 1, .n_ctx = 8};

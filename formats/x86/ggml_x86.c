@@ -36,11 +36,11 @@
  *    handed to the reference itself, as are imatrix rows for q4_0 and inputs that are not
  *    finite (the reference reports them).
  *  - vec_dot: exact integer sums per block (maddubs with the unsigned operand in [0, 128]
- *    and the signed one never −128, or sign-extended madd for q8_0 × q8_0). The 32-element
- *    types scale each block's 8 integer lanes by d_w·d_a with FMA into two float
- *    accumulators, converting the fp16 scales of 8 blocks at a time; the 256-element types
- *    add d·(exact super-block total) one super-block at a time (q4_K/q5_K in double: their
- *    min term can nearly cancel the main one). The float order differs from ggml's generic
+ *    and the signed one never −128). The 32-element types scale each block's 8 integer
+ *    lanes by d_w·d_a with FMA into two float accumulators, converting the fp16 scales of 8
+ *    blocks at a time; the 256-element types scale each super-block's exact integer lanes
+ *    into vector accumulators, with one horizontal sum per row, not per super-block
+ *    (q4_K/q5_K in double: their min term can nearly cancel the main one). The float order differs from ggml's generic
  *    code, within format.h's tolerance 1e-5·Σ|w·a|. q6_K and q4_K/q5_K take the
  *    activation's per-16 sums from its bsums, as ggml does; q8_K's quantizer writes them as
  *    the sums of its qs.
@@ -89,15 +89,6 @@ static inline int hsum_epi32(__m256i v) {
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
     return _mm_cvtsi128_si32(s);
-}
-
-/* The sums of the lanes of a and of b (exact integer sums), sharing the reduction steps. */
-static inline void hsum2_epi32(__m256i a, __m256i b, int *sum_a, int *sum_b) {
-    const __m256i t = _mm256_hadd_epi32(a, b); /* a01 a23 b01 b23 | a45 a67 b45 b67 */
-    __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
-    u = _mm_hadd_epi32(u, u);
-    *sum_a = _mm_cvtsi128_si32(u);
-    *sum_b = _mm_extract_epi32(u, 1);
 }
 
 static inline __m256 abs_ps(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
@@ -1323,7 +1314,7 @@ static void q6_K_dequantize_avx2(const void *q, float *y, int64_t rows, int64_t 
  * (2·128·127 < 2^15) or u ≤ 63. For a signed pair (w, a) the sign trick makes u = |a| (a =
  * −128 gives 128, still exact) and s = w·sign(a), exact while w ≠ −128, which holds for the
  * q4_0 levels (−8…7) and the iq4 codebook (−127…113); q8_0 × q8_0, whose weights may hold
- * −128, sign-extends to 16 bits instead. */
+ * −128, swaps the roles (u = |w|, s = a·sign(w)): its activations never hold −128. */
 
 static inline __m256i dot_signed_i8(__m256i w, __m256i a) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(a), _mm256_sign_epi8(w, a)), _mm256_set1_epi16(1));
@@ -1363,13 +1354,12 @@ static inline __m256i iq4_nl_pair_isum(const block_iq4_nl *x0, const block_iq4_n
     return _mm256_add_epi32(dot_signed_i8(wlo, alo), dot_signed_i8(whi, ahi));
 }
 
-/* q8_0: each block sign-extended to 16 bits (its weights may hold −128), then its 8 lanes
- * folded to 4. */
+/* q8_0: the sign trick with the roles swapped, u = |w| (w = −128 gives 128, still exact) and
+ * s = a·sign(w), exact because the activation comes from q8_0's quantizer, whose levels lie
+ * in −127…127 (d = amax/127); four ops per block instead of sign-extending both to 16 bits. */
 static inline __m256i q8_0_block_isum(const block_q8_0 *x, const block_q8_0 *y) {
-    const __m128i *w = (const __m128i *)x->qs, *a = (const __m128i *)y->qs;
-    const __m256i p0 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(w)), _mm256_cvtepi8_epi16(_mm_loadu_si128(a)));
-    const __m256i p1 = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128(w + 1)), _mm256_cvtepi8_epi16(_mm_loadu_si128(a + 1)));
-    return _mm256_add_epi32(p0, p1);
+    const __m256i w = _mm256_loadu_si256((const __m256i *)x->qs), a = _mm256_loadu_si256((const __m256i *)y->qs);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w)), _mm256_set1_epi16(1));
 }
 
 static inline __m256i q8_0_pair_isum(const block_q8_0 *x0, const block_q8_0 *x1, const block_q8_0 *y0,
@@ -1420,7 +1410,7 @@ BLOCK32_DOT(iq4_nl, block_iq4_nl)
 static float iq4_xs_vec_dot_avx2(const void *w_row, const void *act_row, int64_t cols) {
     const block_iq4_xs *x = w_row;
     const block_q8_K *y = act_row;
-    float sumf = 0;
+    __m256 sumv = _mm256_setzero_ps();
     for (int64_t i = 0, nb = cols / 256; i < nb; i++) {
         __m256i acc = _mm256_setzero_si256();
         for (int ib = 0; ib < 8; ib++) {
@@ -1428,15 +1418,15 @@ static float iq4_xs_vec_dot_avx2(const void *w_row, const void *act_row, int64_t
             const __m256i p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(a), _mm256_sign_epi8(w, a));
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p16, _mm256_set1_epi16((int16_t)(iq4_xs_scale(&x[i], ib) - 32))));
         }
-        sumf += (f16_to_f32(x[i].d) * y[i].d) * hsum_epi32(acc);
+        sumv = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(x[i].d) * y[i].d), _mm256_cvtepi32_ps(acc), sumv);
     }
-    return sumf;
+    return hsum_ps(sumv);
 }
 
 /* q4_K/q5_K: Σ_j sc_j·Σ q·a exactly per super-block, minus dmin·Σ_j m_j·(a's sums). */
 static float k4_vec_dot(const block_q4_K *x4, const block_q5_K *x5, const block_q8_K *y, int64_t nb) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    double sumf = 0;
+    __m256d acc4 = _mm256_setzero_pd();
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *scales = x4 ? x4[i].scales : x5[i].scales, *qs = x4 ? x4[i].qs : x5[i].qs;
         uint8_t sc[8], m[8];
@@ -1465,14 +1455,21 @@ static float k4_vec_dot(const block_q4_K *x4, const block_q5_K *x5, const block_
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, shi));
         }
         /* the two terms can be large and nearly cancel (a block whose values sit far above its
-         * min): summed in double, the result carries only the rounding of the scales */
-        const float dy = y[i].d, d = f16_to_f32(x4 ? x4[i].d : x5[i].d) * dy;
-        const float dmin = f16_to_f32(x4 ? x4[i].dmin : x5[i].dmin) * dy;
-        int sum_qa, summ;
-        hsum2_epi32(acc, summv, &sum_qa, &summ);
-        sumf += (double)d * sum_qa - (double)dmin * summ;
+         * min): summed in double, the result carries only the rounding of the scales. Both
+         * folded to two exact int32 halves, [Σqa, Σqa, Σm, Σm] times [d, d, −dmin, −dmin] (float
+         * scales, rounded as the reference rounds them, times integers below 2^25: exact double
+         * products) go into four double lanes: no horizontal sum per super-block. d and dmin
+         * are the super-block's first two fp16 values. */
+        uint32_t dpair;
+        memcpy(&dpair, x4 ? (const void *)&x4[i] : (const void *)&x5[i], 4);
+        const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dpair)), _mm_set1_ps(y[i].d)); /* d·dy, dmin·dy */
+        const __m128 dsc = _mm_xor_ps(_mm_shuffle_ps(dd, dd, 0x50), _mm_setr_ps(0.0f, 0.0f, -0.0f, -0.0f));
+        const __m256i t = _mm256_hadd_epi32(acc, summv); /* qa01 qa23 m01 m23 | qa45 qa67 m45 m67 */
+        const __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+        acc4 = _mm256_fmadd_pd(_mm256_cvtps_pd(dsc), _mm256_cvtepi32_pd(u), acc4);
     }
-    return (float)sumf;
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(acc4), _mm256_extractf128_pd(acc4, 1));
+    return (float)(_mm_cvtsd_f64(h) + _mm_cvtsd_f64(_mm_unpackhi_pd(h, h)));
 }
 
 static float q4_K_vec_dot_avx2(const void *w_row, const void *act_row, int64_t cols) {
@@ -1487,7 +1484,7 @@ static float q5_K_vec_dot_avx2(const void *w_row, const void *act_row, int64_t c
 static float q6_K_vec_dot_avx2(const void *w_row, const void *act_row, int64_t cols) {
     const block_q6_K *x = w_row;
     const block_q8_K *y = act_row;
-    float sumf = 0;
+    __m256 sumv = _mm256_setzero_ps(); /* the super-blocks' exact lanes, scaled: no horizontal sum per super-block */
     for (int64_t i = 0, nb = cols / 256; i < nb; i++) {
         /* the 16 scales as 16-bit words; 32·Σ_j sc_j·bsums_j is subtracted lane-wise (exact) */
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
@@ -1506,9 +1503,9 @@ static float q6_K_vec_dot_avx2(const void *w_row, const void *act_row, int64_t c
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_shuffle_epi8(half, idx)));
             }
         }
-        sumf += (f16_to_f32(x[i].d) * y[i].d) * hsum_epi32(acc);
+        sumv = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(x[i].d) * y[i].d), _mm256_cvtepi32_ps(acc), sumv);
     }
-    return sumf;
+    return hsum_ps(sumv);
 }
 
 /* ==== installation ============================================================================ */

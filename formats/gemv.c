@@ -1,0 +1,40 @@
+/* gemv.c — see gemv.h. */
+#include "gemv.h"
+
+void qb_gemv_init(qb_gemv_job *j, const qb_gemv_mat *m, int nm, int64_t n, int members) {
+    j->nm = nm;
+    j->n = n;
+    j->members = members < 1 ? 1 : members;
+    j->first[0] = 0;
+    for (int i = 0; i < nm; i++) {
+        j->m[i] = m[i];
+        const int64_t r = (int64_t)(QB_GEMV_MIN_CHUNK_BYTES / (m[i].rb ? m[i].rb : 1));
+        j->min_rows[i] = r < QB_GEMV_ALIGN ? QB_GEMV_ALIGN : (r + QB_GEMV_ALIGN - 1) / QB_GEMV_ALIGN * QB_GEMV_ALIGN;
+        j->first[i + 1] = j->first[i] + m[i].rows;
+    }
+    atomic_init(&j->next, 0);
+}
+
+void qb_gemv_run(void *job, int t, int nt) {
+    qb_gemv_job *j = job;
+    (void)t, (void)nt;
+    long long cur = atomic_load_explicit(&j->next, memory_order_relaxed);
+    for (;;) {
+        if (cur >= j->first[j->nm]) return;
+        int i = 0;
+        while (cur >= j->first[i + 1]) i++;
+        const qb_gemv_mat *m = &j->m[i];
+        /* guided: the rows left in this matrix over twice the team, whole QB_GEMV_ALIGN units
+         * (so every chunk of a matrix starts aligned), at least min_rows, at most what is left */
+        const int64_t r0 = cur - j->first[i], left = m->rows - r0;
+        int64_t size = (left / (2 * j->members) + QB_GEMV_ALIGN - 1) / QB_GEMV_ALIGN * QB_GEMV_ALIGN;
+        if (size < j->min_rows[i]) size = j->min_rows[i];
+        if (size > left) size = left;
+        if (!atomic_compare_exchange_weak_explicit(&j->next, &cur, cur + size, memory_order_relaxed, memory_order_relaxed))
+            continue; /* cur now holds the cursor another member moved */
+        const uint8_t *w = m->w, *a = m->act;
+        for (int64_t r = r0; r < r0 + size; r++)
+            for (int64_t tk = 0; tk < j->n; tk++) m->y[tk * m->ldy + r] = m->f->vec_dot(w + (size_t)r * m->rb, a + (size_t)tk * m->ab, m->cols);
+        cur = atomic_load_explicit(&j->next, memory_order_relaxed);
+    }
+}
