@@ -56,6 +56,25 @@ static qb_status read_bw(qb_db *db, const char *run_id, int threads, double *bw)
     return *bw > 0 ? QB_OK : qb_fail(QB_ERUNTIME, "the read-bandwidth limit at %d threads was not measured", threads);
 }
 
+/* The same read limit measured again in this process (best of 5 samples), right beside each
+ * tg test (evals/speed.h: the bandwidth of a shared machine moves within a minute). */
+typedef struct bw_probe {
+    qb_bench_env env;
+    int threads;
+} bw_probe;
+
+static double probe_read_bw(void *ctx) {
+    const bw_probe *p = ctx;
+    qb_case c = {.op = QB_OP_READ, .backend = "stream", .level = "DRAM", .n = p->env.l3_bytes / 64 * 64, .k = 1, .threads = p->threads};
+    qb_bench_cfg cfg = {.samples = 5, .min_sample_ns = 5000000, .warmup_ns = 2000000, .max_case_s = 2.0};
+    qb_case_result r;
+    qb_bench_case_run(&c, &cfg, &p->env, &r);
+    double best = 0;
+    for (int i = 0; !r.st && i < r.s.n; i++)
+        if (r.s.ns[i] > 0) best = fmax(best, r.bytes * (double)r.s.iters[i] / (double)r.s.ns[i] * 1e9);
+    return best;
+}
+
 /* ---- rows ------------------------------------------------------------------------------------ */
 
 typedef struct mrow {
@@ -224,11 +243,16 @@ static void print_rows(qb_cli *cli, const char *run_id, const collector *c, cons
         qb_json_kint(&j, "quick", m->quick);
         qb_json_end(&j);
     } else if (c->n) {
-        printf("tg/bound: tg t/s over the bandwidth bound = read bandwidth (%.1f GB/s, measured now at %d thread%s) / bytes read per\n"
-               "generated token (the weights but the embedding table, and the KV cache). tg vs %s: tg speed over %s's.\n"
+        char bw_list[256] = "";
+        for (int i = 0, k = 0; i < c->n && k < (int)sizeof bw_list - 16; i++)
+            if (c->r[i].has_speed && c->r[i].sp.read_bw > 0)
+                k += snprintf(bw_list + k, sizeof bw_list - (size_t)k, "%s%s %.1f", k ? ", " : "", c->r[i].format, c->r[i].sp.read_bw * 1e-9);
+        printf("tg/bound: tg t/s over the bandwidth bound = read bandwidth (%.1f GB/s at %d thread%s, the best of the run's limit and\n"
+               "two measurements beside each tg test: %s GB/s) / bytes read per generated token (the weights but the embedding\n"
+               "table, and the KV cache). tg vs %s: tg speed over %s's.\n"
                "peak mem: the process's peak resident set while evaluating or generating with the format.\n"
                "%d repetitions of each speed test (mean ± sd)%s.\n",
-               bw * 1e-9, m->eval.threads, m->eval.threads > 1 ? "s" : "", base ? base->format : "the reference",
+               bw * 1e-9, m->eval.threads, m->eval.threads > 1 ? "s" : "", bw_list, base ? base->format : "the reference",
                base ? base->format : "the reference", m->speed.reps,
                m->quick ? ", --quick: fewer chunks, repetitions and tokens than a full run" : "");
         if (in_llc)
@@ -247,13 +271,15 @@ qb_status qb_cli_model_step(qb_cli *cli, qb_db *db, const char *run_id, qb_model
     double bw;
     qb_status st = read_bw(db, run_id, m->eval.threads, &bw);
     if (st) return st;
+    bw_probe probe = {.threads = m->eval.threads};
+    qb_bench_env_collect(&probe.env);
     m->speed.read_bw = bw;
+    m->speed.measure_bw = probe_read_bw, m->speed.measure_bw_ctx = &probe;
     m->eval.speed = &m->speed;
     collector c = {0};
     st = qb_eval_run(db, run_id, &m->eval, on_row, &c);
-    qb_bench_env env;
-    qb_bench_env_collect(&env);
-    print_rows(cli, run_id, &c, m, bw, (double)env.l3_bytes);
+    print_rows(cli, run_id, &c, m, bw, (double)probe.env.l3_bytes);
+    m->speed.measure_bw = NULL, m->speed.measure_bw_ctx = NULL;
     *nrows = c.n;
     for (int i = 0; i < c.n; i++) free(c.r[i].format), free(c.r[i].method), free(c.r[i].ref_format);
     free(c.r);

@@ -99,6 +99,8 @@ static qb_status test_tg(qb_llama *l, const qb_speed_opts *o, int32_t first, qb_
     const int N = o->n_gen;
     float *logits = qb_malloc(sizeof *logits * (size_t)qb_llama_n_vocab(l));
     double tps[QB_SPEED_MAX_REPS];
+    double bw = o->read_bw;
+    if (o->measure_bw) bw = fmax(bw, o->measure_bw(o->measure_bw_ctx));
     const int peak_ok = qb_rss_peak_reset();
     qb_status st = generate(l, first, N, logits, NULL);
     for (int k = 0; k < o->reps && !st; k++) {
@@ -114,8 +116,9 @@ static qb_status test_tg(qb_llama *l, const qb_speed_opts *o, int32_t first, qb_
         double bytes = 0;
         for (int p = 0; p < N; p++) bytes += (double)qb_llama_token_bytes(l, p);
         r->bytes_per_token = bytes / N;
-        r->read_bw = o->read_bw > 0 ? o->read_bw : NAN;
-        r->bound_tps = o->read_bw > 0 ? o->read_bw / r->bytes_per_token : NAN;
+        if (o->measure_bw) bw = fmax(bw, o->measure_bw(o->measure_bw_ctx));
+        r->read_bw = bw > 0 ? bw : NAN;
+        r->bound_tps = bw > 0 ? bw / r->bytes_per_token : NAN;
     }
     free(logits);
     return st;

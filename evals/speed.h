@@ -22,7 +22,11 @@
  * Memory-bandwidth bound of tg: a step after n_past cached tokens reads
  * qb_llama_token_bytes(l, n_past) bytes (the weights but the embedding table, and the KV cache
  * so far); bytes_per_token is its mean over the generated positions n_past = 0 … N − 1, and
- * bound_tps = read_bw / bytes_per_token, the rate at which memory could feed the steps.
+ * bound_tps = read_bw / bytes_per_token, the rate at which memory could feed the steps. On a
+ * shared machine (a VM whose neighbours come and go) the bandwidth itself moves by tens of per
+ * cent within a minute, so with o->measure_bw set it is measured again right before the tg
+ * warm-up and right after the last repetition, and read_bw is the best of those and
+ * o->read_bw (STREAM's best-rate rule: what memory delivered beside the test).
  *
  * Memory: rss_pp / rss_tg are the whole process's peak resident set (common/rss.h) during each
  * test (its warm-up and repetitions): the weights as loaded (quantized copies, or the pages of
@@ -50,6 +54,8 @@ typedef struct qb_speed_opts {
     int n_prompt, n_gen;   /* 512, 128 (pp512, tg128); 0 skips that test */
     int reps;              /* timed repetitions, 1 … QB_SPEED_MAX_REPS (llama-bench's -r, 5) */
     double read_bw;        /* measured read bandwidth at these threads, bytes/s; ≤ 0: no bound */
+    double (*measure_bw)(void *ctx); /* NULL, or measures it again (bytes/s; ≤ 0: failed) */
+    void *measure_bw_ctx;
     uint64_t seed;
     int32_t *tokens_out;   /* NULL, or n_gen + 1 ids: tg's first id and the ids the last timed
                               repetition generated (for tests) */

@@ -5,8 +5,9 @@
 #   - one run (suite 'model') holds an evals row and a pp and a tg model_speed row per format,
 #     the reference (f16, as stored) included; --json rows equal the database rows;
 #   - speed statistics are consistent (n = --reps, min ≤ mean ≤ max, sd ≥ 0) and the tg bound
-#     is the read bandwidth stored in the run's limits over the bytes a token reads, which is
-#     checked against a count made here from the shapes and the formats' block sizes;
+#     is the read bandwidth (at least the run's stored limit: the best of it and two
+#     measurements beside the test) over the bytes a token reads, which is checked against a
+#     count made here from the shapes and the formats' block sizes;
 #   - accuracy: the reference at KLD 0 and ΔPPL 0, Q4_K_M further from it than q8_0;
 #   - the text table has every column and the verdicts; the report shows the model section;
 #   - bad input: a missing model, an unknown format, --device cuda, --quick's note.
@@ -53,7 +54,7 @@ for r in o["rows"]:
     assert r["peak_rss_bytes"] >= r["model_bytes"] > 0, r
     assert r["tg_tps"]["mean"] > 0 and r["pp_tps"]["mean"] > 0
 '
-pycheck "tg bound = the run's stored read bandwidth / bytes per token, counted here from the shapes" '
+pycheck "tg bound = read bandwidth (at least the run's stored limit) / bytes per token, counted here from the shapes" '
 import json, sqlite3
 o = json.load(open("run.json"))
 db = sqlite3.connect("r.db")
@@ -71,7 +72,8 @@ rows = {r["format"]: r for r in o["rows"]}
 for f, e in expect.items():
     r = rows[f]
     assert abs(r["bytes_per_token"] - e) <= 1e-9 * e, (f, r["bytes_per_token"], e)
-    assert abs(r["read_bw"] - bw) <= 1e-9 * bw and abs(r["bound_tps"] - bw / e) <= 1e-6 * bw / e, (f, r["bound_tps"], bw / e)
+    # the bandwidth is the best of the run limit and two measurements beside the tg test
+    assert r["read_bw"] >= bw * (1 - 1e-12) and abs(r["bound_tps"] - r["read_bw"] / e) <= 1e-9 * r["bound_tps"], (f, r["read_bw"], bw)
     assert abs(r["tg_fraction_of_bound"] - r["tg_tps"]["mean"] / r["bound_tps"]) <= 1e-9
 '
 pycheck "accuracy: the reference at KLD 0 and ratio 1, Q4_K_M further from it than q8_0; verdicts" '
@@ -91,7 +93,7 @@ expect_rc "run --model --quick" 0
 check "table header: every column" grep -qE 'format +bits/weight +size +PPL +ΔPPL % +KLD +top-1 % +pp256 t/s +tg32 t/s +tg/bound +tg vs f16 +peak mem +verdict' "$OUT"
 check "the reference row says so" grep -qE '^f16 .* reference' "$OUT"
 check "--quick is stated" grep -q -- '--quick' "$OUT"
-check "the bound is explained with the measured bandwidth" grep -qE 'read bandwidth \([0-9.]+ GB/s, measured now at 1 thread\)' "$OUT"
+check "the bound is explained with the measured bandwidth" grep -qE 'read bandwidth \([0-9.]+ GB/s at 1 thread, ' "$OUT"
 check "the quick run stored pp256 and tg32 with 3 repetitions" test "$(sql r.db "SELECT group_concat(test || ':' || reps, ' ') FROM (SELECT test, reps FROM model_speed WHERE run_id = (SELECT id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1) AND format = 'Q4_K_M' ORDER BY test)")" = "pp256:3 tg32:3"
 
 # ---- an already-quantized file in place of a format -------------------------------------------
