@@ -243,16 +243,17 @@ static void print_rows(qb_cli *cli, const char *run_id, const collector *c, cons
         qb_json_kint(&j, "quick", m->quick);
         qb_json_end(&j);
     } else if (c->n) {
-        char bw_list[256] = "";
-        for (int i = 0, k = 0; i < c->n && k < (int)sizeof bw_list - 16; i++)
-            if (c->r[i].has_speed && c->r[i].sp.read_bw > 0)
-                k += snprintf(bw_list + k, sizeof bw_list - (size_t)k, "%s%s %.1f", k ? ", " : "", c->r[i].format, c->r[i].sp.read_bw * 1e-9);
-        printf("tg/bound: tg t/s over the bandwidth bound = read bandwidth (%.1f GB/s at %d thread%s, the best of the run's limit and\n"
-               "two measurements beside each tg test: %s GB/s) / bytes read per generated token (the weights but the embedding\n"
-               "table, and the KV cache). tg vs %s: tg speed over %s's.\n"
+        double lo = INFINITY, hi = 0;
+        for (int i = 0; i < c->n; i++)
+            if (c->r[i].has_speed && c->r[i].sp.read_bw > 0) lo = fmin(lo, c->r[i].sp.read_bw), hi = fmax(hi, c->r[i].sp.read_bw);
+        char bw_list[64] = "-";
+        if (hi > 0) snprintf(bw_list, sizeof bw_list, "%.1f to %.1f", lo * 1e-9, hi * 1e-9);
+        printf("tg/bound: tg t/s over the bandwidth bound = read bandwidth / bytes read per generated token (the weights but the\n"
+               "embedding table, and the KV cache). The bandwidth at %d thread%s is the best of the run's limit (%.1f GB/s) and two\n"
+               "measurements beside each tg test (%s GB/s over the formats; --json has each). tg vs %s: tg speed over %s's.\n"
                "peak mem: the process's peak resident set while evaluating or generating with the format.\n"
                "%d repetitions of each speed test (mean ± sd)%s.\n",
-               bw * 1e-9, m->eval.threads, m->eval.threads > 1 ? "s" : "", bw_list, base ? base->format : "the reference",
+               m->eval.threads, m->eval.threads > 1 ? "s" : "", bw * 1e-9, bw_list, base ? base->format : "the reference",
                base ? base->format : "the reference", m->speed.reps,
                m->quick ? ", --quick: fewer chunks, repetitions and tokens than a full run" : "");
         if (in_llc)

@@ -93,7 +93,7 @@ expect_rc "run --model --quick" 0
 check "table header: every column" grep -qE 'format +bits/weight +size +PPL +ΔPPL % +KLD +top-1 % +pp256 t/s +tg32 t/s +tg/bound +tg vs f16 +peak mem +verdict' "$OUT"
 check "the reference row says so" grep -qE '^f16 .* reference' "$OUT"
 check "--quick is stated" grep -q -- '--quick' "$OUT"
-check "the bound is explained with the measured bandwidth" grep -qE 'read bandwidth \([0-9.]+ GB/s at 1 thread, ' "$OUT"
+check "the bound is explained with the measured bandwidth" grep -qE 'bandwidth at 1 thread is the best of the run.s limit \([0-9.]+ GB/s\)' "$OUT"
 check "the quick run stored pp256 and tg32 with 3 repetitions" test "$(sql r.db "SELECT group_concat(test || ':' || reps, ' ') FROM (SELECT test, reps FROM model_speed WHERE run_id = (SELECT id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1) AND format = 'Q4_K_M' ORDER BY test)")" = "pp256:3 tg32:3"
 
 # ---- an already-quantized file in place of a format -------------------------------------------
