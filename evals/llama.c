@@ -877,7 +877,9 @@ static void add_rows(float *x, const float *d, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] += d[i];
 }
 
-static void forward(qb_llama *l, const int32_t *tokens, int64_t n, float *logits) {
+/* logits: n × n_vocab, or with last_only the last position's n_vocab (NULL: no output head,
+ * for a batch before the last under last_only). */
+static void forward(qb_llama *l, const int32_t *tokens, int64_t n, float *logits, int last_only) {
     const int64_t p0 = l->n_past, dim = l->dim;
     for (int64_t t = 0; t < n; t++) lw_rows(&l->tok, tokens[t], 1, l->x + t * dim, 1);
     for (int il = 0; il < l->n_layer; il++) {
@@ -905,14 +907,17 @@ static void forward(qb_llama *l, const int32_t *tokens, int64_t n, float *logits
         mm(l, &in, (const prod[]){{&y->down, l->h, dim, NULL}}, 1);
         add_rows(l->x, l->h, n * dim);
     }
-    tok_job j = {.w = l->out_norm, .a = l->x, .b = l->h, .ld = dim};
-    per_token(l, norm_rows, &j, n);
-    act_in in = {l->h, n, NULL};
-    mm(l, &in, (const prod[]){{&l->out, logits, l->n_vocab, NULL}}, 1);
     l->n_past += (int32_t)n;
+    if (!logits) return;
+    const int64_t h0 = last_only ? n - 1 : 0; /* the first position the head is computed for */
+    tok_job j = {.w = l->out_norm, .a = l->x + h0 * dim, .b = l->h + h0 * dim, .ld = dim};
+    per_token(l, norm_rows, &j, n - h0);
+    act_in in = {l->h + h0 * dim, n - h0, NULL};
+    mm(l, &in, (const prod[]){{&l->out, logits, l->n_vocab, NULL}}, 1);
 }
 
-qb_status qb_llama_eval(qb_llama *l, const int32_t *tokens, int n, float *logits) {
+static qb_status eval_tokens(qb_llama *l, const int32_t *tokens, int n, float *logits, int last_only) {
+    if (last_only && n < 1) return qb_fail(QB_EUSAGE, "qb_llama_eval_last needs at least one token, not %d", n);
     if (n < 0 || (int64_t)l->n_past + n > l->n_ctx)
         return qb_fail(QB_EINPUT, "%d more tokens after %d would exceed the context of %d tokens (raise n_ctx, or reset)", n, l->n_past,
                        l->n_ctx);
@@ -925,8 +930,13 @@ qb_status qb_llama_eval(qb_llama *l, const int32_t *tokens, int n, float *logits
     openblas_set_num_threads(1);
     for (int t0 = 0; t0 < n; t0 += l->n_batch) {
         int nb = n - t0 < l->n_batch ? n - t0 : l->n_batch;
-        forward(l, tokens + t0, nb, logits + (size_t)t0 * (size_t)l->n_vocab);
+        float *out = !last_only ? logits + (size_t)t0 * (size_t)l->n_vocab : t0 + nb == n ? logits : NULL;
+        forward(l, tokens + t0, nb, out, last_only);
     }
     openblas_set_num_threads(blas_threads);
     return QB_OK;
 }
+
+qb_status qb_llama_eval(qb_llama *l, const int32_t *tokens, int n, float *logits) { return eval_tokens(l, tokens, n, logits, 0); }
+
+qb_status qb_llama_eval_last(qb_llama *l, const int32_t *tokens, int n, float *logits) { return eval_tokens(l, tokens, n, logits, 1); }

@@ -101,6 +101,10 @@ void qb_llama_reset(qb_llama *l);
  * n × n_vocab logits of every position to logits (row-major). QB_EINPUT when a token id is
  * outside the vocabulary or the KV cache would exceed n_ctx. */
 qb_status qb_llama_eval(qb_llama *l, const int32_t *tokens, int n, float *logits);
+/* The same, but writes only the last position's n_vocab logits: the output head runs for one
+ * position instead of n, as llama.cpp computes a prompt whose other logits nobody reads
+ * (llama-bench's pp). n ≥ 1. */
+qb_status qb_llama_eval_last(qb_llama *l, const int32_t *tokens, int n, float *logits);
 
 /* Calibration hook: while set, every matrix product first hands its input to fn: the n × cols
  * f32 activation rows the weight `weight` (its tensor name) is multiplied by, as computed on

@@ -38,7 +38,7 @@ static const qb_speed_stat no_stat = {NAN, NAN, NAN, NAN, 0};
 
 /* An eval that ran past the KV cache is the caller's n_ctx (our ids are in the vocabulary). */
 static qb_status eval_checked(qb_llama *l, const int32_t *ids, int n, float *logits, int pp, int n_tokens) {
-    qb_status st = qb_llama_eval(l, ids, n, logits);
+    qb_status st = pp ? qb_llama_eval_last(l, ids, n, logits) : qb_llama_eval(l, ids, n, logits);
     if (st == QB_EINPUT)
         return qb_fail(QB_EUSAGE, "speed test %s%d needs a KV cache of %d tokens: load the model with n_ctx of at least %d (%s)",
                        pp ? "pp" : "tg", n_tokens, n_tokens, n_tokens, qb_errmsg());
@@ -50,10 +50,10 @@ static qb_status check_interrupt(void) {
                           : QB_OK;
 }
 
-/* ppN: warm-up, then reps × (reset, N ids in one call, argmax of the last row). */
+/* ppN: warm-up, then reps × (reset, N ids in one call that computes the last row's logits, its argmax). */
 static qb_status test_pp(qb_llama *l, const qb_speed_opts *o, const int32_t *ids, qb_speed_result *r) {
     const int V = qb_llama_n_vocab(l), N = o->n_prompt;
-    float *logits = qb_malloc(sizeof *logits * (size_t)N * (size_t)V);
+    float *logits = qb_malloc(sizeof *logits * (size_t)V); /* the last position's only, as llama-bench */
     double ttft[QB_SPEED_MAX_REPS], tps[QB_SPEED_MAX_REPS];
     const int peak_ok = qb_rss_peak_reset();
     qb_llama_reset(l);
@@ -64,7 +64,7 @@ static qb_status test_pp(qb_llama *l, const qb_speed_opts *o, const int32_t *ids
         const int64_t t0 = qb_now_ns();
         if ((st = eval_checked(l, ids, N, logits, 1, N))) break;
         const int64_t t1 = qb_now_ns();
-        volatile int32_t first = argmax(logits + (size_t)(N - 1) * (size_t)V, V);
+        volatile int32_t first = argmax(logits, V);
         (void)first;
         const int64_t t2 = qb_now_ns();
         r->pp_s[k] = (double)(t1 - t0) / 1e9;

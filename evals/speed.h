@@ -7,15 +7,13 @@
  * whole one also proves the KV cache large enough before anything is timed), then `reps` timed
  * repetitions, each from an empty KV cache (qb_llama_reset), on token ids drawn from a seeded
  * generator (the same for every repetition and every format of a run):
- *   ppN   N random ids in one qb_llama_eval call; t/s = N / its time. TTFT of a repetition =
- *         that time plus the argmax of the last position's logits (the first generated id).
+ *   ppN   N random ids in one qb_llama_eval_last call (the output head for the last position
+ *         only, as llama-bench's batch asks); t/s = N / its time. TTFT of a repetition = that
+ *         time plus the argmax of those logits (the first generated id).
  *   tgN   a random first id (the prompt's first), then N single-token qb_llama_eval calls,
  *         each fed the argmax of the previous one (greedy generation, where llama-bench feeds
  *         random ids: the same work per step, and a sequence a test can check); t/s = N / their
  *         total time, argmaxes included.
- * ppN computes the logits of all N positions (qb_llama_eval has no last-row-only mode), where
- * llama-bench's batch asks for the last one only: with a large vocabulary the output product
- * adds N × n_vocab × n_embd multiply-adds that llama.cpp skips.
  * Per test: t/s mean and sample standard deviation (n − 1) over the repetitions, as
  * llama-bench's avg_ts / stddev_ts, with min and max; each repetition's seconds are kept.
  *
@@ -31,7 +29,7 @@
  * Memory: rss_pp / rss_tg are the whole process's peak resident set (common/rss.h) during each
  * test (its warm-up and repetitions): the weights as loaded (quantized copies, or the pages of
  * a mapped file the forward pass touches), the KV cache, the forward pass's scratch, the
- * logits buffer of this harness (N × n_vocab floats for ppN), and whatever else the process
+ * logits buffer of this harness (n_vocab floats), and whatever else the process
  * holds (the caller's buffers, the results database, libraries). 0 where the kernel cannot
  * reset the peak (rss.h).
  *

@@ -164,6 +164,13 @@ static void check_model(const char *name, const spec *s, const char *const *form
         int ref_steps = k == 0 || (f && strcmp(f, "Q4_K_M") == 0);
         if (!st) st = run(lr, tok, N, N, &ref);
         if (!st && ref_steps) st = run(lr, tok, N, 1, &ref1);
+        float *last = malloc(sizeof(float) * (size_t)(nv ? nv : 1));
+        if (!st) { /* the head for the last position only: the same arithmetic as its row of the batch */
+            qb_llama_reset(lr);
+            st = qb_llama_eval_last(lr, tok, N, last);
+            CHECK(st || rel_diff(last, ref + (size_t)(N - 1) * nv, 1, nv) == 0, "%s %s: eval_last differs from the batch's last row", name,
+                  f ? f : "-");
+        }
         qb_llama_free(lr);
         CHECK(st == QB_OK, "%s %s: %s", name, f ? f : "as stored", qb_errmsg());
         /* a file type (Q4_K_M) or a format with a vec_dot_type other than f32 rounds activations */
@@ -185,6 +192,7 @@ static void check_model(const char *name, const spec *s, const char *const *form
             if (!st) st = run(lf, tok, N, 1, &fast1);
             if (!st) st = run(lf, tok, N, 5, &split); /* 5 + 5 (sgemm) + 3 (GEMV) */
             if (!st) st = run(lf, tok, 8, 8, &prefix);
+            if (!st) qb_llama_reset(lf), st = qb_llama_eval_last(lf, tok, N, last);
             qb_llama_free(lf);
             CHECK(st == QB_OK, "%s %s threads %d: %s", name, f ? f : "as stored", th, qb_errmsg());
             if (!st) {
@@ -196,6 +204,8 @@ static void check_model(const char *name, const spec *s, const char *const *form
                 CHECK(d_fast1 <= tol, "%s %s t%d: fast one by one vs reference %.3g", name, f ? f : "-", th, d_fast1);
                 CHECK(d_split <= tol, "%s %s t%d: batches of 5 vs one batch %.3g", name, f ? f : "-", th, d_split);
                 CHECK(d_prefix <= tol, "%s %s t%d: a prefix's logits depend on later tokens (%.3g)", name, f ? f : "-", th, d_prefix);
+                double d_last = rel_diff(last, fast + (size_t)(N - 1) * nv, 1, nv);
+                CHECK(d_last <= tol, "%s %s t%d: eval_last vs the batch's last row %.3g", name, f ? f : "-", th, d_last);
                 for (int i = 0; i < N * nv; i++)
                     if (!isfinite(fast[i]) || !isfinite(fast1[i])) {
                         CHECK(0, "%s %s t%d: logit %d is %g / %g", name, f ? f : "-", th, i, fast[i], fast1[i]);
@@ -204,7 +214,7 @@ static void check_model(const char *name, const spec *s, const char *const *form
             }
             free(fast), free(fast1), free(split), free(prefix);
         }
-        free(ref), free(ref1);
+        free(ref), free(ref1), free(last);
     }
     /* counts: stored f32 weights are 4 bytes per parameter */
     qb_llama_opts o = {.threads = 1, .n_ctx = 8};
