@@ -265,17 +265,6 @@ static qb_status run_pass(qb_llama *l, const qb_ppl_plan *p, const int32_t *toke
 
 /* ---- rows in the database ---------------------------------------------------------------- */
 
-static void bind_real(sqlite3_stmt *s, int k, double v) {
-    if (v != v) sqlite3_bind_null(s, k);
-    else sqlite3_bind_double(s, k, v);
-}
-
-static void bind_pos(sqlite3_stmt *s, int k, int64_t v) { /* 0: unknown, NULL */
-    if (v > 0) sqlite3_bind_int64(s, k, v);
-    else sqlite3_bind_null(s, k);
-}
-
-static double col_real(sqlite3_stmt *s, int k) { return sqlite3_column_type(s, k) == SQLITE_NULL ? NAN : sqlite3_column_double(s, k); }
 
 /* The row's figures in column order (after the key and the integer columns). */
 #define ROW_REALS(r)                                                                                                              \
@@ -318,11 +307,11 @@ static qb_status put_row(qb_db *db, const rowkey *key, const qb_eval_row *r, con
     sqlite3_bind_text(s, k++, variant_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, k++, r->model_bytes);
     sqlite3_bind_int(s, k++, r->threads);
-    bind_pos(s, k++, r->rss_peak);
-    bind_pos(s, k++, r->file_bytes);
+    qb_db_bind_pos(s, k++, r->rss_peak);
+    qb_db_bind_pos(s, k++, r->file_bytes);
     qb_eval_row *w = (qb_eval_row *)r;
     double *v[NREALS] = ROW_REALS(w);
-    for (int i = 0; i < NREALS; i++) bind_real(s, k++, *v[i]);
+    for (int i = 0; i < NREALS; i++) qb_db_bind_real(s, k++, *v[i]);
     rc = sqlite3_step(s);
     sqlite3_finalize(s);
     return rc == SQLITE_DONE ? QB_OK : qb_fail(QB_EDB, "database %s: storing the eval row of %s failed: %s", db->path, r->format, sqlite3_errmsg(db->h));
@@ -352,7 +341,7 @@ static int get_row(qb_db *db, const rowkey *key, qb_eval_row *r) {
         r->rss_peak = sqlite3_column_int64(s, 4); /* NULL reads as 0: unknown */
         r->file_bytes = sqlite3_column_int64(s, 5);
         double *v[NREALS] = ROW_REALS(r);
-        for (int i = 0; i < NREALS; i++) *v[i] = col_real(s, 6 + i);
+        for (int i = 0; i < NREALS; i++) *v[i] = qb_db_col_real(s, 6 + i);
     }
     sqlite3_finalize(s);
     return found;

@@ -154,16 +154,6 @@ qb_status qb_speed_measure(qb_llama *l, const qb_speed_opts *o, qb_speed_result 
 
 void qb_speed_test_name(char buf[32], int pp, int n_tokens) { snprintf(buf, 32, "%s%d", pp ? "pp" : "tg", n_tokens); }
 
-static void bind_real(sqlite3_stmt *s, int k, double v) {
-    if (v != v) sqlite3_bind_null(s, k);
-    else sqlite3_bind_double(s, k, v);
-}
-
-static void bind_pos(sqlite3_stmt *s, int k, int64_t v) {
-    if (v > 0) sqlite3_bind_int64(s, k, v);
-    else sqlite3_bind_null(s, k);
-}
-
 static void bind_key(sqlite3_stmt *s, const qb_speed_key *k, const char *test) {
     sqlite3_bind_text(s, 1, k->run_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, k->model_id, -1, SQLITE_STATIC);
@@ -196,17 +186,17 @@ qb_status qb_speed_put(qb_db *db, const qb_speed_key *k, const qb_speed_result *
     bind_key(s, k, test);
     sqlite3_bind_int(s, 8, n);
     sqlite3_bind_int(s, 9, r->reps);
-    bind_real(s, 10, t->mean);
-    bind_real(s, 11, t->sd);
-    bind_real(s, 12, t->min);
-    bind_real(s, 13, t->max);
+    qb_db_bind_real(s, 10, t->mean);
+    qb_db_bind_real(s, 11, t->sd);
+    qb_db_bind_real(s, 12, t->min);
+    qb_db_bind_real(s, 13, t->max);
     sqlite3_bind_text(s, 14, samples, -1, SQLITE_TRANSIENT);
-    bind_real(s, 15, pp ? r->ttft_s.mean : NAN);
-    bind_real(s, 16, pp ? NAN : r->bytes_per_token);
-    bind_real(s, 17, pp ? NAN : r->read_bw);
-    bind_real(s, 18, pp ? NAN : r->bound_tps);
-    bind_pos(s, 19, pp ? r->rss_pp : r->rss_tg);
-    bind_pos(s, 20, gpu_mem_bytes);
+    qb_db_bind_real(s, 15, pp ? r->ttft_s.mean : NAN);
+    qb_db_bind_real(s, 16, pp ? NAN : r->bytes_per_token);
+    qb_db_bind_real(s, 17, pp ? NAN : r->read_bw);
+    qb_db_bind_real(s, 18, pp ? NAN : r->bound_tps);
+    qb_db_bind_pos(s, 19, pp ? r->rss_pp : r->rss_tg);
+    qb_db_bind_pos(s, 20, gpu_mem_bytes);
     sqlite3_bind_text(s, 21, now, -1, SQLITE_TRANSIENT);
     const int rc = sqlite3_step(s);
     sqlite3_finalize(s);
@@ -215,7 +205,6 @@ qb_status qb_speed_put(qb_db *db, const qb_speed_key *k, const qb_speed_result *
                              : qb_fail(QB_EDB, "database %s: storing the %s row of %s failed: %s", db->path, test, k->format, sqlite3_errmsg(db->h));
 }
 
-static double col_real(sqlite3_stmt *s, int k) { return sqlite3_column_type(s, k) == SQLITE_NULL ? NAN : sqlite3_column_double(s, k); }
 
 int qb_speed_get(qb_db *db, const qb_speed_key *k, int pp, int n_tokens, qb_speed_result *r) {
     char test[32];
@@ -231,7 +220,7 @@ int qb_speed_get(qb_db *db, const qb_speed_key *k, int pp, int n_tokens, qb_spee
     const int reps = found ? sqlite3_column_int(s, 0) : 0;
     if (found && (reps < 1 || reps > QB_SPEED_MAX_REPS)) found = 0; /* not a row this version can hold: measure again */
     if (found) {
-        qb_speed_stat st = {col_real(s, 1), col_real(s, 2), col_real(s, 3), col_real(s, 4), reps};
+        qb_speed_stat st = {qb_db_col_real(s, 1), qb_db_col_real(s, 2), qb_db_col_real(s, 3), qb_db_col_real(s, 4), reps};
         double *sec = pp ? r->pp_s : r->tg_s;
         cJSON *a = cJSON_Parse((const char *)sqlite3_column_text(s, 5));
         for (int i = 0; i < reps; i++) {
@@ -242,10 +231,10 @@ int qb_speed_get(qb_db *db, const qb_speed_key *k, int pp, int n_tokens, qb_spee
         r->reps = reps;
         if (pp) {
             r->n_prompt = n_tokens, r->pp_tps = st, r->rss_pp = sqlite3_column_int64(s, 10);
-            r->ttft_s = (qb_speed_stat){col_real(s, 6), NAN, NAN, NAN, reps};
+            r->ttft_s = (qb_speed_stat){qb_db_col_real(s, 6), NAN, NAN, NAN, reps};
         } else {
             r->n_gen = n_tokens, r->tg_tps = st, r->rss_tg = sqlite3_column_int64(s, 10);
-            r->bytes_per_token = col_real(s, 7), r->read_bw = col_real(s, 8), r->bound_tps = col_real(s, 9);
+            r->bytes_per_token = qb_db_col_real(s, 7), r->read_bw = qb_db_col_real(s, 8), r->bound_tps = qb_db_col_real(s, 9);
         }
     }
     sqlite3_finalize(s);

@@ -64,7 +64,7 @@ static int load_bars(qb_page *pg, const qb_run_meta *run, bar **out) {
         if (n && strcmp(b[n - 1].op, op) == 0 && strcmp(b[n - 1].format, fmt) == 0 && strcmp(b[n - 1].backend, be) == 0)
             continue; /* not the first of its group: fewer threads or a smaller working set */
         int gemm = strcmp(op, "gemm") == 0;
-        double gbps = qb_col_real(s, 5), gflops = qb_col_real(s, 6), med = qb_col_real(s, 7), mad = qb_col_real(s, 8);
+        double gbps = qb_db_col_real(s, 5), gflops = qb_db_col_real(s, 6), med = qb_db_col_real(s, 7), mad = qb_db_col_real(s, 8);
         double v = gemm ? gflops : gbps;
         if (!isfinite(v)) continue;
         b = qb_realloc(b, sizeof *b * (size_t)(n + 1));
@@ -77,7 +77,7 @@ static int load_bars(qb_page *pg, const qb_run_meta *run, bar **out) {
         x->value = v;
         x->lo = isfinite(mad) && mad < med ? v * med / (med + mad) : v;
         x->hi = isfinite(mad) && mad < med ? v * med / (med - mad) : v;
-        double fl = qb_col_real(s, 9), by = qb_col_real(s, 10);
+        double fl = qb_db_col_real(s, 9), by = qb_db_col_real(s, 10);
         x->ai = fl > 0 && by > 0 ? fl / by : NAN;
         x->gflops = gflops;
     }
@@ -133,7 +133,7 @@ static void bar_plot(qb_page *pg, const qb_run_meta *run, const bar *b, int a, i
 static double limit_at(qb_page *pg, const qb_run_meta *run, const char *sql) {
     sqlite3_stmt *s = qb_page_prepare(pg, sql, "limits", run->id);
     if (!s) return NAN;
-    double v = sqlite3_step(s) == SQLITE_ROW ? qb_col_real(s, 0) : NAN;
+    double v = sqlite3_step(s) == SQLITE_ROW ? qb_db_col_real(s, 0) : NAN;
     sqlite3_finalize(s);
     return v;
 }

@@ -59,7 +59,7 @@ static qb_status dberr(qb_db *db, const char *what) {
 }
 
 #define col_str qb_col_str
-#define col_real qb_col_real
+#define col_real qb_db_col_real
 
 static qb_status load_rows(qb_db *db, report *r) {
     const char *sql =

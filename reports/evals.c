@@ -214,11 +214,11 @@ void qb_section_evals_body(qb_page *pg, const qb_run_meta *run, int folded) {
         ev_point *q = &p[n++];
         q->format = qb_col_str(s, 0);
         if (!q->format) q->format = qb_strdup("?");
-        q->bpw = qb_col_real(s, 1);
-        q->dppl = qb_col_real(s, 2);
-        q->dppl_err = qb_col_real(s, 3);
-        q->kld = qb_col_real(s, 4);
-        q->kld_err = qb_col_real(s, 5);
+        q->bpw = qb_db_col_real(s, 1);
+        q->dppl = qb_db_col_real(s, 2);
+        q->dppl_err = qb_db_col_real(s, 3);
+        q->kld = qb_db_col_real(s, 4);
+        q->kld_err = qb_db_col_real(s, 5);
         if (!model) model = qb_col_str(s, 6);
         const char *mname = (const char *)sqlite3_column_text(s, 7);
         q->method = 0;

@@ -127,7 +127,7 @@ static void add_speed(qb_page *pg, const qb_run_meta *bench, grow *g, int n, int
     while (sqlite3_step(s) == SQLITE_ROW) {
         const char *f = (const char *)sqlite3_column_text(s, 0);
         for (int i = 0; f && i < n; i++)
-            if (strcasecmp(bench_name(g[i].format), f) == 0) *(gpu ? &g[i].gpu_speed : &g[i].cpu_speed) = qb_col_real(s, 1);
+            if (strcasecmp(bench_name(g[i].format), f) == 0) *(gpu ? &g[i].gpu_speed : &g[i].cpu_speed) = qb_db_col_real(s, 1);
     }
     sqlite3_finalize(s);
 }
@@ -152,9 +152,9 @@ static grow *load_rows(qb_page *pg, const qb_run_meta *eval, const qb_run_meta *
         g = qb_realloc(g, sizeof *g * (size_t)(*n + 1));
         grow *r = &g[(*n)++];
         r->format = qb_col_str(s, 0);
-        r->bpw = qb_col_real(s, 1);
-        r->dppl = qb_col_real(s, 2);
-        r->kld = qb_col_real(s, 3);
+        r->bpw = qb_db_col_real(s, 1);
+        r->dppl = qb_db_col_real(s, 2);
+        r->kld = qb_db_col_real(s, 3);
         r->is_ref = sqlite3_column_int(s, 4);
         r->cpu_speed = r->gpu_speed = NAN;
     }

@@ -110,7 +110,7 @@ static void load_speed(qb_page *pg, const qb_run_meta *run, model_tab *t) {
         r->threads = sqlite3_column_int(s, 3);
         double *v[] = {&r->pp, &r->pp_sd, &r->ttft_s, &r->tg, &r->tg_sd, &r->bound, &r->read_bw, &r->bytes_per_token,
                        &r->rss_speed, &r->gpu_mem};
-        for (int k = 0; k < 10; k++) *v[k] = qb_col_real(s, 4 + k);
+        for (int k = 0; k < 10; k++) *v[k] = qb_db_col_real(s, 4 + k);
         if (!r->format) r->format = qb_strdup("?");
         if (!t->pp_test) t->pp_test = qb_col_str(s, 14);
         if (!t->tg_test) t->tg_test = qb_col_str(s, 15);
@@ -149,9 +149,9 @@ static void load_evals(qb_page *pg, const qb_run_meta *run, model_tab *t) {
             matched = 1;
             r->has_eval = 1;
             double *v[] = {&r->bpw, &r->size_bytes, &r->ppl, &r->ppl_err, &r->dppl, &r->dppl_err, &r->kld, &r->top1_pct};
-            for (int k = 0; k < 8; k++) *v[k] = qb_col_real(s, 2 + k);
+            for (int k = 0; k < 8; k++) *v[k] = qb_db_col_real(s, 2 + k);
             r->is_ref = sqlite3_column_int(s, 10);
-            r->rss_eval = qb_col_real(s, 11);
+            r->rss_eval = qb_db_col_real(s, 11);
         }
         free(method);
         if (!t->ref) t->ref = qb_col_str(s, 12);
@@ -564,7 +564,7 @@ void qb_section_model(qb_page *pg, const qb_run_meta *run) {
     double llc = NAN;
     sqlite3_stmt *q = qb_page_prepare(pg, "SELECT m.l3_bytes FROM runs r JOIN machines m ON m.id = r.machine_id WHERE r.id = ?1",
                                       "the run's machine", run->id);
-    if (q && sqlite3_step(q) == SQLITE_ROW) llc = qb_col_real(q, 0);
+    if (q && sqlite3_step(q) == SQLITE_ROW) llc = qb_db_col_real(q, 0);
     sqlite3_finalize(q);
     while (sqlite3_step(s) == SQLITE_ROW) {
         tabs = qb_realloc(tabs, sizeof *tabs * (size_t)(nm + 1));

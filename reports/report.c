@@ -40,12 +40,8 @@ char *qb_col_str(sqlite3_stmt *s, int i) {
     return t ? qb_strdup((const char *)t) : NULL;
 }
 
-double qb_col_real(sqlite3_stmt *s, int i) {
-    return sqlite3_column_type(s, i) == SQLITE_NULL ? NAN : sqlite3_column_double(s, i);
-}
-
 #define col_str qb_col_str
-#define col_real qb_col_real
+#define col_real qb_db_col_real
 
 _Noreturn void qb_memstream_failed(void) {
     fputs("quantbench: out of memory (open_memstream)\n", stderr);

@@ -33,7 +33,6 @@ void qb_section_guide(qb_page *pg, const qb_run_meta *eval, const qb_run_meta *b
 
 /* Helpers shared by the sections. */
 _Noreturn void qb_memstream_failed(void); /* open_memstream only fails without memory */
-double qb_col_real(sqlite3_stmt *s, int i); /* NaN for NULL */
 char *qb_col_str(sqlite3_stmt *s, int i);   /* heap copy, NULL for NULL */
 sqlite3_stmt *qb_page_prepare(qb_page *pg, const char *sql, const char *what, const char *param);
 /* Anchor-safe and file-safe form of a name (heap): [A-Za-z0-9_-], others '_'. */

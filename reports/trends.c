@@ -82,7 +82,7 @@ static void one_trend(qb_page *pg, const qb_run_meta *run, const trend *t) {
     while (sqlite3_step(s) == SQLITE_ROW) {
         const char *at = (const char *)sqlite3_column_text(s, 0), *id = (const char *)sqlite3_column_text(s, 1),
                    *fmt = (const char *)sqlite3_column_text(s, 2);
-        double v = qb_col_real(s, 3);
+        double v = qb_db_col_real(s, 3);
         if (!at || !id || !fmt || !isfinite(v)) continue;
         if (strcmp(fmt, series) != 0) {
             snprintf(series, sizeof series, "%s", fmt);

@@ -136,7 +136,7 @@ static qb_status load_side(qb_db *db, const char *sql, const char *run, int with
             out->flag[out->n] = 0;
         }
         for (int f = 0; f < nfig; f++, k++)
-            out->fig[out->n * nfig + f] = sqlite3_column_type(s, k) == SQLITE_NULL ? NAN : sqlite3_column_double(s, k);
+            out->fig[out->n * nfig + f] = qb_db_col_real(s, k);
         out->n++;
     }
     sqlite3_finalize(s);

@@ -382,10 +382,17 @@ qb_status qb_db_put_input(qb_db *db, const qb_input *in) {
     return commit(db, rc == SQLITE_OK ? QB_OK : dberr(db, "storing an input"));
 }
 
-static void bind_real(sqlite3_stmt *s, int k, double v) {
-    if (v != v) sqlite3_bind_null(s, k); /* NaN is "no value"; ±Inf (lossless SQNR) is stored as is */
+void qb_db_bind_real(sqlite3_stmt *s, int k, double v) {
+    if (v != v) sqlite3_bind_null(s, k);
     else sqlite3_bind_double(s, k, v);
 }
+
+void qb_db_bind_pos(sqlite3_stmt *s, int k, int64_t v) {
+    if (v > 0) sqlite3_bind_int64(s, k, v);
+    else sqlite3_bind_null(s, k);
+}
+
+double qb_db_col_real(sqlite3_stmt *s, int k) { return sqlite3_column_type(s, k) == SQLITE_NULL ? NAN : sqlite3_column_double(s, k); }
 
 qb_status qb_db_put_tensor_error(qb_db *db, const char *run_id, const qb_tensor_error *e) {
     qb_status st = begin(db);
@@ -405,17 +412,17 @@ qb_status qb_db_put_tensor_error(qb_db *db, const char *run_id, const qb_tensor_
     sqlite3_bind_int64(s, 5, e->rows);
     sqlite3_bind_int64(s, 6, e->cols);
     sqlite3_bind_double(s, 7, e->bits_per_weight);
-    bind_real(s, 8, e->mse);
-    bind_real(s, 9, e->rmse);
-    bind_real(s, 10, e->max_abs);
-    bind_real(s, 11, e->sqnr_db);
-    bind_real(s, 12, e->cosine);
+    qb_db_bind_real(s, 8, e->mse);
+    qb_db_bind_real(s, 9, e->rmse);
+    qb_db_bind_real(s, 10, e->max_abs);
+    qb_db_bind_real(s, 11, e->sqnr_db);
+    qb_db_bind_real(s, 12, e->cosine);
     sqlite3_bind_text(s, 13, now, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(s, 14, e->tensor_format, -1, SQLITE_STATIC);
-    bind_real(s, 15, e->p50_abs);
-    bind_real(s, 16, e->p95_abs);
-    bind_real(s, 17, e->p99_abs);
-    bind_real(s, 18, e->p999_abs);
+    qb_db_bind_real(s, 15, e->p50_abs);
+    qb_db_bind_real(s, 16, e->p95_abs);
+    qb_db_bind_real(s, 17, e->p99_abs);
+    qb_db_bind_real(s, 18, e->p999_abs);
     sqlite3_bind_text(s, 19, e->hist, -1, SQLITE_STATIC);
     int rc = step_done(s);
     sqlite3_finalize(s);
@@ -440,7 +447,7 @@ int qb_db_get_tensor_error(qb_db *db, const char *run_id, qb_tensor_error *e) {
         double *v[] = {&e->bits_per_weight, &e->mse, &e->rmse, &e->max_abs, &e->sqnr_db, &e->cosine,
                        &e->p50_abs, &e->p95_abs, &e->p99_abs, &e->p999_abs};
         for (int k = 0; k < 10; k++)
-            *v[k] = sqlite3_column_type(s, k + 2) == SQLITE_NULL ? NAN : sqlite3_column_double(s, k + 2);
+            *v[k] = qb_db_col_real(s, k + 2);
     }
     sqlite3_finalize(s);
     return found;

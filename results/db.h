@@ -67,4 +67,10 @@ int qb_db_get_tensor_error(qb_db *db, const char *run_id, qb_tensor_error *e);
 /* The run to report when none is named: the newest run that stored any result. */
 qb_status qb_db_latest_run(qb_db *db, char run_id[37]);
 
+/* Optional figures: NaN is "no value" and binds as NULL (±Inf, a lossless SQNR, is stored as
+ * is); a count or size ≤ 0 is "unknown" and binds as NULL; a NULL column reads back as NaN. */
+void qb_db_bind_real(sqlite3_stmt *s, int k, double v);
+void qb_db_bind_pos(sqlite3_stmt *s, int k, int64_t v);
+double qb_db_col_real(sqlite3_stmt *s, int k);
+
 #endif
