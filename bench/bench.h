@@ -7,8 +7,12 @@
  *      the time of one iteration (the first call, which pays one-time costs, left out),
  *      from which the iterations per sample are sized so that a sample lasts at least
  *      min_sample_ns;
- *   3. `samples` samples (≥ 10) timed on CLOCK_MONOTONIC, each `iters` iterations; with
- *      flush set, the caches are flushed (a 2×LLC buffer read and written) before each one.
+ *   3. the case's share of its samples (all of them, or 1/rounds: sweep.h) timed on
+ *      CLOCK_MONOTONIC, each `iters` iterations; with flush set, the caches are flushed (a
+ *      2×LLC buffer read and written) before each one. A case whose working set lies beyond
+ *      the LLC also times, after each sample and outside it, one read of a 2×LLC probe buffer
+ *      on one thread: the bandwidth the machine gave at that moment (a neighbour's memory
+ *      traffic on a shared host moves DRAM-bound cases by a third; compare.h uses it).
  * Threads are a team of pinned workers (common/team.h), kept for the whole case, so a sample
  * times work, not thread start-up. Each case runs in its own forked process (run.c): its
  * peak RSS is the case's own, a crash in one case loses only that case, and OpenMP/OpenBLAS
@@ -36,18 +40,23 @@
 /* ---- the sample loop (timer.c) -------------------------------------------------------- */
 
 typedef struct qb_bench_cfg {
-    int samples;           /* ≥ 10 */
+    int samples;           /* ≥ 10 in all (limit and latency cases take more: run.c) */
+    int rounds;            /* the samples are split over this many processes of the case
+                              (≥ 1; 0 counts as 1): see sweep.h on interleaved rounds */
     int64_t min_sample_ns; /* iterations per sample are sized to at least this */
     int64_t warmup_ns;
     int fixed_iters;       /* > 0: exactly this many iterations per sample (latency cases) */
     int flush;             /* flush the caches before each sample */
     double max_case_s;     /* a case whose samples would take longer is skipped */
     int pin;
+    int64_t probe_bytes;   /* > 0: after each sample, time one read of this many bytes (the
+                              machine's bandwidth beside the sample: sweep.h); 0: none */
 } qb_bench_cfg;
 
 typedef struct qb_samples {
     int n;
     int64_t ns[QB_BENCH_MAX_SAMPLES], iters[QB_BENCH_MAX_SAMPLES];
+    int64_t probe_ns[QB_BENCH_MAX_SAMPLES]; /* the probe read after each sample; 0 without one */
 } qb_samples;
 
 /* fn runs one iteration; i counts iterations from 0 (bodies that rotate between copies of
@@ -111,13 +120,14 @@ typedef struct qb_case_result {
     char level[8];
     int64_t peak_rss_bytes;
     int copies;            /* copies of the weights rotated through (gemv) */
+    double probe_bytes;    /* bytes of the probe read after each sample; 0: none */
     char impl[160];        /* implementation that ran: registry impl, oneDNN impl_info_str, … */
     int fallback;          /* 1: the library ran a reference implementation */
 } qb_case_result;
 
 /* The shape as stored and printed: "ROWSxCOLS", gemm "MxNxK", fma "N iters". */
 void qb_case_shape(const qb_case *c, char *buf, size_t n);
-/* Runs a case in this process. */
+/* Runs a case in this process: ceil(n / cfg->rounds) samples of the case's n in all. */
 void qb_bench_case_run(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_env *env, qb_case_result *r);
 /* Runs a case in a forked child and reports its peak RSS (run.c). */
 void qb_bench_case_fork(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_env *env, qb_case_result *r);

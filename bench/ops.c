@@ -204,7 +204,6 @@ static void free_member(opdata *d, int nt) {
 }
 
 void qb_bench_op_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_env *env, qb_case_result *r) {
-    (void)env;
     opdata d = {.c = c, .f = c->fmt, .rows = c->n, .cols = c->k, .copies = 1};
     d.hdr = (size_t)d.f->tensor_extra_bytes;
     if ((r->st = qb_format_bytes(d.f, 1, d.cols, &d.rb)) != QB_OK) return;
@@ -291,7 +290,10 @@ void qb_bench_op_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_
     }
     default: r->st = qb_fail(QB_EUSAGE, "op %s is not a format operation", qb_op_names[c->op]);
     }
-    if (!r->st) r->st = qb_bench_measure(cfg, iter, &d, &r->s);
+    qb_bench_cfg mc = *cfg; /* beyond the LLC: the bandwidth beside each sample (bench.h) */
+    mc.probe_bytes = strcmp(qb_bench_level(env, r->working_set, c->threads), "DRAM") == 0 ? 2 * env->l3_bytes : 0;
+    r->probe_bytes = (double)mc.probe_bytes;
+    if (!r->st) r->st = qb_bench_measure(&mc, iter, &d, &r->s);
     if (!r->st && d.st) r->st = qb_fail(d.st, "%s %s failed on the benchmark input", d.f->name, qb_op_names[c->op]);
     qb_team_stop(d.team);
     free_member(&d, nt);

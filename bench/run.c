@@ -35,6 +35,8 @@ void qb_bench_case_run(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench
         if (c->op != QB_OP_SGEMM_PEAK) cc.samples = cc.samples * 3 > QB_BENCH_MAX_SAMPLES ? QB_BENCH_MAX_SAMPLES : cc.samples * 3;
         cc.max_case_s = 0;
     }
+    int rounds = cfg->rounds > 1 ? cfg->rounds : 1;
+    cc.samples = (cc.samples + rounds - 1) / rounds;
     if (c->op <= QB_OP_SGEMM_PEAK) qb_bench_limit_case(c, &cc, env, r);
     else if (c->op == QB_OP_GEMM && strcmp(c->backend, "onednn") == 0) qb_bench_onednn_gemm(c, &cc, r);
     else qb_bench_op_case(c, &cc, env, r);

@@ -160,6 +160,7 @@ static char *case_config(const qb_bench_row *w, const qb_bench_env *env) {
     qb_json_kstr(&j, "impl", r->impl);
     qb_json_kint(&j, "fallback", r->fallback);
     if (r->copies) qb_json_kint(&j, "copies", r->copies);
+    if (r->probe_bytes > 0) qb_json_knum(&j, "probe_bytes", r->probe_bytes);
     qb_json_kint(&j, "peak_rss_bytes", r->peak_rss_bytes);
     qb_json_knum(&j, "wall_s", w->wall_s);
     if (c->fmt) {
@@ -171,6 +172,7 @@ static char *case_config(const qb_bench_row *w, const qb_bench_env *env) {
         qb_json_kstr(&j, r->skipped ? "skipped" : "error", r->msg);
     } else {
         qb_json_kint(&j, "samples", w->st.n);
+        qb_json_kint(&j, "rounds", w->rounds);
         qb_json_knum(&j, "median_ns", w->st.median);
         qb_json_knum(&j, "mad_ns", w->st.mad);
         qb_json_knum(&j, "min_ns", w->st.min);
@@ -188,6 +190,7 @@ static char *case_config(const qb_bench_row *w, const qb_bench_env *env) {
         qb_json_knum(&j, "fmt_gbps", w->fmt_gbps);
         qb_json_knum(&j, "gflops", w->gflops);
         qb_json_knum(&j, "fraction_of_limit", w->fraction);
+        if (r->probe_bytes > 0) qb_json_knum(&j, "probe_gbps", w->probe_gbps);
         qb_json_kstr(&j, "limit_kind", w->limit_kind[0] ? w->limit_kind : NULL);
         qb_json_knum(&j, "limit_value", w->limit_value);
     }
@@ -199,26 +202,42 @@ static char *case_config(const qb_bench_row *w, const qb_bench_env *env) {
     return buf;
 }
 
+/* Stores a case with all its samples so far in one transaction; a case already stored by an
+ * earlier round (w->case_id set) is replaced, samples and statistics together. */
 static qb_status store_case(qb_db *db, const char *run_id, qb_bench_row *w, const uint8_t *outlier, const qb_bench_env *env) {
     const qb_case *c = w->c;
     const qb_case_result *r = w->r;
     char shape[64], now[32];
     qb_case_shape(c, shape, sizeof shape);
     qb_utc_iso(now);
-    qb_uuid(w->case_id);
+    int again = w->case_id[0] != '\0';
+    if (!again) qb_uuid(w->case_id);
     char *config = case_config(w, env);
     qb_status st = QB_OK;
-    sqlite3_stmt *s = NULL, *ss = NULL;
+    sqlite3_stmt *s = NULL, *ss = NULL, *del = NULL;
     if (sqlite3_exec(db->h, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         free(config);
         return qb_fail(QB_EDB, "database %s: BEGIN: %s", db->path, sqlite3_errmsg(db->h));
     }
-    if (sqlite3_prepare_v2(db->h, "INSERT INTO bench_cases(id, run_id, op, format, backend, device, shape, threads, config, created_at)"
-                                  " VALUES (?,?,?,?,?,'cpu',?,?,?,?)", -1, &s, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db->h, "INSERT INTO bench_samples(case_id, idx, ns, iters, bytes, flops, outlier) VALUES (?,?,?,?,?,?,?)",
-                           -1, &ss, NULL) != SQLITE_OK) {
+    if (again) {
+        static const char *const sql[2] = {"DELETE FROM bench_samples WHERE case_id = ?", "DELETE FROM bench_cases WHERE id = ?"};
+        for (int k = 0; k < 2 && !st; k++) {
+            if (sqlite3_prepare_v2(db->h, sql[k], -1, &del, NULL) != SQLITE_OK) {
+                st = qb_fail(QB_EDB, "database %s: replacing a bench case: %s", db->path, sqlite3_errmsg(db->h));
+                break;
+            }
+            sqlite3_bind_text(del, 1, w->case_id, -1, SQLITE_STATIC);
+            if (sqlite3_step(del) != SQLITE_DONE) st = qb_fail(QB_EDB, "database %s: replacing a bench case: %s", db->path, sqlite3_errmsg(db->h));
+            sqlite3_finalize(del);
+        }
+    }
+    if (!st && (sqlite3_prepare_v2(db->h, "INSERT INTO bench_cases(id, run_id, op, format, backend, device, shape, threads, config,"
+                                          " created_at) VALUES (?,?,?,?,?,'cpu',?,?,?,?)", -1, &s, NULL) != SQLITE_OK ||
+                sqlite3_prepare_v2(db->h, "INSERT INTO bench_samples(case_id, idx, ns, iters, bytes, flops, outlier, probe_ns)"
+                                  " VALUES (?,?,?,?,?,?,?,?)",
+                                   -1, &ss, NULL) != SQLITE_OK)) {
         st = qb_fail(QB_EDB, "database %s: storing a bench case: %s", db->path, sqlite3_errmsg(db->h));
-    } else {
+    } else if (!st) {
         sqlite3_bind_text(s, 1, w->case_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, run_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 3, qb_op_names[c->op], -1, SQLITE_STATIC);
@@ -239,6 +258,8 @@ static qb_status store_case(qb_db *db, const char *run_id, qb_bench_row *w, cons
             sqlite3_bind_int64(ss, 5, (sqlite3_int64)llround(r->bytes * (double)r->s.iters[i]));
             sqlite3_bind_int64(ss, 6, (sqlite3_int64)llround(r->flops * (double)r->s.iters[i]));
             sqlite3_bind_int(ss, 7, outlier[i]);
+            if (r->s.probe_ns[i] > 0) sqlite3_bind_int64(ss, 8, r->s.probe_ns[i]);
+            else sqlite3_bind_null(ss, 8);
             if (sqlite3_step(ss) != SQLITE_DONE)
                 st = qb_fail(QB_EDB, "database %s: storing a bench sample: %s", db->path, sqlite3_errmsg(db->h));
         }
@@ -267,6 +288,12 @@ static void derive(qb_bench_row *w, uint8_t *outlier) {
     w->f32_gbps = r->f32_bytes > 0 ? r->f32_bytes / med : NAN;
     w->fmt_gbps = r->fmt_bytes > 0 ? r->fmt_bytes / med : NAN;
     w->gflops = r->flops > 0 ? r->flops / med : NAN;
+    /* the bandwidth the probe saw: its median read rate over the samples */
+    w->probe_gbps = NAN;
+    if (r->probe_bytes > 0 && r->s.n > 0 && r->s.probe_ns[0] > 0) {
+        for (int i = 0; i < r->s.n; i++) x[i] = r->probe_bytes / (double)r->s.probe_ns[i];
+        w->probe_gbps = qb_stats_median(x, r->s.n);
+    }
 }
 
 /* The fraction of the limit the case is measured against, at its own thread count. */
@@ -319,6 +346,55 @@ static qb_status record_limit(qb_db *db, const char *run_id, limits *L, const qb
     return QB_OK;
 }
 
+/* A case across its rounds: every sample so far (the other fields from its first round). */
+typedef struct slot {
+    qb_case_result r;
+    char case_id[37];
+    double wall_s;
+    int rounds; /* rounds that gave samples */
+    int done;   /* no more rounds: skipped, broken, or every round run */
+} slot;
+
+/* Adds round `round`'s result to the case's slot. A later round that fails keeps the
+ * samples of the earlier ones (its message is warned about by the caller). */
+static void gather(slot *sl, const qb_case_result *r, int round, int rounds, double wall_s) {
+    sl->wall_s += wall_s;
+    if (round == 0 || sl->r.st) {
+        sl->r = *r;
+        sl->rounds = !r->st;
+    } else if (!r->st) {
+        sl->rounds++;
+        for (int k = 0; k < r->s.n && sl->r.s.n < QB_BENCH_MAX_SAMPLES; k++, sl->r.s.n++) {
+            qb_samples *s = &sl->r.s;
+            s->ns[s->n] = r->s.ns[k], s->iters[s->n] = r->s.iters[k], s->probe_ns[s->n] = r->s.probe_ns[k];
+        }
+        if (r->peak_rss_bytes > sl->r.peak_rss_bytes) sl->r.peak_rss_bytes = r->peak_rss_bytes;
+    }
+    sl->done = sl->r.st || round == rounds - 1;
+}
+
+/* The order of round `round`: the limits in plan order, so that every operation is measured
+ * against limits of the same round, then the operations, shuffled (Fisher–Yates on a
+ * splitmix64 stream seeded by the round, the same every run) when there are several rounds. */
+static void round_order(const plan *p, int round, int rounds, int *order) {
+    int n = 0, first_op;
+    for (int i = 0; i < p->n; i++)
+        if (!p->c[i].fmt) order[n++] = i;
+    first_op = n;
+    for (int i = 0; i < p->n; i++)
+        if (p->c[i].fmt) order[n++] = i;
+    if (rounds < 2) return;
+    uint64_t x = 0x9E3779B97F4A7C15u * (uint64_t)(round + 1);
+    for (int i = n - 1; i > first_op; i--) {
+        uint64_t z = (x += 0x9E3779B97F4A7C15u);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+        z ^= z >> 31;
+        int j = first_op + (int)(z % (uint64_t)(i - first_op + 1)), t = order[i];
+        order[i] = order[j], order[j] = t;
+    }
+}
+
 qb_status qb_bench_sweep(qb_db *db, const char *run_id, const qb_bench_opts *o, const qb_bench_env *env, qb_bench_row_fn fn,
                          void *ctx, qb_bench_memory *mem) {
     plan p = {0};
@@ -335,38 +411,51 @@ qb_status qb_bench_sweep(qb_db *db, const char *run_id, const qb_bench_opts *o, 
         mem[fi].bytes_per_weight = (double)b / (4096.0 * 4096.0);
         mem[fi].peak_rss_bytes = 0;
     }
+    const int rounds = o->cfg.rounds > 1 ? o->cfg.rounds : 1;
+    slot *slots = qb_calloc((size_t)p.n, sizeof *slots);
+    int *order = qb_malloc(sizeof *order * (size_t)(p.n ? p.n : 1));
     qb_case_result *r = qb_malloc(sizeof *r);
     uint8_t outlier[QB_BENCH_MAX_SAMPLES];
-    for (int i = 0; i < p.n && !st; i++) {
-        if (qb_interrupted) {
-            st = qb_fail(QB_ERUNTIME, "interrupted after %d of %d cases; the completed ones are stored", i, p.n);
-            break;
+    for (int round = 0, step = 0; round < rounds && !st; round++) {
+        round_order(&p, round, rounds, order);
+        for (int oi = 0; oi < p.n && !st; oi++, step++) {
+            if (qb_interrupted) {
+                st = qb_fail(QB_ERUNTIME, "interrupted in round %d of %d, after %d of %d cases; the cases' samples so far are stored",
+                             round + 1, rounds, oi, p.n);
+                break;
+            }
+            const int i = order[oi];
+            const qb_case *c = &p.c[i];
+            slot *sl = &slots[i];
+            if (sl->done) continue;
+            char label[96];
+            snprintf(label, sizeof label, "%s %s %s t=%d", qb_op_names[c->op], c->fmt ? c->fmt->name : "", c->backend, c->threads);
+            qb_progress(step, rounds * p.n, label);
+            int64_t t0 = qb_now_ns();
+            qb_bench_case_fork(c, &o->cfg, env, r);
+            double wall_s = (double)(qb_now_ns() - t0) * 1e-9;
+            if (r->st && !r->skipped) {
+                if (qb_interrupted) continue; /* the child took the signal too */
+                /* a broken case is recorded and reported; the sweep goes on */
+                fprintf(stderr, "quantbench bench: warning: %s: %s\n", label, r->msg);
+            }
+            gather(sl, r, round, rounds, wall_s);
+            qb_bench_row w = {.c = c, .r = &sl->r, .wall_s = sl->wall_s, .rounds = sl->rounds};
+            memcpy(w.case_id, sl->case_id, sizeof w.case_id);
+            memset(outlier, 0, sizeof outlier);
+            if (!sl->r.st) {
+                derive(&w, outlier);
+                st = record_limit(db, run_id, &L, &w);
+                set_fraction(&w, &L);
+            } else {
+                w.fraction = w.gbps = w.gflops = w.f32_gbps = w.fmt_gbps = NAN;
+            }
+            if (!st) st = store_case(db, run_id, &w, outlier, env);
+            memcpy(sl->case_id, w.case_id, sizeof sl->case_id);
+            for (int fi = 0; fi < o->nformats; fi++)
+                if (c->fmt == o->formats[fi] && r->peak_rss_bytes > mem[fi].peak_rss_bytes) mem[fi].peak_rss_bytes = r->peak_rss_bytes;
+            if (!st && fn && sl->done) fn(ctx, &w);
         }
-        const qb_case *c = &p.c[i];
-        char label[96];
-        snprintf(label, sizeof label, "%s %s %s t=%d", qb_op_names[c->op], c->fmt ? c->fmt->name : "", c->backend, c->threads);
-        qb_progress(i, p.n, label);
-        int64_t t0 = qb_now_ns();
-        qb_bench_case_fork(c, &o->cfg, env, r);
-        double wall_s = (double)(qb_now_ns() - t0) * 1e-9;
-        if (r->st && !r->skipped) {
-            if (qb_interrupted) continue; /* the child took the signal too */
-            /* a broken case is recorded and reported; the sweep goes on */
-            fprintf(stderr, "quantbench bench: warning: %s: %s\n", label, r->msg);
-        }
-        qb_bench_row w = {.c = c, .r = r, .wall_s = wall_s};
-        memset(outlier, 0, sizeof outlier);
-        if (!r->st) {
-            derive(&w, outlier);
-            st = record_limit(db, run_id, &L, &w);
-            set_fraction(&w, &L);
-        } else {
-            w.fraction = w.gbps = w.gflops = w.f32_gbps = w.fmt_gbps = NAN;
-        }
-        if (!st) st = store_case(db, run_id, &w, outlier, env);
-        for (int fi = 0; fi < o->nformats; fi++)
-            if (c->fmt == o->formats[fi] && r->peak_rss_bytes > mem[fi].peak_rss_bytes) mem[fi].peak_rss_bytes = r->peak_rss_bytes;
-        if (!st && fn) fn(ctx, &w);
     }
     qb_progress_done();
     FILE *f = fopen("/proc/loadavg", "r");
@@ -377,6 +466,8 @@ qb_status qb_bench_sweep(qb_db *db, const char *run_id, const qb_bench_opts *o, 
     }
     if (!st) st = put_limit(db, run_id, NULL, "loadavg_end", 0, load, "");
     free(r);
+    free(order);
+    free(slots);
     free(p.c);
     free(L.l);
     return st;
@@ -403,6 +494,7 @@ char *qb_bench_env_json(const qb_bench_env *e, const qb_bench_opts *o) {
     qb_json_arr_end(&j);
     qb_json_kint(&j, "quick", o->quick);
     qb_json_kint(&j, "samples", o->cfg.samples);
+    qb_json_kint(&j, "rounds", o->cfg.rounds > 1 ? o->cfg.rounds : 1);
     qb_json_kint(&j, "min_sample_ns", o->cfg.min_sample_ns);
     qb_json_kint(&j, "warmup_ns", o->cfg.warmup_ns);
     qb_json_kint(&j, "flush_cache", o->cfg.flush);

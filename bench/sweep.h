@@ -3,6 +3,17 @@
  * fractions of the measured limits, and commits each case with all its samples at once
  * (schema.c invariant 1), so a killed run keeps every case it finished.
  *
+ * Interleaved rounds (cfg.rounds = R > 1, the nightly suite's 3): a case's samples are split
+ * over R processes, one per round; each round runs the limits, then every operation in a
+ * shuffled order (google/benchmark's random interleaving). Why: on a shared VM a case's speed
+ * depends on its process (where its pages land) and on the minute (the neighbours' memory
+ * traffic), while the samples of one process are tightly grouped. With one process per case,
+ * two runs of one build differ by more than their samples admit, and a comparison of the raw
+ * samples finds "regressions" in an A/A pair. Spreading the samples over processes and over
+ * the run puts that variation inside each run's samples, where the statistics see it, and a
+ * case that swings between processes is marked unstable (CV > 10 %) instead of judged. After
+ * each round a case is stored again with every sample so far, so a killed run keeps them.
+ *
  * Storage (schema migration 1, unchanged):
  *   bench_cases   op, format, backend, device "cpu", shape ("ROWSxCOLS", gemm "MxNxK"),
  *                 threads, config = JSON: level, working_set_bytes, bytes/flops per
@@ -11,7 +22,8 @@
  *                 limit_kind, limit_value, peak_rss_bytes, wall_s (the case's process,
  *                 set-up included), p50/p90/p99_ns (latency),
  *                 skipped (message) — a skipped case has no samples;
- *   bench_samples every sample: ns, iters, bytes and flops of the sample, outlier flag;
+ *   bench_samples every sample: ns, iters, bytes and flops of the sample, outlier flag,
+ *                 probe_ns (cases beyond the LLC: bench.h; config probe_bytes, probe_gbps);
  *   limits        read_bw_L1 … read_bw_DRAM, copy_bw_*, triad_bw_* (B/s), fma_peak,
  *                 sgemm_peak (FLOP/s) per thread count, each from its case's best sample
  *                 (STREAM's convention; operations report medians); l1d/l2/l3_bytes; the 1-minute
@@ -39,10 +51,12 @@ typedef struct qb_bench_row {
     qb_stats st;                    /* over ns per iteration */
     double p50_ns, p90_ns, p99_ns;
     double gbps, fmt_gbps, f32_gbps, gflops; /* NaN when not applicable */
+    double probe_gbps;              /* median bandwidth of the probe reads (bench.h); NaN: none */
     double fraction;                /* of limit_kind at the same thread count; NaN if none */
     char limit_kind[32];
     double limit_value;
-    double wall_s;                  /* the case's process, set-up included */
+    double wall_s;                  /* the case's processes, set-up included */
+    int rounds;                     /* processes (rounds) whose samples it holds */
     char case_id[37];
 } qb_bench_row;
 

@@ -21,6 +21,22 @@ void qb_cache_flush(void) {
     for (size_t i = 0; i < flush_len; i += 64) p[i] = (unsigned char)(p[i] + 1);
 }
 
+/* One read of the probe buffer (allocated and first-touched at the first call), in ns. */
+static int64_t probe(int64_t bytes) {
+    static float *buf;
+    static int64_t n;
+    if (!buf || n != bytes / 4) {
+        free(buf);
+        n = bytes / 4;
+        buf = qb_malloc(sizeof *buf * (size_t)n);
+        for (int64_t i = 0; i < n; i++) buf[i] = (float)(i & 7);
+    }
+    int64_t t0 = qb_now_ns();
+    volatile float sink = qb_kern_read(buf, n);
+    (void)sink;
+    return qb_now_ns() - t0;
+}
+
 double qb_bench_test_slowdown(void) {
     const char *v = getenv("QB_BENCH_TEST_SLOWDOWN");
     double f = v ? atof(v) : 0.0;
@@ -29,7 +45,7 @@ double qb_bench_test_slowdown(void) {
 
 qb_status qb_bench_measure(const qb_bench_cfg *cfg, void (*fn)(void *ctx, int64_t i), void *ctx, qb_samples *out) {
     memset(out, 0, sizeof *out);
-    int samples = cfg->samples < 10 ? 10 : cfg->samples;
+    int samples = cfg->samples < 1 ? 1 : cfg->samples;
     if (samples > QB_BENCH_MAX_SAMPLES) samples = QB_BENCH_MAX_SAMPLES;
     /* The first call pays one-time costs (page faults, a library's thread pool and buffers),
      * so the iteration time is estimated from the calls after it. */
@@ -40,10 +56,11 @@ qb_status qb_bench_measure(const qb_bench_cfg *cfg, void (*fn)(void *ctx, int64_
     while ((t1 = qb_now_ns()) - t0 < cfg->warmup_ns);
     double per_iter_ns = (double)(t1 - t_first) / (double)(i - 1);
     int64_t iters = cfg->fixed_iters > 0 ? cfg->fixed_iters : (int64_t)((double)cfg->min_sample_ns / per_iter_ns) + 1;
-    double predicted_s = per_iter_ns * (double)iters * samples * 1e-9;
+    int all = samples * (cfg->rounds > 1 ? cfg->rounds : 1); /* the case's samples over all its rounds */
+    double predicted_s = per_iter_ns * (double)iters * all * 1e-9;
     if (cfg->max_case_s > 0 && predicted_s > cfg->max_case_s)
         return qb_fail(QB_ERUNTIME, "skipped: one iteration takes %.3g s, so %d samples would take %.0f s (over %.0f s)",
-                       per_iter_ns * 1e-9, samples, predicted_s, cfg->max_case_s);
+                       per_iter_ns * 1e-9, all, predicted_s, cfg->max_case_s);
     double slow = qb_bench_test_slowdown();
     for (int s = 0; s < samples; s++) {
         if (cfg->flush) qb_cache_flush();
@@ -54,6 +71,7 @@ qb_status qb_bench_measure(const qb_bench_cfg *cfg, void (*fn)(void *ctx, int64_
             }
         out->ns[s] = qb_now_ns() - a;
         out->iters[s] = iters;
+        out->probe_ns[s] = cfg->probe_bytes > 0 ? probe(cfg->probe_bytes) : 0;
         out->n++;
     }
     return QB_OK;

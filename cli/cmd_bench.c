@@ -16,8 +16,9 @@
 
 static const char usage[] =
     "Usage: quantbench bench [--ops quantize,dequantize,gemv,gemm] [--formats F1,F2,…|all]\n"
-    "                        [--threads 1,2,…] [--quick] [--samples N] [--min-time MS]\n"
-    "                        [--flush-cache] [--no-pin] [--max-case-time S] [--db PATH] [--json]\n"
+    "                        [--threads 1,2,…] [--quick] [--samples N] [--rounds R]\n"
+    "                        [--min-time MS] [--flush-cache] [--no-pin] [--max-case-time S]\n"
+    "                        [--db PATH] [--json]\n"
     "\n"
     "Measures the machine's limits, then every operation of every format against them, and\n"
     "stores every sample in the database:\n"
@@ -38,6 +39,10 @@ static const char usage[] =
     "reported, outliers (modified z-score > 3.5) flagged but kept, CV > 10 % marked unstable.\n"
     "Threads are pinned to CPUs 0..N-1 (--no-pin to let the OS place them); each case runs in\n"
     "its own process, whose peak RSS is recorded. --threads defaults to 1..all CPUs.\n"
+    "--rounds R splits each case's samples over R processes in R rounds, each round the limits\n"
+    "then every operation in a shuffled order (default 1): on a shared machine, where a case's\n"
+    "speed depends on its process and on the minute, the samples then show that spread and\n"
+    "'quantbench compare' does not mistake it for a change (the nightly suite uses 3).\n"
     "--quick is a smoke run of tiny shapes (seconds; figures are not meaningful).\n"
     "--flush-cache flushes the caches before every sample (and streams no weight copies).\n"
     "A case whose samples would take longer than --max-case-time (default 3 s) is skipped.\n"
@@ -361,6 +366,7 @@ qb_status cmd_bench(qb_cli *cli, int argc, char **argv) {
                                          {"threads", required_argument, NULL, 't'},
                                          {"quick", no_argument, NULL, 'q'},
                                          {"samples", required_argument, NULL, 'n'},
+                                         {"rounds", required_argument, NULL, 'r'},
                                          {"min-time", required_argument, NULL, 'm'},
                                          {"flush-cache", no_argument, NULL, 'F'},
                                          {"no-pin", no_argument, NULL, 'P'},
@@ -368,7 +374,7 @@ qb_status cmd_bench(qb_cli *cli, int argc, char **argv) {
                                          {NULL, 0, NULL, 0}};
     const char *formats = "all", *ops_s = "quantize,dequantize,gemv,gemm", *threads_s = NULL;
     int quick = 0, flush = 0, pin = 1, c;
-    int64_t samples = 10, min_ms = -1, max_case = 3;
+    int64_t samples = 10, rounds = 1, min_ms = -1, max_case = 3;
     qb_status st = QB_OK;
     while (!st && (c = qb_cli_next(cli, argc, argv, opts, usage)) != QB_CLI_DONE) {
         switch (c) {
@@ -379,6 +385,7 @@ qb_status cmd_bench(qb_cli *cli, int argc, char **argv) {
         case 't': threads_s = optarg; break;
         case 'q': quick = 1; break;
         case 'n': st = qb_cli_int("samples", optarg, 10, QB_BENCH_MAX_SAMPLES, &samples); break;
+        case 'r': st = qb_cli_int("rounds", optarg, 1, 16, &rounds); break;
         case 'm': st = qb_cli_int("min-time", optarg, 0, 10000, &min_ms); break;
         case 'F': flush = 1; break;
         case 'P': pin = 0; break;
@@ -406,7 +413,7 @@ qb_status cmd_bench(qb_cli *cli, int argc, char **argv) {
         return st;
     }
     o.formats = fmts, o.nformats = nfmts, o.threads = threads, o.nthreads = nthreads, o.quick = quick;
-    o.cfg = (qb_bench_cfg){.samples = (int)samples, .min_sample_ns = min_ms >= 0 ? min_ms * 1000000 : quick ? 200000 : 5000000,
+    o.cfg = (qb_bench_cfg){.samples = (int)samples, .rounds = (int)rounds, .min_sample_ns = min_ms >= 0 ? min_ms * 1000000 : quick ? 200000 : 5000000,
                            .warmup_ns = quick ? 100000 : 10000000, .flush = flush, .max_case_s = (double)max_case, .pin = pin};
     char *config = qb_bench_env_json(&env, &o), run_id[37];
     qb_run_info ri = {.command = "bench", .config = config};

@@ -160,6 +160,10 @@ static const char *const migrations[] = {
     "  created_at TEXT NOT NULL,\n"
     "  PRIMARY KEY (run_id, model_id, format, method, device, threads, test)\n"
     ");\n",
+    /* 6: the machine's state beside each sample of a case whose data lies beyond the caches:
+     * the time to read the case's probe_bytes (its config) right after the sample, NULL for
+     * cases without a probe. compare.h adjusts such samples to the baseline's bandwidth. */
+    "ALTER TABLE bench_samples ADD COLUMN probe_ns INTEGER;\n",
 };
 
 int qb_schema_version(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

@@ -138,4 +138,23 @@ m = d["memory"][0]
 assert m["format"] == "q8_0" and m["bytes_per_weight"] == 34 / 32 and m["model_bytes_7B"] == 7e9 * 34 / 32, m
 ' "$OUT" "$DB"
 
+# ---- --rounds: each case's samples from R processes, one case row each --------------------------
+qb bench --db "$T/r.db" --quick --json --rounds 3 --samples 10 --ops dequantize,gemv --formats q8_0,q4_0 --threads 1
+expect_rc "bench --rounds 3" 0
+pycheck "--rounds 3: ceil(10/3) = 4 samples per round, 12 in all; limits 3 × 10 each; latency 3 × 67; rows = cases" '
+import json, sqlite3, sys
+d = json.load(open(sys.argv[1]))
+c = sqlite3.connect(sys.argv[2])
+assert json.loads(c.execute("SELECT config FROM runs WHERE id=?", (d["run"],)).fetchone()[0])["rounds"] == 3
+ids = [r["case_id"] for r in d["rows"]]
+assert len(ids) == len(set(ids)) == c.execute("SELECT count(*) FROM bench_cases WHERE run_id=?", (d["run"],)).fetchone()[0], "one row per case"
+for cid, op, cfg in c.execute("SELECT id, op, config FROM bench_cases WHERE run_id=?", (d["run"],)):
+    k = json.loads(cfg)
+    n = c.execute("SELECT count(*), count(DISTINCT idx), min(idx), max(idx) FROM bench_samples WHERE case_id=?", (cid,)).fetchone()
+    want = {"gemv_latency": 201, "read": 30, "copy": 30, "triad": 30, "fma": 30, "sgemm_peak": 12}.get(op, 12)
+    assert n == (want, want, 0, want - 1) and k["samples"] == want and k["rounds"] == 3, (op, n, k.get("rounds"))
+' "$OUT" "$T/r.db"
+bad "rounds zero" 2 bench --db "$T/u.db" --rounds 0 --quick
+expect_err_has "rounds zero" "--rounds"
+
 finish
