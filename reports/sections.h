@@ -37,8 +37,5 @@ char *qb_col_str(sqlite3_stmt *s, int i);   /* heap copy, NULL for NULL */
 sqlite3_stmt *qb_page_prepare(qb_page *pg, const char *sql, const char *what, const char *param);
 /* Anchor-safe and file-safe form of a name (heap): [A-Za-z0-9_-], others '_'. */
 char *qb_slug(const char *s);
-/* Is `cur` a regression against `prev` (lower_is_better: time, loss; abs_tol: smallest
- * change that counts)? The one rule the trends use to mark points; see trends.c. */
-int qb_is_regression(double prev, double cur, int lower_is_better, double abs_tol);
 
 #endif

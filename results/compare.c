@@ -67,18 +67,20 @@ qb_status qb_compare_resolve(qb_db *db, const char *want, char out[37]) {
     return QB_OK;
 }
 
-qb_status qb_compare_auto_baseline(qb_db *db, const char *cand, char out[37]) {
+qb_status qb_compare_auto_baselines(qb_db *db, const char *cand, int max, char (*out)[37], int *n) {
     sqlite3_stmt *s;
     const char *sql = "SELECT b.id FROM runs b JOIN runs c ON c.id = ?1"
                       " WHERE b.id <> c.id AND b.status = 'complete' AND b.command = c.command AND b.suite IS c.suite"
-                      " AND b.machine_id = c.machine_id AND b.started_at <= c.started_at"
-                      " ORDER BY b.started_at DESC, b.rowid DESC LIMIT 1";
+                      " AND b.machine_id = c.machine_id"
+                      " AND (b.started_at < c.started_at OR (b.started_at = c.started_at AND b.rowid < c.rowid))"
+                      " ORDER BY b.started_at DESC, b.rowid DESC LIMIT ?2";
     if (sqlite3_prepare_v2(db->h, sql, -1, &s, NULL) != SQLITE_OK) return dberr(db, "finding the baseline");
     sqlite3_bind_text(s, 1, cand, -1, SQLITE_STATIC);
-    int found = sqlite3_step(s) == SQLITE_ROW;
-    if (found) snprintf(out, 37, "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_bind_int(s, 2, max);
+    *n = 0;
+    while (*n < max && sqlite3_step(s) == SQLITE_ROW) snprintf(out[(*n)++], 37, "%s", (const char *)sqlite3_column_text(s, 0));
     sqlite3_finalize(s);
-    if (!found)
+    if (*n == 0)
         return qb_fail(QB_EUSAGE, "no earlier complete run of the same command and suite on this machine to compare run %.8s with;"
                                   " run it again or name one with --baseline RUN", cand);
     return QB_OK;
@@ -88,7 +90,8 @@ qb_status qb_compare_auto_baseline(qb_db *db, const char *cand, char out[37]) {
 
 static void add(qb_comparison *c, const char *kind, const char *what, double base, double cand, double p, const char *verdict) {
     if ((c->n & (c->n - 1)) == 0) c->v = qb_realloc(c->v, sizeof *c->v * (size_t)(c->n ? 2 * c->n : 16));
-    c->v[c->n++] = (qb_verdict){qb_strdup(kind), qb_strdup(what), base, cand, base != 0.0 ? cand / base - 1.0 : NAN, p, verdict};
+    c->v[c->n++] = (qb_verdict){.kind = qb_strdup(kind), .what = qb_strdup(what), .base = base, .cand = cand,
+                                .change = base != 0.0 ? cand / base - 1.0 : NAN, .p = p, .verdict = verdict};
     c->regressions += strcmp(verdict, "regression") == 0;
     c->improvements += strcmp(verdict, "improvement") == 0;
     c->unstable += strcmp(verdict, "unstable") == 0;
@@ -143,36 +146,57 @@ static qb_status load_side(qb_db *db, const char *sql, const char *run, int with
     return QB_OK;
 }
 
-static double *samples(qb_db *db, const char *case_id, int *n) {
+/* One case's samples (lower is better: ns per iteration, seconds per repetition) and, where
+ * the case has them, the probe read's ns beside each (else 0); sql binds ?1 = the case's id. */
+static double *samples(qb_db *db, const char *sql, const char *case_id, int *n, double **probe) {
     sqlite3_stmt *s;
     double *x = NULL;
     *n = 0;
-    if (sqlite3_prepare_v2(db->h, "SELECT CAST(ns AS REAL) / iters FROM bench_samples WHERE case_id = ? AND iters > 0", -1, &s, NULL) !=
-        SQLITE_OK)
-        return NULL;
+    *probe = NULL;
+    if (sqlite3_prepare_v2(db->h, sql, -1, &s, NULL) != SQLITE_OK) return NULL;
     sqlite3_bind_text(s, 1, case_id, -1, SQLITE_STATIC);
     int cap = 0;
     while (sqlite3_step(s) == SQLITE_ROW) {
-        if (*n == cap) x = qb_realloc(x, sizeof *x * (size_t)(cap = cap ? 2 * cap : 32));
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 32;
+            x = qb_realloc(x, sizeof *x * (size_t)cap);
+            *probe = qb_realloc(*probe, sizeof **probe * (size_t)cap);
+        }
+        (*probe)[*n] = sqlite3_column_double(s, 1);
         x[(*n)++] = sqlite3_column_double(s, 0);
     }
     sqlite3_finalize(s);
     return x;
 }
 
-static const char *speed_verdict(qb_db *db, const side *b, int i, const side *c, int j, const qb_compare_opts *o, double *mb,
-                                 double *mc, double *p) {
-    int na, nb;
-    double *xa = samples(db, b->id[i], &na), *xb = samples(db, c->id[j], &nb);
-    *p = qb_mann_whitney_p(xa, na, xb, nb);
-    *mb = na ? qb_stats_median(xa, na) : NAN, *mc = nb ? qb_stats_median(xb, nb) : NAN;
-    free(xa), free(xb);
-    if (b->flag[i] || c->flag[j]) return "unstable";
-    if (*mb < o->min_ns && *mc < o->min_ns) return "too short";
-    double change = *mc / *mb - 1.0;
-    if (*p < o->alpha && change >= o->min_effect) return "regression"; /* more ns per iteration */
-    if (*p < o->alpha && change <= -o->min_effect) return "improvement";
-    return "unchanged";
+/* When both sides have a probe beside every sample, each sample is scaled to the baseline's
+ * median probe time: t × P_base / p, the time the sample would have taken had the machine
+ * given the bandwidth it gave the baseline. A neighbour that halves the bandwidth doubles
+ * both t and p and leaves the scaled time alone; a case that is not bandwidth-bound can
+ * only look faster by it, never slower. */
+static int scale_to_base(double *xa, const double *pa, int na, double *xb, const double *pb, int nb) {
+    for (int i = 0; i < na; i++)
+        if (!(pa[i] > 0)) return 0;
+    for (int i = 0; i < nb; i++)
+        if (!(pb[i] > 0)) return 0;
+    if (na == 0 || nb == 0) return 0;
+    double *t = qb_malloc(sizeof *t * (size_t)na);
+    memcpy(t, pa, sizeof *t * (size_t)na);
+    double ref = qb_stats_median(t, na);
+    free(t);
+    for (int i = 0; i < na; i++) xa[i] *= ref / pa[i];
+    for (int i = 0; i < nb; i++) xb[i] *= ref / pb[i];
+    return 1;
+}
+
+/* The smallest p the test can give for na against nb samples (every one of b above every one
+ * of a): when it is not below alpha, no difference of speed could be confirmed. */
+static double min_p(int na, int nb) {
+    double *x = qb_malloc(sizeof *x * (size_t)(na + nb + 1));
+    for (int i = 0; i < na + nb; i++) x[i] = i;
+    double p = qb_mann_whitney_p(x, na, x + na, nb);
+    free(x);
+    return p;
 }
 
 /* Merge join of two key-sorted sides; judge(i, j) for matches, new/missing otherwise. */
@@ -192,6 +216,9 @@ typedef struct judge_ctx {
     const qb_compare_opts *o;
     qb_comparison *out;
     side *b, *c;
+    const char *samples_sql; /* speed parts */
+    struct tally *t;         /* speed parts: per candidate case */
+    int newest;              /* speed parts: b is the newest baseline */
 } judge_ctx;
 
 /* The machine's limits (read/copy/triad bandwidth, FMA peak, sgemm) are measured beside the
@@ -204,15 +231,69 @@ static int is_limit(const char *key) {
     return 0;
 }
 
-static void judge_speed(void *p, int i, int j) {
+/* A candidate speed case against each baseline that has it. */
+typedef struct tally {
+    int seen, judged, slower, faster; /* baselines with the case; judged; confirmed slower/faster */
+    int unstable;                     /* baselines whose case is unstable (judged all the same) */
+    int scaled;                       /* some baseline: samples scaled by the probes beside them */
+    int too_short, few;               /* not judged: calls under min_ns; too few samples for alpha */
+    double first_base;                /* the newest baseline's median */
+    double base, cand, change, p;     /* cand: the newest pair's median (not judged) */
+    double judged_cand;               /* base, judged_cand, change: the judged baseline nearest the candidate; p: the largest */
+} tally;
+
+static void judge_speed_pair(void *p, int i, int j) {
     judge_ctx *x = p;
-    const char *key = i >= 0 ? x->b->key[i] : x->c->key[j], *kind = is_limit(key) ? "limit" : "speed";
-    if (i < 0) return add(x->out, kind, key, NAN, NAN, NAN, "new");
-    if (j < 0) return add(x->out, kind, key, NAN, NAN, NAN, "missing");
-    double mb, mc, pv;
-    const char *v = speed_verdict(x->db, x->b, i, x->c, j, x->o, &mb, &mc, &pv);
-    if (is_limit(key)) v = strcmp(v, "regression") == 0 ? "slower" : strcmp(v, "improvement") == 0 ? "faster" : v;
-    add(x->out, kind, key, mb, mc, pv, v);
+    if (j < 0) { /* a case the candidate lacks: reported once, from the newest baseline */
+        if (x->newest) add(x->out, is_limit(x->b->key[i]) ? "limit" : "speed", x->b->key[i], NAN, NAN, NAN, "missing");
+        return;
+    }
+    if (i < 0) return;
+    tally *t = &x->t[j];
+    int na, nb;
+    double *pa, *pb, *xa = samples(x->db, x->samples_sql, x->b->id[i], &na, &pa), *xb = samples(x->db, x->samples_sql, x->c->id[j], &nb, &pb);
+    t->scaled |= scale_to_base(xa, pa, na, xb, pb, nb);
+    double pv = qb_mann_whitney_p(xa, na, xb, nb), mb = na ? qb_stats_median(xa, na) : NAN, mc = nb ? qb_stats_median(xb, nb) : NAN;
+    free(xa), free(xb), free(pa), free(pb);
+    if (t->seen++ == 0) t->first_base = mb, t->cand = mc;
+    /* an unstable baseline is judged too: its spread is evidence that the case moves that much */
+    t->unstable += x->b->flag[i];
+    if (na == 0 || nb == 0) return;
+    if (mb < x->o->min_ns && mc < x->o->min_ns) {
+        t->too_short++;
+        return;
+    }
+    if (min_p(na, nb) >= x->o->alpha) {
+        t->few++;
+        return;
+    }
+    double change = mc / mb - 1.0;
+    t->slower += pv < x->o->alpha && change >= x->o->min_effect; /* more time per call */
+    t->faster += pv < x->o->alpha && change <= -x->o->min_effect;
+    if (t->judged++ == 0 || fabs(change) < fabs(t->change)) t->base = mb, t->change = change, t->judged_cand = mc;
+    if (!(t->p >= pv)) t->p = pv;
+}
+
+/* A candidate case is confirmed slower (faster) only when it is so against every baseline
+ * that can judge it: one baseline process that happened to be fast is not a regression. */
+static void speed_verdicts(qb_comparison *out, const side *c, const tally *t) {
+    for (int j = 0; j < c->n; j++) {
+        const char *key = c->key[j], *kind = is_limit(key) ? "limit" : "speed", *v;
+        const tally *u = &t[j];
+        if (u->seen == 0) {
+            add(out, kind, key, NAN, NAN, NAN, "new");
+            continue;
+        }
+        if (c->flag[j] || u->unstable == u->seen || u->judged == 0) {
+            v = c->flag[j] || u->unstable == u->seen ? "unstable" : u->too_short ? "too short" : u->few ? "too few samples" : "unstable";
+            add(out, kind, key, u->first_base, u->cand, NAN, v);
+            continue;
+        }
+        v = u->slower == u->judged ? "regression" : u->faster == u->judged ? "improvement" : "unchanged";
+        if (is_limit(key)) v = strcmp(v, "regression") == 0 ? "slower" : strcmp(v, "improvement") == 0 ? "faster" : v;
+        add(out, kind, key, u->base, u->judged_cand, u->p, v);
+        out->v[out->n - 1].scaled = u->scaled;
+    }
 }
 
 /* tensor_errors figures: sqnr_db, mse, max_abs, cosine — deterministic, compared exactly */
@@ -243,31 +324,64 @@ static void judge_eval(void *p, int i, int j) {
     add(x->out, "eval", x->c->key[j], fb[0], fc[0], NAN, worse ? "regression" : better ? "improvement" : "unchanged");
 }
 
-qb_status qb_compare_runs(qb_db *db, const char *base, const char *cand, const qb_compare_opts *o, qb_comparison *out) {
+/* Speed parts: key, case id, unstable flag; samples in ns (lower is better) by case id. */
+static const struct {
+    const char *cases, *samples;
+} speed_parts[] = {
+    {"SELECT " QB_COMPARE_BENCH_KEY("") ","
+     " id, coalesce(json_extract(config, '$.unstable'), 0) FROM bench_cases WHERE run_id = ?1 ORDER BY 1",
+     "SELECT CAST(ns AS REAL) / iters, coalesce(probe_ns, 0) FROM bench_samples WHERE case_id = ?1 AND iters > 0"},
+    /* model-level speed (llama-bench's pp/tg): a repetition's seconds; CV over 10 % is unstable as for bench cases */
+    {"SELECT 'model ' || test || ' ' || format || ' ' || method || ' ' || device || ' t' || threads || ' ' || model_id,"
+     " CAST(rowid AS TEXT), coalesce(tps_sd > 0.1 * tps_mean, 0) FROM model_speed WHERE run_id = ?1 ORDER BY 1",
+     "SELECT CAST(j.value AS REAL) * 1e9, 0 FROM model_speed m, json_each(m.samples) j WHERE m.rowid = CAST(?1 AS INTEGER)"},
+};
+
+qb_status qb_compare_runs(qb_db *db, const char (*base)[37], int nbase, const char *cand, const qb_compare_opts *o,
+                          qb_comparison *out) {
     memset(out, 0, sizeof *out);
-    snprintf(out->base, sizeof out->base, "%s", base);
+    if (nbase > QB_COMPARE_MAX_BASELINES) nbase = QB_COMPARE_MAX_BASELINES;
+    for (int k = 0; k < nbase; k++) snprintf(out->bases[k], sizeof out->bases[k], "%s", base[k]);
+    out->nbase = nbase;
+    snprintf(out->base, sizeof out->base, "%s", base[0]);
     snprintf(out->cand, sizeof out->cand, "%s", cand);
+    qb_status st = QB_OK;
+    for (size_t k = 0; k < sizeof speed_parts / sizeof speed_parts[0] && !st; k++) {
+        side c;
+        st = load_side(db, speed_parts[k].cases, cand, 1, 0, &c);
+        if (st) break;
+        tally *t = qb_calloc((size_t)(c.n ? c.n : 1), sizeof *t);
+        for (int b = 0; b < nbase && !st; b++) {
+            side bs;
+            st = load_side(db, speed_parts[k].cases, base[b], 1, 0, &bs);
+            if (!st) {
+                judge_ctx x = {db, o, out, &bs, &c, speed_parts[k].samples, t, b == 0};
+                join(&bs, &c, judge_speed_pair, &x);
+            }
+            side_free(&bs);
+        }
+        if (!st) speed_verdicts(out, &c, t);
+        free(t);
+        side_free(&c);
+    }
     static const struct {
         const char *sql;
-        int with_id, nfig;
+        int nfig;
         judge_fn judge;
     } parts[] = {
-        {"SELECT op || ' ' || coalesce(format, '-') || ' ' || backend || ' ' || device || ' ' || shape || ' t' || threads,"
-         " id, coalesce(json_extract(config, '$.unstable'), 0) FROM bench_cases WHERE run_id = ?1 ORDER BY 1",
-         1, 0, judge_speed},
         {"SELECT input_id || ' ' || tensor || ' ' || format, sqnr_db, mse, max_abs, cosine FROM tensor_errors"
-         " WHERE run_id = ?1 ORDER BY 1", 0, 4, judge_accuracy},
-        {"SELECT model_id || ' ' || text_id || ' ' || format || ' ' || method || ' ctx ' || ctx, ppl, kld_mean FROM evals"
-         " WHERE run_id = ?1 ORDER BY 1", 0, 2, judge_eval},
+         " WHERE run_id = ?1 ORDER BY 1", 4, judge_accuracy},
+        {"SELECT " QB_COMPARE_EVAL_KEY("") ", ppl, kld_mean FROM evals"
+         " WHERE run_id = ?1 ORDER BY 1", 2, judge_eval},
     };
-    qb_status st = QB_OK;
+    /* accuracy is deterministic (or nearly): against the newest baseline */
     for (size_t k = 0; k < sizeof parts / sizeof parts[0] && !st; k++) {
         side b, c;
-        st = load_side(db, parts[k].sql, base, parts[k].with_id, parts[k].nfig, &b);
-        if (!st) st = load_side(db, parts[k].sql, cand, parts[k].with_id, parts[k].nfig, &c);
+        st = load_side(db, parts[k].sql, base[0], 0, parts[k].nfig, &b);
+        if (!st) st = load_side(db, parts[k].sql, cand, 0, parts[k].nfig, &c);
         else memset(&c, 0, sizeof c);
         if (!st) {
-            judge_ctx x = {db, o, out, &b, &c};
+            judge_ctx x = {db, o, out, &b, &c, NULL, NULL, 0};
             join(&b, &c, parts[k].judge, &x);
         }
         side_free(&b);

@@ -414,22 +414,80 @@ static void case_incomplete(qb_db *db, const qb_machine *m, const char *dir, int
     qb_report_out_free(&out);
 }
 
-/* The trends' regression rule: worse by >= 5 % of the previous value and by more than the
- * absolute tolerance, in the direction that is bad; nothing against a missing point. */
-static void case_regression_rule(void) {
+/* The trends mark exactly the points `compare` calls regressions (trends.c invariant 1).
+ * Four bench runs, gemv median ns per run: q8_0 10000, 10000, 10000, 11500 (run 4 slower than
+ * each run before: marked); q4_0 10000, 10000, 11500, 11500 (run 3 marked; run 4 is as slow as
+ * run 3, so not); q4_K 10000, 11500, 10000, 11500 (run 2 marked; run 4 is no slower than run 2,
+ * so not, where a "worse than the previous point" rule would mark it). */
+static void case_trend_verdicts(const char *tmp, int have_gnuplot) {
+    char *db_path = path_in(tmp, "trend.db"), *dir = path_in(tmp, "trend");
+    qb_db db;
+    qb_status st = qb_db_open(&db, db_path);
+    CHECK(st == QB_OK, "qb_db_open %s: %s", db_path, qb_errmsg());
+    if (st) goto out;
+    qb_machine m;
+    qb_machine_collect(&m);
     static const struct {
-        double prev, cur;
-        int lower, tol_case, want;
-    } c[] = {
-        {100, 105, 1, 0, 1},   {100, 104.9, 1, 0, 0}, {100, 95, 1, 0, 0},     {100, 95, 0, 0, 1}, {100, 96, 0, 0, 0},
-        {0.2, 0.24, 1, 1, 0},  {0.2, 0.26, 1, 1, 1},  {NAN, 5, 1, 0, 0},      {5, NAN, 1, 0, 0},  {-2, -1.8, 1, 0, 1},
-        {20, 21.2, 1, 1, 1},   {20, 20.9, 1, 1, 0},
-    };
-    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
-        int got = qb_is_regression(c[i].prev, c[i].cur, c[i].lower, c[i].tol_case ? 0.05 : 0);
-        CHECK(got == c[i].want, "qb_is_regression(%g -> %g, lower_is_better %d, tol %g) = %d, expected %d", c[i].prev, c[i].cur,
-              c[i].lower, c[i].tol_case ? 0.05 : 0, got, c[i].want);
+        const char *fmt;
+        double ns[4];
+        int marked; /* run number (1-based) marked, 0: none */
+    } series[] = {{"q8_0", {10000, 10000, 10000, 11500}, 4}, {"q4_0", {10000, 10000, 11500, 11500}, 3},
+                  {"q4_K", {10000, 11500, 10000, 11500}, 2}};
+    char run[4][37];
+    for (int r = 0; r < 4 && !st; r++) {
+        qb_run_info ri = {"bench", NULL, "{}", "quantbench bench", 0};
+        st = qb_db_begin_run(&db, &m, &ri, run[r]);
+        for (size_t f = 0; f < sizeof series / sizeof series[0] && !st; f++) {
+            char q[512], id[48];
+            snprintf(id, sizeof id, "%.8s-%s", run[r], series[f].fmt);
+            snprintf(q, sizeof q,
+                     "INSERT INTO bench_cases(id, run_id, op, format, backend, device, shape, threads, config, created_at) VALUES"
+                     " ('%s', '%s', 'gemv', '%s', 'vec_dot', 'cpu', '4096x4096', 2, '{\"median_ns\": %g, \"working_set_bytes\": 1e8}', 't')",
+                     id, run[r], series[f].fmt, series[f].ns[r]);
+            st = sqlite3_exec(db.h, q, NULL, NULL, NULL) == SQLITE_OK ? QB_OK : QB_EDB;
+            for (int i = 0; i < 20 && !st; i++) { /* ±1 % around the median, 10 iterations a sample */
+                snprintf(q, sizeof q, "INSERT INTO bench_samples(case_id, idx, ns, iters) VALUES ('%s', %d, %lld, 10)", id, i,
+                         (long long)llround(10 * series[f].ns[r] * (1 + 0.002 * ((i * 7) % 11 - 5))));
+                st = sqlite3_exec(db.h, q, NULL, NULL, NULL) == SQLITE_OK ? QB_OK : QB_EDB;
+            }
+        }
+        if (!st) st = qb_db_finish_run(&db, run[r], "complete", NULL);
     }
+    CHECK(st == QB_OK, "four bench runs: %s", sqlite3_errmsg(db.h));
+    qb_machine_free(&m);
+    if (!st && have_gnuplot) {
+        qb_report_out out;
+        st = qb_report_write(&db, (const char *const[]){run[3]}, 1, dir, &out);
+        CHECK(st == QB_OK, "report of the fourth run: %s", qb_errmsg());
+        qb_report_out_free(&out);
+        char name[64];
+        snprintf(name, sizeof name, "trend_gemv_%.8s.dat", run[3]);
+        char *path = path_in(dir, name), *dat = slurp(path);
+        CHECK(dat != NULL, "no %s", path);
+        /* blocks "# format: F/vec_dot", then "RUNNO VALUE FLAG ..." lines */
+        for (size_t f = 0; dat && f < sizeof series / sizeof series[0]; f++) {
+            char head[64];
+            snprintf(head, sizeof head, "# format: %s/vec_dot\n", series[f].fmt);
+            const char *b = strstr(dat, head);
+            CHECK(b != NULL, "%s: no block for %s", name, series[f].fmt);
+            if (!b) continue;
+            b += strlen(head);
+            for (int r = 1; r <= 4; r++) {
+                int no = 0, flag = -1;
+                double v = 0;
+                CHECK(sscanf(b, "%d %lf %d", &no, &v, &flag) == 3 && no == r && flag == (r == series[f].marked),
+                      "%s run %d: point %d flagged %d, expected %d", series[f].fmt, r, no, flag, r == series[f].marked);
+                b = strchr(b, '\n');
+                if (!b) break;
+                b++;
+            }
+        }
+        free(dat);
+        free(path);
+    }
+    qb_db_close(&db);
+out:
+    free(db_path), free(dir);
 }
 
 /* The selection guide from a hand-made evaluation on a machine with AVX2 + F16C and an sm_90
@@ -930,7 +988,7 @@ int main(void) {
         qb_machine_free(&m);
         qb_db_close(&db);
     }
-    case_regression_rule();
+    case_trend_verdicts(tmp, have_gnuplot);
     case_verdicts();
     case_guide(tmp);
     case_model(tmp, have_gnuplot);
