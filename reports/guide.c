@@ -10,7 +10,9 @@
  *     the evaluated model (all its tensors, as llama.cpp's BPW) when there is one, else the
  *     format's storage cost from the formats table.
  *  2. Speed vs f16 is f16's median gemv time over the format's, same shape and threads (the
- *     bars' case, bench.c invariant 1); > 1 is faster than f16.
+ *     bars' case, bench.c invariant 1); > 1 is faster than f16. A run without gemv cases
+ *     (`run --model`) gives the format's tg tokens/s over f16's on the evaluated model instead,
+ *     when it measured f16; the note says which it is.
  *  3. Recommendations are verdict.h's tiers and smallest usable (the run's ref_format is the
  *     reference), the rule the model-run table and `run --model` share, documented on the
  *     page with the table. Without an evaluation there is no recommendation. */
@@ -132,6 +134,25 @@ static void add_speed(qb_page *pg, const qb_run_meta *bench, grow *g, int n, int
     sqlite3_finalize(s);
 }
 
+/* Invariant 2, without a benchmark: decode speed on the evaluated model. Returns whether any. */
+static int add_tg_speed(qb_page *pg, const qb_run_meta *eval, grow *g, int n) {
+    static const char sql[] =
+        "WITH t AS (SELECT format, tps_mean FROM model_speed WHERE run_id = ?1 AND device = 'cpu' AND test LIKE 'tg%'"
+        "  AND tps_mean > 0 AND model_id = (SELECT model_id FROM evals WHERE run_id = ?1 GROUP BY model_id, ctx"
+        "  ORDER BY count(*) DESC LIMIT 1) AND threads = (SELECT max(threads) FROM model_speed WHERE run_id = ?1))"
+        " SELECT t.format, t.tps_mean / f16.tps_mean FROM t, t AS f16 WHERE f16.format = 'f16'";
+    sqlite3_stmt *s = eval ? qb_page_prepare(pg, sql, "model speeds", eval->id) : NULL;
+    int any = 0;
+    if (!s) return 0;
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const char *f = (const char *)sqlite3_column_text(s, 0);
+        for (int i = 0; f && i < n; i++)
+            if (strcasecmp(g[i].format, f) == 0) g[i].cpu_speed = qb_db_col_real(s, 1), any = 1;
+    }
+    sqlite3_finalize(s);
+    return any;
+}
+
 static grow *load_rows(qb_page *pg, const qb_run_meta *eval, const qb_run_meta *bench, int *n) {
     /* formats of the evaluation (its main model), else those the benchmark measured */
     const char *sql = eval ? "SELECT e.format, coalesce(e.bits_per_weight,"
@@ -175,7 +196,9 @@ void qb_section_guide(qb_page *pg, const qb_run_meta *eval, const qb_run_meta *b
     grow *g = load_rows(pg, eval, bench, &n);
     add_speed(pg, bench, g, n, 0);
     add_speed(pg, bench, g, n, 1);
-    int any_gpu = 0;
+    int any_cpu = 0, any_gpu = 0, from_tg = 0;
+    for (int i = 0; i < n; i++) any_cpu |= isfinite(g[i].cpu_speed);
+    if (!any_cpu) from_tg = add_tg_speed(pg, eval, g, n);
     double *bpw = qb_malloc(sizeof *bpw * (size_t)(n + 1)), *kld = qb_malloc(sizeof *kld * (size_t)(n + 1));
     const char **tier = qb_malloc(sizeof *tier * (size_t)(n + 1));
     for (int i = 0; i < n; i++) {
@@ -188,14 +211,17 @@ void qb_section_guide(qb_page *pg, const qb_run_meta *eval, const qb_run_meta *b
     int sm = max_sm(machine->gpus);
     qb_page_heading(pg, 2, "Selection guide", "guide");
     char *rule = qb_verdict_rule();
+    const char *speed = from_tg ? "Speed is the format's token generation (tg, tokens/s) over f16's on the evaluated model, in the "
+                                  "same run (this run has no gemv benchmark), "
+                                : "Speed is f16's median gemv time over the format's (its fastest backend; a llama.cpp file type is "
+                                  "timed by its base type, e.g. Q4_K_M by q4_K), same shape and threads ";
     char *t = qb_asprintf(
-        "Computed from %s%s%s%s%s. Sizes are parameters x bits/weight / 8 (decimal GB, weights only). Speed is f16's "
-        "median gemv time over the format's (its fastest backend; a llama.cpp file type is timed by its base type, e.g. Q4_K_M by q4_K), "
-        "same shape and threads (> 1: faster than f16). Hardware support is read from "
+        "Computed from %s%s%s%s%s. Sizes are parameters x bits/weight / 8 (decimal GB, weights only). %s"
+        "(> 1: faster than f16). Hardware support is read from "
         "the machine's CPU flags and GPU compute capability (FP8 tensor cores from sm_89, FP4 from sm_100). "
         "Recommendation (point estimates; see the standard errors in the evaluation table): %s",
         eval ? "evaluation run " : "", eval ? eval->id : "", eval && bench ? " and " : "", bench ? "benchmark run " : "",
-        bench ? bench->id : "", rule);
+        bench ? bench->id : "", speed, rule);
     qb_page_note(pg, t);
     free(t);
     free(rule);

@@ -86,6 +86,16 @@ assert all(r["verdict"] for r in rows.values())
 '
 check "the report has the model section" grep -q "pp512" rep/index.html
 check "the report lists Q4_K_M" grep -q "Q4_K_M" rep/index.md
+pycheck "the guide's speed vs f16 without a benchmark: tg tokens/s over f16's, from the same run" '
+import csv, json
+rows = {r["format"]: r for r in json.load(open("run.json"))["rows"]}
+g = {r["format"]: r for r in csv.DictReader(open("rep/guide.csv"))}
+col = [k for k in next(iter(g.values())) if k.startswith("speed vs f16")][0]
+for f in ("f16", "q8_0", "Q4_K_M"):
+    want = rows[f]["tg_tps"]["mean"] / rows["f16"]["tg_tps"]["mean"]
+    assert abs(float(g[f][col]) - want) <= 1e-5 * want, (f, g[f][col], want)  # the CSV keeps 6 digits
+assert "token generation" in open("rep/index.md").read()
+'
 
 # ---- the text table, --quick ------------------------------------------------------------------
 qb run --db r.db --model m.gguf --text "$TEXT" --formats Q4_K_M --ctx 64 --chunks 2 --threads 1 --quick --no-report
