@@ -25,37 +25,16 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common", "tests"))
+import oracle  # noqa: E402 - the shared skip/check/finish of every oracle
+
 try:
     import numpy as np
     import gguf
     from gguf import GGMLQuantizationType as QT
     from gguf import GGUFValueType as VT
 except ImportError as e:  # pragma: no cover - depends on the machine
-    reason = "the oracle needs numpy and gguf (pip install numpy gguf): %s" % e
-    if os.environ.get("QB_REQUIRE_ORACLES") == "1":
-        print("FAIL: " + reason + " (QB_REQUIRE_ORACLES=1)")
-        sys.exit(1)
-    print("SKIP: " + reason)
-    sys.exit(77)
-
-passed = 0
-failed = 0
-
-
-def result(name, ok, evidence=()):
-    global passed, failed
-    if ok:
-        passed += 1
-        return
-    failed += 1
-    print("FAIL: " + name)
-    for line in evidence:
-        print("    " + str(line))
-
-
-def tool(exe, *args):
-    p = subprocess.run([exe, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120)
-    return p.returncode, p.stdout, p.stderr
+    oracle.skip("the oracle needs numpy and gguf (pip install numpy gguf): %s" % e)
 
 
 M64 = (1 << 64) - 1
@@ -151,35 +130,35 @@ def check_fixture(path, alignment):
     try:
         r = gguf.GGUFReader(path)
     except Exception as e:  # noqa: BLE001 - any reader error is a failure to report
-        result(tag + ": GGUFReader opens it", False, [repr(e)])
+        oracle.result(tag + ": GGUFReader opens it", False, [repr(e)])
         return
-    result(tag + ": version 3", int(r.fields["GGUF.version"].contents()) == 3)
+    oracle.result(tag + ": version 3", int(r.fields["GGUF.version"].contents()) == 3)
     keys = [k for k in r.fields if not k.startswith("GGUF.")]
     want_keys = [k for k, _, _ in EXPECTED_KV] + (["general.alignment"] if alignment != 32 else [])
-    result(tag + ": keys in insertion order", keys == want_keys, ["got  %s" % keys, "want %s" % want_keys])
+    oracle.result(tag + ": keys in insertion order", keys == want_keys, ["got  %s" % keys, "want %s" % want_keys])
     for key, types, value in EXPECTED_KV:
         f = r.fields.get(key)
         if f is None:
-            result(tag + ": key " + key, False, ["missing"])
+            oracle.result(tag + ": key " + key, False, ["missing"])
             continue
         got_types, got = field_value(f)
         same = got_types == types and got == value
         if same and types[-1] in ("FLOAT32", "FLOAT64"):  # -0.0 == 0.0: compare signs too
             same = [np.signbit(x) for x in np.atleast_1d(got)] == [np.signbit(x) for x in np.atleast_1d(value)]
-        result(tag + ": key " + key, same, ["got  %s %r" % (got_types, got), "want %s %r" % (types, value)])
+        oracle.result(tag + ": key " + key, same, ["got  %s %r" % (got_types, got), "want %s %r" % (types, value)])
     if alignment != 32:
         f = r.fields.get("general.alignment")
-        result(tag + ": general.alignment", f is not None and field_value(f) == (("UINT32",), alignment),
+        oracle.result(tag + ": general.alignment", f is not None and field_value(f) == (("UINT32",), alignment),
                [f and field_value(f)])
-    result(tag + ": reader alignment", int(r.alignment) == alignment, [r.alignment])
-    result(tag + ": tensor count", len(r.tensors) == len(EXPECTED_TENSORS), [len(r.tensors)])
+    oracle.result(tag + ": reader alignment", int(r.alignment) == alignment, [r.alignment])
+    oracle.result(tag + ": tensor count", len(r.tensors) == len(EXPECTED_TENSORS), [len(r.tensors)])
     for i, (t, (name, qtype, ne)) in enumerate(zip(r.tensors, EXPECTED_TENSORS)):
         want = expected_bytes(i, qtype, ne)
         got = tensor_bytes(t)
         ok = (t.name == name and t.tensor_type == qtype and [int(d) for d in t.shape] == ne
               and int(t.n_bytes) == len(want) and got == want and t.data_offset % alignment == 0)
         diff = next((k for k in range(min(len(got), len(want))) if got[k] != want[k]), None)
-        result(tag + ": tensor " + name, ok,
+        oracle.result(tag + ": tensor " + name, ok,
                ["got  %s %s %s %d bytes @%d" % (t.name, t.tensor_type.name, [int(d) for d in t.shape], len(got),
                                                  t.data_offset),
                 "want %s %s %s %d bytes" % (name, qtype.name, ne, len(want)),
@@ -189,7 +168,7 @@ def check_fixture(path, alignment):
         blk, size = gguf.GGML_QUANT_SIZES[qtype]
         if qtype not in (QT.F32, QT.F16, QT.F64, QT.I8, QT.I16, QT.I32, QT.I64):
             np_shape[-1] = np_shape[-1] // blk * size
-        result(tag + ": tensor " + name + " numpy shape", list(t.data.shape) == np_shape,
+        oracle.result(tag + ": tensor " + name + " numpy shape", list(t.data.shape) == np_shape,
                [list(t.data.shape), np_shape])
 
 
@@ -238,17 +217,17 @@ def write_with_gguf_py(path, rng):
 def compare_readers(tag, a, b):
     fa = [(k, field_value(f)) for k, f in a.fields.items()]
     fb = [(k, field_value(f)) for k, f in b.fields.items()]
-    result(tag + ": same keys", [k for k, _ in fa] == [k for k, _ in fb],
+    oracle.result(tag + ": same keys", [k for k, _ in fa] == [k for k, _ in fb],
            [[k for k, _ in fa], [k for k, _ in fb]])
     for (ka, va), (kb, vb) in zip(fa, fb):
         same = ka == kb and va[0] == vb[0] and np.array_equal(np.asarray(va[1], dtype=object),
                                                               np.asarray(vb[1], dtype=object))
-        result(tag + ": key " + ka, same, ["original %r" % (va,), "copy     %r" % (vb,)])
-    result(tag + ": tensor count", len(a.tensors) == len(b.tensors), [len(a.tensors), len(b.tensors)])
+        oracle.result(tag + ": key " + ka, same, ["original %r" % (va,), "copy     %r" % (vb,)])
+    oracle.result(tag + ": tensor count", len(a.tensors) == len(b.tensors), [len(a.tensors), len(b.tensors)])
     for ta, tb in zip(a.tensors, b.tensors):
         ok = (ta.name == tb.name and ta.tensor_type == tb.tensor_type and list(ta.shape) == list(tb.shape)
               and tensor_bytes(ta) == tensor_bytes(tb) and ta.data_offset % int(b.alignment) == 0)
-        result(tag + ": tensor " + ta.name, ok,
+        oracle.result(tag + ": tensor " + ta.name, ok,
                ["original %s %s %s" % (ta.name, ta.tensor_type.name, list(ta.shape)),
                 "copy     %s %s %s" % (tb.name, tb.tensor_type.name, list(tb.shape))])
 
@@ -263,8 +242,8 @@ def main():
         # 1. ours → gguf-py
         for alignment in (32, 64):
             out = os.path.join(d, "ours%d.gguf" % alignment)
-            rc, _, err = tool(exe, "write", out, str(alignment))
-            result("gguf_tool write (alignment %d)" % alignment, rc == 0, [err])
+            rc, _, err = oracle.run(exe, "write", out, str(alignment))
+            oracle.result("gguf_tool write (alignment %d)" % alignment, rc == 0, [err])
             if rc == 0:
                 check_fixture(out, alignment)
 
@@ -272,11 +251,11 @@ def main():
         src = os.path.join(d, "gguf_py.gguf")
         dst = os.path.join(d, "gguf_py.copy.gguf")
         write_with_gguf_py(src, rng)
-        rc, _, err = tool(exe, "copy", src, dst)
-        result("gguf_tool copy of a GGUFWriter file", rc == 0, [err])
+        rc, _, err = oracle.run(exe, "copy", src, dst)
+        oracle.result("gguf_tool copy of a GGUFWriter file", rc == 0, [err])
         if rc == 0:
             a, b = gguf.GGUFReader(src), gguf.GGUFReader(dst)
-            result("copy keeps alignment 64", int(a.alignment) == 64 and int(b.alignment) == 64,
+            oracle.result("copy keeps alignment 64", int(a.alignment) == 64 and int(b.alignment) == 64,
                    [a.alignment, b.alignment])
             compare_readers("gguf-py → quantbench", a, b)
             with open(src, "rb") as f1, open(dst, "rb") as f2:
@@ -292,12 +271,11 @@ def main():
         w.write_kv_data_to_file()
         w.write_tensors_to_file()
         w.close()
-        rc, _, err = tool(exe, "copy", nested, os.path.join(d, "nested.copy.gguf"))
-        result("nested array refused with exit code 4", rc == 4 and "nested array" in err, [rc, err.strip()])
-        result("no output for a refused file", not os.path.exists(os.path.join(d, "nested.copy.gguf")))
+        rc, _, err = oracle.run(exe, "copy", nested, os.path.join(d, "nested.copy.gguf"))
+        oracle.result("nested array refused with exit code 4", rc == 4 and "nested array" in err, [rc, err.strip()])
+        oracle.result("no output for a refused file", not os.path.exists(os.path.join(d, "nested.copy.gguf")))
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return oracle.finish()
 
 
 if __name__ == "__main__":

@@ -18,28 +18,15 @@ import subprocess
 import sys
 import tempfile
 
-passed = failed = 0
-
-
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg, file=sys.stderr)
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common", "tests"))
+import oracle  # noqa: E402 - the shared skip/check/finish of every oracle
 
 try:
     import numpy as np
     import gguf
     from gguf.quants import dequantize
 except Exception as e:  # noqa: BLE001
-    if os.environ.get("QB_REQUIRE_ORACLES") == "1":
-        print(f"oracle missing: {e}", file=sys.stderr)
-        sys.exit(1)
-    print(f"SKIP: gguf/numpy not importable ({e})")
-    sys.exit(77)
+    oracle.skip(f"gguf/numpy not importable ({e})")
 
 try:
     import llama_cpp  # builds llama.cpp; optional
@@ -83,36 +70,36 @@ def ours_decode(t, qtype_name):
 for ftype, (ftype_id, base) in cases.items():
     out = os.path.join(tmp, f"{ftype}.gguf")
     r = subprocess.run([qb, "quantize", src, out, ftype, "--threads", "2"], capture_output=True, text=True)
-    check(r.returncode == 0, f"{ftype}: quantize failed: {r.stderr.strip()}")
+    oracle.check(r.returncode == 0, f"{ftype}: quantize failed: {r.stderr.strip()}")
     if r.returncode:
         continue
     rd = gguf.GGUFReader(out)
-    check(int(field_value(rd, "general.file_type")) == ftype_id, f"{ftype}: general.file_type")
-    check(int(field_value(rd, "general.quantization_version")) == 2, f"{ftype}: quantization_version")
-    check(int(field_value(rd, "llama.block_count")) == 4, f"{ftype}: metadata copied")
+    oracle.check(int(field_value(rd, "general.file_type")) == ftype_id, f"{ftype}: general.file_type")
+    oracle.check(int(field_value(rd, "general.quantization_version")) == 2, f"{ftype}: quantization_version")
+    oracle.check(int(field_value(rd, "llama.block_count")) == 4, f"{ftype}: metadata copied")
     got = {t.name: t for t in rd.tensors}
-    check(set(got) == set(src_t), f"{ftype}: tensor names differ")
+    oracle.check(set(got) == set(src_t), f"{ftype}: tensor names differ")
     for name, t in got.items():
-        check(list(t.shape) == list(src_t[name].shape), f"{ftype} {name}: shape {list(t.shape)}")
+        oracle.check(list(t.shape) == list(src_t[name].shape), f"{ftype} {name}: shape {list(t.shape)}")
         tname = t.tensor_type.name
         if name.endswith("_norm.weight"):
-            check(tname == "F32", f"{ftype} {name}: norm became {tname}")
+            oracle.check(tname == "F32", f"{ftype} {name}: norm became {tname}")
             continue
         if ftype == "Q4_K_M":
             want = qk_m.get(name, "Q4_K")
-            check(tname == want, f"Q4_K_M {name}: {tname}, want {want}")
+            oracle.check(tname == want, f"Q4_K_M {name}: {tname}, want {want}")
         # ordinary matrices get the file type's base type (Q2_K's are covered by test_mixes)
         if name.endswith(("attn_q.weight", "attn_k.weight", "ffn_up.weight", "ffn_gate.weight")) and ftype != "Q2_K":
-            check(tname == base, f"{ftype} {name}: {tname}, want {base}")
+            oracle.check(tname == base, f"{ftype} {name}: {tname}, want {base}")
         # two independent dequantizers must agree bit for bit
         ref = np.asarray(dequantize(np.asarray(t.data), t.tensor_type), dtype=np.float32).reshape(-1)
         mine = ours_decode(t, tname)
-        check(mine.shape == ref.shape and np.array_equal(mine.view(np.uint32), ref.view(np.uint32)),
+        oracle.check(mine.shape == ref.shape and np.array_equal(mine.view(np.uint32), ref.view(np.uint32)),
               f"{ftype} {name} ({tname}): quantbench decode differs from gguf-py dequantize")
         # and the values are a sane approximation of the source
         x = np.asarray(dequantize(np.asarray(src_t[name].data), src_t[name].tensor_type), dtype=np.float32).reshape(-1)
         rel = float(np.sqrt(np.mean((ref - x) ** 2)) / np.sqrt(np.mean(x ** 2)))
-        check(rel < 0.9, f"{ftype} {name}: relative RMSE {rel:.3f}")
+        oracle.check(rel < 0.9, f"{ftype} {name}: relative RMSE {rel:.3f}")
 
     if llama_cpp is not None:
         ref_out = os.path.join(tmp, f"{ftype}.llama.gguf")
@@ -120,17 +107,17 @@ for ftype, (ftype_id, base) in cases.items():
         params.ftype = ftype_id
         params.nthread = 2
         rc = llama_cpp.llama_model_quantize(src.encode(), ref_out.encode(), params)
-        check(rc == 0, f"{ftype}: llama_model_quantize failed ({rc})")
+        oracle.check(rc == 0, f"{ftype}: llama_model_quantize failed ({rc})")
         if rc == 0:
             lr = {t.name: t for t in gguf.GGUFReader(ref_out).tensors}
             for name, t in got.items():
                 lt = lr.get(name)
                 same = lt is not None and lt.tensor_type == t.tensor_type and \
                     np.asarray(lt.data).tobytes() == np.asarray(t.data).tobytes()
-                check(same, f"{ftype} {name}: bytes differ from llama.cpp's "
+                oracle.check(same, f"{ftype} {name}: bytes differ from llama.cpp's "
                             f"({t.tensor_type.name} vs {lt.tensor_type.name if lt is not None else 'missing'})")
             import filecmp
-            check(filecmp.cmp(out, ref_out, shallow=False), f"{ftype}: the file differs from llama-quantize's")
+            oracle.check(filecmp.cmp(out, ref_out, shallow=False), f"{ftype}: the file differs from llama-quantize's")
     print(f"{ftype}: checked {len(got)} tensors" + (" against llama.cpp" if llama_cpp else ""))
 
 # --imatrix: an importance file in llama-imatrix's GGUF layout (NAME.in_sum2, NAME.counts),
@@ -156,7 +143,7 @@ w.write_tensors_to_file()
 w.close()
 im_out = os.path.join(tmp, "Q4_K_M.imatrix.gguf")
 r = subprocess.run([qb, "quantize", src, im_out, "Q4_K_M", "--imatrix", im_path], capture_output=True, text=True)
-check(r.returncode == 0, f"quantize --imatrix failed: {r.stderr.strip()}")
+oracle.check(r.returncode == 0, f"quantize --imatrix failed: {r.stderr.strip()}")
 if r.returncode == 0:
     got_im = {t.name: t for t in gguf.GGUFReader(im_out).tensors}
     plain = {t.name: t for t in gguf.GGUFReader(os.path.join(tmp, "Q4_K_M.gguf")).tensors}
@@ -171,10 +158,9 @@ if r.returncode == 0:
         subprocess.run([qb, "encode", "--format", fmt, "--cols", str(cols), "--imatrix", os.path.join(tmp, "imp.f32"),
                         os.path.join(tmp, "x.f32"), enc], check=True)
         ours = np.asarray(t.data).tobytes()
-        check(open(enc, "rb").read() == ours, f"--imatrix {name} ({fmt}): quantize differs from encode --imatrix")
-        check(ours != np.asarray(plain[name].data).tobytes(), f"--imatrix {name}: importance changed nothing")
+        oracle.check(open(enc, "rb").read() == ours, f"--imatrix {name} ({fmt}): quantize differs from encode --imatrix")
+        oracle.check(ours != np.asarray(plain[name].data).tobytes(), f"--imatrix {name}: importance changed nothing")
 
 if llama_cpp is None:
     print("note: llama-cpp-python not importable: byte comparison with llama.cpp's quantizer not run")
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+sys.exit(oracle.finish())

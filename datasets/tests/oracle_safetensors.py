@@ -18,27 +18,14 @@ import subprocess
 import sys
 import tempfile
 
-passed = failed = 0
-
-
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg, file=sys.stderr)
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common", "tests"))
+import oracle  # noqa: E402 - the shared skip/check/finish of every oracle
 
 try:
     import numpy as np
     import gguf
 except Exception as e:  # noqa: BLE001
-    if os.environ.get("QB_REQUIRE_ORACLES") == "1":
-        print(f"oracle missing: {e}", file=sys.stderr)
-        sys.exit(1)
-    print(f"SKIP: numpy/gguf not importable ({e})")
-    sys.exit(77)
+    oracle.skip(f"numpy/gguf not importable ({e})")
 
 
 def write_safetensors(path, tensors):
@@ -117,7 +104,7 @@ write_safetensors(os.path.join(ckpt, "model-00002-of-00002.safetensors"), shards
 
 out = os.path.join(tmp, "out.gguf")
 r = subprocess.run([qb, "quantize", ckpt, out, "F32"], capture_output=True, text=True)
-check(r.returncode == 0, f"quantize of the checkpoint failed: {r.stderr.strip()}")
+oracle.check(r.returncode == 0, f"quantize of the checkpoint failed: {r.stderr.strip()}")
 if r.returncode == 0:
     rd = gguf.GGUFReader(out)
     f = {k: rd.fields[k] for k in rd.fields}
@@ -125,13 +112,13 @@ if r.returncode == 0:
     def val(k):
         return f[k].parts[f[k].data[0]][0]
 
-    check(bytes(f["general.architecture"].parts[-1]).decode() == "llama", "architecture")
+    oracle.check(bytes(f["general.architecture"].parts[-1]).decode() == "llama", "architecture")
     for k, want in (("llama.block_count", layers), ("llama.embedding_length", dim), ("llama.attention.head_count", n_head),
                     ("llama.attention.head_count_kv", n_kv), ("llama.feed_forward_length", ffn), ("llama.vocab_size", vocab),
                     ("llama.context_length", 256), ("llama.rope.dimension_count", hd)):
-        check(k in f and int(val(k)) == want, f"{k} = {val(k) if k in f else 'missing'}, want {want}")
-    check(abs(float(val("llama.rope.freq_base")) - 500000.0) < 1e-3, "rope.freq_base")
-    check(abs(float(val("llama.attention.layer_norm_rms_epsilon")) - 1e-6) < 1e-12, "rms eps")
+        oracle.check(k in f and int(val(k)) == want, f"{k} = {val(k) if k in f else 'missing'}, want {want}")
+    oracle.check(abs(float(val("llama.rope.freq_base")) - 500000.0) < 1e-3, "rope.freq_base")
+    oracle.check(abs(float(val("llama.attention.layer_norm_rms_epsilon")) - 1e-6) < 1e-12, "rms eps")
     got = {t.name: t for t in rd.tensors}
     names = {"model.embed_tokens.weight": "token_embd.weight", "model.norm.weight": "output_norm.weight",
              "lm_head.weight": "output.weight"}
@@ -141,7 +128,7 @@ if r.returncode == 0:
     for i in range(layers):
         for a, b in layer_map.items():
             names[f"model.layers.{i}.{a}.weight"] = f"blk.{i}.{b}.weight"
-    check(set(got) == set(names.values()), f"tensor names: {sorted(set(got) ^ set(names.values()))}")
+    oracle.check(set(got) == set(names.values()), f"tensor names: {sorted(set(got) ^ set(names.values()))}")
     for hname, gname in names.items():
         t = got.get(gname)
         if t is None:
@@ -151,9 +138,8 @@ if r.returncode == 0:
             want = permute(want, n_head, n_head)
         elif hname.endswith("k_proj.weight"):
             want = permute(want, n_head, n_kv)
-        check(list(t.shape) == list(reversed(want.shape)), f"{gname}: ne {list(t.shape)} vs HF shape {list(want.shape)}")
-        check(t.tensor_type.name == "F32", f"{gname}: {t.tensor_type.name}")
+        oracle.check(list(t.shape) == list(reversed(want.shape)), f"{gname}: ne {list(t.shape)} vs HF shape {list(want.shape)}")
+        oracle.check(t.tensor_type.name == "F32", f"{gname}: {t.tensor_type.name}")
         data = np.asarray(t.data, dtype=np.float32).reshape(-1)
-        check(np.array_equal(data, want.reshape(-1)), f"{gname}: values differ from the converter's")
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+        oracle.check(np.array_equal(data, want.reshape(-1)), f"{gname}: values differ from the converter's")
+sys.exit(oracle.finish())

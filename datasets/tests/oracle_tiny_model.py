@@ -30,33 +30,20 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common", "tests"))
+import oracle  # noqa: E402 - the shared skip/check/finish of every oracle
+
 try:
     import numpy as np
     import llama_cpp
 except Exception as e:  # noqa: BLE001 - depends on the machine
-    reason = "the oracle needs numpy and llama-cpp-python: %s" % e
-    if os.environ.get("QB_REQUIRE_ORACLES") == "1":
-        print("FAIL: " + reason + " (QB_REQUIRE_ORACLES=1)")
-        sys.exit(1)
-    print("SKIP: " + reason)
-    sys.exit(77)
+    oracle.skip("the oracle needs numpy and llama-cpp-python: %s" % e)
 
 LICENSES = "/usr/share/common-licenses"
 STRINGS = ["", " ", "Hello world", "  two  spaces\tand a tab\n\nnew lines\r\n", "Café naïve Straße",
            "日本語のテキスト 中文", "😀🎉 emoji", "THE SOFTWARE IS PROVIDED \"AS IS\"", "1234567890 3.14"]
 BYTES = [b"\xff\xfe invalid \xc3", b"\x00nul", b"\xe2\x96\x81 already escaped"]
 TOL_BF16 = 2e-2
-passed = failed = 0
-
-
-def check(ok, msg):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        if failed <= 30:
-            print("FAIL:", msg)
 
 
 def qb_ids(qb, model, data, add_special, tmp):
@@ -93,7 +80,7 @@ def main():
                 first = None
                 if got is not None and got != want:
                     first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
-                check(got == want, "%s add_special=%d: %s tokens vs llama.cpp %d, first difference at %s" %
+                oracle.check(got == want, "%s add_special=%d: %s tokens vs llama.cpp %d, first difference at %s" %
                       (name, add_special, None if got is None else len(got), len(want), first))
         print("tokenizer: %d inputs x 2, %d llama.cpp tokens compared" % (len(inputs), n_tok))
         del voc
@@ -122,16 +109,15 @@ def main():
             rel = float(np.max(d.max(axis=1) / np.abs(theirs).max(axis=1)))
             print("forward %-16s %d positions, rel %.2e, max|d| %.2e (max|logit| %.2f, tol %.0e)" %
                   (name, len(ids), rel, d.max(), np.abs(theirs).max(), tol))
-            check(rel <= tol, "%s: logits differ from llama.cpp's by %.3g relative (tolerance %g)" % (name, rel, tol))
+            oracle.check(rel <= tol, "%s: logits differ from llama.cpp's by %.3g relative (tolerance %g)" % (name, rel, tol))
         # the model must have learnt something: llama.cpp's own next-token loss on this text,
         # far below the uniform 1/n_vocab
         lp = theirs[:-1] - np.log(np.exp(theirs[:-1] - theirs[:-1].max(axis=1, keepdims=True)).sum(axis=1, keepdims=True)) \
             - theirs[:-1].max(axis=1, keepdims=True)
         nll = -float(np.mean(lp[np.arange(len(ids) - 1), ids[1:]]))
         print("llama.cpp perplexity over those %d positions: %.3f (uniform: %d)" % (len(ids) - 1, np.exp(nll), theirs.shape[1]))
-        check(np.exp(nll) < theirs.shape[1] / 4, "the shipped model predicts no better than chance (ppl %.1f)" % np.exp(nll))
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+        oracle.check(np.exp(nll) < theirs.shape[1] / 4, "the shipped model predicts no better than chance (ppl %.1f)" % np.exp(nll))
+    sys.exit(oracle.finish())
 
 
 if __name__ == "__main__":

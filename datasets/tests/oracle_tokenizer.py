@@ -35,21 +35,17 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common", "tests"))
+import oracle  # noqa: E402 - the shared skip/check/finish of every oracle
+
 try:
     import gguf
     import llama_cpp
 except ImportError as e:  # pragma: no cover - depends on the machine
-    reason = "the oracle needs gguf and llama-cpp-python (pip install gguf llama-cpp-python): %s" % e
-    if os.environ.get("QB_REQUIRE_ORACLES") == "1":
-        print("FAIL: " + reason + " (QB_REQUIRE_ORACLES=1)")
-        sys.exit(1)
-    print("SKIP: " + reason)
-    sys.exit(77)
+    oracle.skip("the oracle needs gguf and llama-cpp-python (pip install gguf llama-cpp-python): %s" % e)
 
 GPL = "/usr/share/common-licenses/GPL-3"
 SHOW = 6
-passed = 0
-failed = 0
 
 CORPUS = """The quick brown fox jumps over the lazy dog. It's the dog's toy, isn't it? We'll see;
 they're sure you've done what I'd said. HELLO World!!! 1234567890 3.14159 2024-11-22 $100 50%
@@ -219,13 +215,7 @@ def qb_tokenize(qb, model, data, add_special, tmp):
 
 
 def check(name, ok, detail):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        if failed <= 40:
-            print("FAIL %s: %s" % (name, detail))
+    oracle.check(ok, name, detail)
 
 
 def main():
@@ -282,8 +272,7 @@ def main():
                           (name, len(data), len(want), len(got["ids"]) / (got["tokenize_ns"] * 1e-9) / 1e6,
                            len(want) / t_llama / 1e6))
             del llm
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(oracle.finish())
 
 
 if __name__ == "__main__":

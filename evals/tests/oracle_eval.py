@@ -30,17 +30,15 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common", "tests"))
+import oracle  # noqa: E402 - the shared skip/check/finish of every oracle
+
 try:
     import numpy as np
     import gguf
     import llama_cpp
 except Exception as e:  # noqa: BLE001 - depends on the machine
-    reason = "the oracle needs numpy, gguf and llama-cpp-python: %s" % e
-    if os.environ.get("QB_REQUIRE_ORACLES") == "1":
-        print("FAIL: " + reason + " (QB_REQUIRE_ORACLES=1)")
-        sys.exit(1)
-    print("SKIP: " + reason)
-    sys.exit(77)
+    oracle.skip("the oracle needs numpy, gguf and llama-cpp-python: %s" % e)
 
 TEXT = "/usr/share/common-licenses/GPL-3"
 CTX, CHUNKS = 128, 4
@@ -50,20 +48,9 @@ CTX, CHUNKS = 128, 4
 TOL_KLD_REL, TOL_KLD_ABS = 0.2, 2e-5
 
 if not os.path.exists(TEXT):
-    print("SKIP: %s is missing (Debian's base-files provides it)" % TEXT)
-    sys.exit(77)
+    oracle.skip("%s is missing (Debian's base-files provides it)" % TEXT)
 qb = sys.argv[1]
 tmp = tempfile.mkdtemp(prefix="qb_oracle_eval_")
-passed = failed = 0
-
-
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg)
 
 
 def write_model(path, text, dim=64, ff=128, heads=4, kv_heads=2, layers=2, seed=3):
@@ -156,7 +143,7 @@ subprocess.run([qb, "quantize", model, q8file, "Q8_0"], check=True, stdout=subpr
 r = subprocess.run([qb, "--db", os.path.join(tmp, "e.db"), "--json", "eval", "--model", model, "--text", TEXT, "--formats",
                     "Q8_0," + q8file, "--ctx", str(CTX), "--chunks", str(CHUNKS), "--threads", "2"],
                    capture_output=True, text=True)
-check(r.returncode == 0, "quantbench eval failed: %s" % r.stderr.strip())
+oracle.check(r.returncode == 0, "quantbench eval failed: %s" % r.stderr.strip())
 rows = {x["format"]: x for x in json.loads(r.stdout)["rows"]} if r.returncode == 0 else {}
 
 vocab_llm = llama_cpp.Llama(model_path=model, vocab_only=True, verbose=False)
@@ -184,16 +171,15 @@ if rows:
     f, q, fq = rows["f32"], rows["Q8_0"], rows[os.path.basename(q8file)]
     print("quantbench: %d scored; PPL f32 %.5f ± %.5f, bpb %.5f; Q8_0 PPL %.5f, KLD %.3e" % (
         f["tokens"], f["ppl"], f["ppl_err"], f["bpb"], q["ppl"], q["kld_mean"]))
-    check(f["tokens"] == n, "scored tokens %d, llama.cpp %d" % (f["tokens"], n))
-    check(abs(f["ppl"] / ppl_ref - 1) < 1e-4, "f32 PPL %.6f vs llama.cpp %.6f" % (f["ppl"], ppl_ref))
-    check(abs(f["ppl_err"] / err_ref - 1) < 1e-3, "f32 PPL error %.6f vs %.6f" % (f["ppl_err"], err_ref))
-    check(f["bpb"] is not None and abs(f["bpb"] / bpb - 1) < 1e-4, "bits per byte %s vs %.6f" % (f["bpb"], bpb))
-    check(abs(q["ppl"] / ppl_q8 - 1) < 2e-3, "Q8_0 PPL %.6f vs llama.cpp %.6f" % (q["ppl"], ppl_q8))
-    check(abs(q["kld_mean"] - np.mean(kld)) <= TOL_KLD_REL * np.mean(kld) + TOL_KLD_ABS,
+    oracle.check(f["tokens"] == n, "scored tokens %d, llama.cpp %d" % (f["tokens"], n))
+    oracle.check(abs(f["ppl"] / ppl_ref - 1) < 1e-4, "f32 PPL %.6f vs llama.cpp %.6f" % (f["ppl"], ppl_ref))
+    oracle.check(abs(f["ppl_err"] / err_ref - 1) < 1e-3, "f32 PPL error %.6f vs %.6f" % (f["ppl_err"], err_ref))
+    oracle.check(f["bpb"] is not None and abs(f["bpb"] / bpb - 1) < 1e-4, "bits per byte %s vs %.6f" % (f["bpb"], bpb))
+    oracle.check(abs(q["ppl"] / ppl_q8 - 1) < 2e-3, "Q8_0 PPL %.6f vs llama.cpp %.6f" % (q["ppl"], ppl_q8))
+    oracle.check(abs(q["kld_mean"] - np.mean(kld)) <= TOL_KLD_REL * np.mean(kld) + TOL_KLD_ABS,
           "Q8_0 KLD %.4e vs llama.cpp %.4e" % (q["kld_mean"], np.mean(kld)))
     same = all(q[k] == fq[k] for k in ("ppl", "kld_mean", "kld_p99", "top1", "dp_rms", "model_bytes"))
-    check(same, "Q8_0 in memory %s differs from the Q8_0 file %s" % (q, fq))
-    check(fq["variant"] == q8file, "variant %s" % fq["variant"])
+    oracle.check(same, "Q8_0 in memory %s differs from the Q8_0 file %s" % (q, fq))
+    oracle.check(fq["variant"] == q8file, "variant %s" % fq["variant"])
 shutil.rmtree(tmp, ignore_errors=True)
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+sys.exit(oracle.finish())

@@ -45,17 +45,15 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common", "tests"))
+import oracle  # noqa: E402 - the shared skip/check/finish of every oracle
+
 try:
     import numpy as np
     import gguf
     import llama_cpp
 except Exception as e:  # noqa: BLE001 - depends on the machine
-    reason = "the oracle needs numpy, gguf and llama-cpp-python: %s" % e
-    if os.environ.get("QB_REQUIRE_ORACLES") == "1":
-        print("FAIL: " + reason + " (QB_REQUIRE_ORACLES=1)")
-        sys.exit(1)
-    print("SKIP: " + reason)
-    sys.exit(77)
+    oracle.skip("the oracle needs numpy, gguf and llama-cpp-python: %s" % e)
 
 TOL_F32 = 1e-4
 # Measured on these models (max over positions of max|d| / max|logit|), ours vs llama.cpp:
@@ -70,16 +68,6 @@ TOL_QUANT = 6e-2
 
 tool, qb = sys.argv[1], sys.argv[2]
 tmp = tempfile.mkdtemp(prefix="qb_oracle_forward_")
-passed = failed = 0
-
-
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", msg)
 
 
 def make_weights(arch, layers=2, dim=256, ff=512, heads=8, kv_heads=2, vocab=320, tied=False, biases=False, seed=1, **_):
@@ -225,12 +213,12 @@ def ours(path, fmt="-", ref=False):
 
 def compare(name, a, b, tol):
     if a.shape != b.shape:
-        check(False, "%s: shapes %s vs %s" % (name, a.shape, b.shape))
+        oracle.check(False, "%s: shapes %s vs %s" % (name, a.shape, b.shape))
         return
     d = np.abs(a.astype(np.float64) - b)
     rel = float(np.max(d.max(axis=1) / np.abs(b).max(axis=1)))
     print("%-34s rel %.2e  max|d| %.2e  (max|logit| %.2f, tol %.0e)" % (name, rel, d.max(), np.abs(b).max(), tol))
-    check(rel <= tol, "%s: relative difference %.3g above %g" % (name, rel, tol))
+    oracle.check(rel <= tol, "%s: relative difference %.3g above %g" % (name, rel, tol))
 
 
 cases = [
@@ -257,7 +245,7 @@ for ftype in ["Q8_0", "Q4_0", "Q4_K_M"]:
     in_mem = ours(base, ftype)
     same = np.array_equal(in_mem, stored)
     print("%-34s %s" % ("llama_gqa %s in memory vs file" % ftype, "identical" if same else "DIFFERENT"))
-    check(same, "%s quantized at load differs from the quantized file: max|d| %g" % (ftype, np.abs(in_mem - stored).max()))
+    oracle.check(same, "%s quantized at load differs from the quantized file: max|d| %g" % (ftype, np.abs(in_mem - stored).max()))
 
 
 # A Hugging Face checkpoint (safetensors + config.json, Llama-3 rope scaling, q/k in bf16 and in
@@ -289,7 +277,7 @@ for name, arr in gt.items():
         arr = bf16_round(arr)
         n = heads if name.endswith("attn_q.weight") else kvh
         h = gguf_to_hf_qk(arr, n)
-        check(np.array_equal(hf_to_gguf_qk(h, n), arr), "%s: the permutation does not invert" % name)
+        oracle.check(np.array_equal(hf_to_gguf_qk(h, n), arr), "%s: the permutation does not invert" % name)
         st[hname] = ("BF16", (h.view(np.uint32) >> 16).astype(np.uint16))
         gt[name] = (arr.view(np.uint32) >> 16).astype(np.uint16)  # BF16 in the GGUF too, as the converter keeps it
     else:
@@ -302,5 +290,4 @@ want = theirs(conv)
 compare("hf_safetensors_llama3 fast", ours(ckpt), want, TOL_F32)
 compare("hf_safetensors_llama3 reference", ours(ckpt, ref=True), want, TOL_F32)
 shutil.rmtree(tmp, ignore_errors=True)  # kept when a step raised, for a look at the files
-print("%d passed, %d failed" % (passed, failed))
-sys.exit(1 if failed else 0)
+sys.exit(oracle.finish())

@@ -19,28 +19,15 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common", "tests"))
+import oracle  # noqa: E402 - the shared skip/check/finish of every oracle
+
 try:
     import numpy as np
     import gguf
     from gguf.quants import dequantize
 except ImportError as e:  # pragma: no cover - depends on the machine
-    reason = "the oracle needs numpy and gguf (pip install numpy gguf): %s" % e
-    if os.environ.get("QB_REQUIRE_ORACLES") == "1":
-        print("FAIL: " + reason)
-        sys.exit(1)
-    print("SKIP: " + reason)
-    sys.exit(77)
-
-passed = failed = 0
-
-
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: " + msg)
+    oracle.skip("the oracle needs numpy and gguf (pip install numpy gguf): %s" % e)
 
 
 def main():
@@ -52,7 +39,7 @@ def main():
              "q6_K": gguf.GGMLQuantizationType.Q6_K}
     with tempfile.TemporaryDirectory() as d:
         r = subprocess.run([sys.argv[1], d], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        check(r.returncode == 0, "test_gptq %s exited %d:\n%s" % (d, r.returncode, r.stdout[-2000:]))
+        oracle.check(r.returncode == 0, "test_gptq %s exited %d:\n%s" % (d, r.returncode, r.stdout[-2000:]))
         rows, cols, n = (int(v) for v in open(os.path.join(d, "dims.txt")).read().split())
         w = np.fromfile(os.path.join(d, "w.f32"), dtype=np.float32).reshape(rows, cols).astype(np.float64)
         x = np.fromfile(os.path.join(d, "x.f32"), dtype=np.float32).reshape(n, cols).astype(np.float64)
@@ -70,15 +57,14 @@ def main():
                 got = decode("gptq_%s_ao%d.bin" % (fmt, ao), t)
                 chosen = np.fromfile(os.path.join(d, "gptq_%s_ao%d.f32" % (fmt, ao)), dtype=np.float32).reshape(rows, cols)
                 diff = np.flatnonzero(got.view(np.uint32) != chosen.view(np.uint32))
-                check(diff.size == 0, "%s act-order %d: gguf-py decodes %d of %d values differently from GPTQ's (first at %s: %r vs %r)"
+                oracle.check(diff.size == 0, "%s act-order %d: gguf-py decodes %d of %d values differently from GPTQ's (first at %s: %r vs %r)"
                       % (fmt, ao, diff.size, got.size, diff[:1], got.flat[diff[0]] if diff.size else None,
                          chosen.flat[diff[0]] if diff.size else None))
                 eg = out_err(got)
-                check(eg < er, "%s act-order %d: ||WX - W^X||^2 GPTQ %.6g not below RTN %.6g" % (fmt, ao, eg, er))
+                oracle.check(eg < er, "%s act-order %d: ||WX - W^X||^2 GPTQ %.6g not below RTN %.6g" % (fmt, ao, eg, er))
                 print("%s act-order %d: gguf-py decode == GPTQ's values; ||WX - W^X||^2 RTN %.5g GPTQ %.5g (%.1f%%)"
                       % (fmt, ao, er, eg, 100 * eg / er))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return oracle.finish()
 
 
 if __name__ == "__main__":

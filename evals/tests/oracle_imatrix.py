@@ -20,24 +20,16 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common", "tests"))
+import oracle  # noqa: E402 - the shared skip/check/finish of every oracle
+
 try:
     import numpy as np
     import gguf
 except ImportError as e:
-    print(f"SKIP: {e}")
-    sys.exit(1 if os.environ.get("QB_REQUIRE_ORACLES") == "1" else 77)
+    oracle.skip(f"the oracle needs numpy and gguf: {e}")
 
 QB, GT = sys.argv[1], sys.argv[2]
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
 
 
 def field(r, key):
@@ -112,43 +104,42 @@ def main():
         ctx, nchunks = 32, 3  # 100 ids: 3 whole chunks
         p = subprocess.run([QB, "imatrix", "--model", model, "--tokens", ids_path, "--ctx", str(ctx), "-o", out, "--threads", "2"],
                            capture_output=True, text=True)
-        check(p.returncode == 0, f"imatrix exit {p.returncode}: {p.stderr}")
+        oracle.check(p.returncode == 0, f"imatrix exit {p.returncode}: {p.stderr}")
         r = gguf.GGUFReader(out)
-        check(bytes(field(r, "general.type")).decode() == "imatrix", "general.type")
-        check(int(field(r, "imatrix.chunk_count")[0]) == nchunks, "imatrix.chunk_count")
-        check(int(field(r, "imatrix.chunk_size")[0]) == ctx, "imatrix.chunk_size")
-        check(bytes(field(r, "imatrix.datasets")).decode() == "ids.txt", "imatrix.datasets")
+        oracle.check(bytes(field(r, "general.type")).decode() == "imatrix", "general.type")
+        oracle.check(int(field(r, "imatrix.chunk_count")[0]) == nchunks, "imatrix.chunk_count")
+        oracle.check(int(field(r, "imatrix.chunk_size")[0]) == ctx, "imatrix.chunk_size")
+        oracle.check(bytes(field(r, "imatrix.datasets")).decode() == "ids.txt", "imatrix.datasets")
         names = [t.name for t in r.tensors]
         bases = sorted({n.rsplit(".", 1)[0] for n in names})
-        check(names == [b + s for b in bases for s in (".counts", ".in_sum2")] or
+        oracle.check(names == [b + s for b in bases for s in (".counts", ".in_sum2")] or
               names == [b + s for b in bases for s in (".in_sum2", ".counts")], f"entries in name order, in_sum2 and counts: {names[:4]}")
         t = {x.name: x for x in r.tensors}
         want = forward_sums(model, [ids[c * ctx:(c + 1) * ctx] for c in range(nchunks)])
-        check(sorted(want) == bases, f"one entry per blk.* weight: {bases}")
+        oracle.check(sorted(want) == bases, f"one entry per blk.* weight: {bases}")
         worst = 0.0
         for b in bases:
             s2, cnt = t[b + ".in_sum2"], t[b + ".counts"]
-            check(s2.tensor_type == gguf.GGMLQuantizationType.F32 and list(s2.shape) == [len(want[b]), 1], f"{b}.in_sum2 F32 [n, 1]: {s2.shape}")
-            check(list(cnt.shape) == [1, 1] and float(cnt.data.flatten()[0]) == nchunks * ctx, f"{b}.counts = {nchunks * ctx}")
+            oracle.check(s2.tensor_type == gguf.GGMLQuantizationType.F32 and list(s2.shape) == [len(want[b]), 1], f"{b}.in_sum2 F32 [n, 1]: {s2.shape}")
+            oracle.check(list(cnt.shape) == [1, 1] and float(cnt.data.flatten()[0]) == nchunks * ctx, f"{b}.counts = {nchunks * ctx}")
             got = np.array(s2.data, dtype=np.float64).flatten()
             rel = np.abs(got - want[b]).max() / np.abs(want[b]).max()
             worst = max(worst, rel)
-            check(rel < 1e-4, f"{b}: in_sum2 vs numpy forward, max rel error {rel:.3g}")
+            oracle.check(rel < 1e-4, f"{b}: in_sum2 vs numpy forward, max rel error {rel:.3g}")
         for l in range(2):
             p_ = f"blk.{l}."
             q = t[p_ + "attn_q.weight.in_sum2"].data
-            check(np.array_equal(q, t[p_ + "attn_k.weight.in_sum2"].data) and np.array_equal(q, t[p_ + "attn_v.weight.in_sum2"].data), "q, k, v share")
-            check(np.array_equal(t[p_ + "ffn_gate.weight.in_sum2"].data, t[p_ + "ffn_up.weight.in_sum2"].data), "gate, up share")
+            oracle.check(np.array_equal(q, t[p_ + "attn_k.weight.in_sum2"].data) and np.array_equal(q, t[p_ + "attn_v.weight.in_sum2"].data), "q, k, v share")
+            oracle.check(np.array_equal(t[p_ + "ffn_gate.weight.in_sum2"].data, t[p_ + "ffn_up.weight.in_sum2"].data), "gate, up share")
         print(f"{len(bases)} entries, max relative error against the numpy forward pass {worst:.3g}")
         q = subprocess.run([QB, "quantize", model, os.path.join(d, "q.gguf"), "Q4_K_M", "--imatrix", out], capture_output=True, text=True)
-        check(q.returncode == 0, f"quantize --imatrix exit {q.returncode}: {q.stderr}")
+        oracle.check(q.returncode == 0, f"quantize --imatrix exit {q.returncode}: {q.stderr}")
         p = subprocess.run([QB, "imatrix", "--model", model, "--tokens", ids_path, "--ctx", str(ctx), "-o", out, "--process-output"],
                            capture_output=True, text=True)
-        check(p.returncode == 0 and "output.weight.in_sum2" in [x.name for x in gguf.GGUFReader(out).tensors], "--process-output adds output.weight")
+        oracle.check(p.returncode == 0 and "output.weight.in_sum2" in [x.name for x in gguf.GGUFReader(out).tensors], "--process-output adds output.weight")
         p = subprocess.run([QB, "imatrix", "--model", model, "--tokens", ids_path, "--ctx", "512", "-o", out], capture_output=True, text=True)
-        check(p.returncode == 4 and "at least one chunk of 512 tokens" in p.stderr and p.stderr.count("\n") == 1, f"too short: {p.returncode} {p.stderr}")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+        oracle.check(p.returncode == 4 and "at least one chunk of 512 tokens" in p.stderr and p.stderr.count("\n") == 1, f"too short: {p.returncode} {p.stderr}")
+    return oracle.finish()
 
 
 sys.exit(main())

@@ -24,38 +24,17 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common", "tests"))
+import oracle  # noqa: E402 - the shared skip/check/finish of every oracle
+
 try:
     import numpy as np
     import ml_dtypes
 except ImportError as e:  # pragma: no cover - depends on the machine
-    reason = "the oracles need numpy and ml_dtypes (pip install numpy ml_dtypes): %s" % e
-    if os.environ.get("QB_REQUIRE_ORACLES") == "1":
-        print("FAIL: " + reason + " (QB_REQUIRE_ORACLES=1)")
-        sys.exit(1)
-    print("SKIP: " + reason)
-    sys.exit(77)
+    oracle.skip("the oracles need numpy and ml_dtypes (pip install numpy ml_dtypes): %s" % e)
 
 SEED = 20240607
 SHOW = 8  # mismatches printed per check
-
-passed = 0
-failed = 0
-
-
-def result(name, ok, evidence=()):
-    global passed, failed
-    if ok:
-        passed += 1
-        return
-    failed += 1
-    print("FAIL: " + name)
-    for line in evidence:
-        print("    " + line)
-
-
-def quantbench(qb, *args):
-    p = subprocess.run([qb, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
-    return p.returncode, p.stdout, p.stderr
 
 
 def f32_inputs(rng):
@@ -121,14 +100,14 @@ def hexes(a, width):
     return " ".join(("0x%0" + str(width) + "x") % int(v) for v in a)
 
 
-def compare_codes(name, x_u32, ours, oracle, mask):
-    """ours/oracle: uint16 arrays; mask: positions to compare."""
-    idx = np.nonzero(mask & (ours != oracle))[0]
+def compare_codes(name, x_u32, ours, theirs, mask):
+    """ours/theirs: uint16 arrays; mask: positions to compare."""
+    idx = np.nonzero(mask & (ours != theirs))[0]
     ev = ["%d of %d compared codes differ; first %d:" % (idx.size, int(mask.sum()), min(SHOW, idx.size))]
     for i in idx[:SHOW]:
         ev.append("index %d: input 0x%08x (%r)  ours 0x%04x  oracle 0x%04x" % (
-            i, int(x_u32[i]), float(x_u32[i:i + 1].view(np.float32)[0]), int(ours[i]), int(oracle[i])))
-    result(name, idx.size == 0, ev)
+            i, int(x_u32[i]), float(x_u32[i:i + 1].view(np.float32)[0]), int(ours[i]), int(theirs[i])))
+    oracle.result(name, idx.size == 0, ev)
 
 
 def main():
@@ -156,16 +135,16 @@ def main():
         # ---- encode ------------------------------------------------------------------------
         for fmt, want in (("f16", want_f16), ("bf16", want_bf16)):
             out = os.path.join(tmp, "x." + fmt)
-            rc, _, err = quantbench(qb, "encode", "--format", fmt, src, out)
+            rc, _, err = oracle.run(qb, "encode", "--format", fmt, src, out)
             ok = rc == 0 and os.path.exists(out) and os.path.getsize(out) == 2 * n
-            result("encode --format %s exits 0 and writes %d bytes" % (fmt, 2 * n), ok,
+            oracle.result("encode --format %s exits 0 and writes %d bytes" % (fmt, 2 * n), ok,
                    ["exit %d, stderr: %s" % (rc, err.strip()),
                     "size %s" % (os.path.getsize(out) if os.path.exists(out) else "missing")])
             if not ok:
                 continue
             ours = np.fromfile(out, dtype="<u2")
-            oracle = "numpy float16" if fmt == "f16" else "ml_dtypes bfloat16"
-            compare_codes("encode %s == %s for every non-NaN input" % (fmt, oracle), x_u32, ours, want, ~is_nan)
+            peer = "numpy float16" if fmt == "f16" else "ml_dtypes bfloat16"
+            compare_codes("encode %s == %s for every non-NaN input" % (fmt, peer), x_u32, ours, want, ~is_nan)
 
             # NaN inputs: a NaN code with the input's sign, as the oracle (payloads may differ)
             mant_bits = 0x03FF if fmt == "f16" else 0x007F
@@ -173,7 +152,7 @@ def main():
             code_is_nan = ((ours & exp_bits) == exp_bits) & ((ours & mant_bits) != 0)
             want_is_nan = ((want & exp_bits) == exp_bits) & ((want & mant_bits) != 0)
             bad = np.nonzero(is_nan & ~(code_is_nan & want_is_nan & ((ours & 0x8000) == (want & 0x8000))))[0]
-            result("encode %s: NaN inputs give NaN codes with the sign %s gives" % (fmt, oracle), bad.size == 0,
+            oracle.result("encode %s: NaN inputs give NaN codes with the sign %s gives" % (fmt, peer), bad.size == 0,
                    ["%d NaN inputs wrong; first: %s" % (bad.size, "; ".join(
                        "input 0x%08x ours 0x%04x oracle 0x%04x" % (int(x_u32[i]), int(ours[i]), int(want[i]))
                        for i in bad[:SHOW]))])
@@ -186,7 +165,7 @@ def main():
                 exact = ((x_u32 >> np.uint32(16)) | np.uint32(0x40)).astype(np.uint16)
                 rule = "(u >> 16) | 0x0040"
             bad = np.nonzero(is_nan & (ours != exact))[0]
-            result("encode %s: NaN inputs give %s" % (fmt, rule), bad.size == 0,
+            oracle.result("encode %s: NaN inputs give %s" % (fmt, rule), bad.size == 0,
                    ["%d NaN inputs wrong; first: %s" % (bad.size, "; ".join(
                        "input 0x%08x ours 0x%04x want 0x%04x" % (int(x_u32[i]), int(ours[i]), int(exact[i]))
                        for i in bad[:SHOW]))])
@@ -197,9 +176,9 @@ def main():
         codes.tofile(csrc)
         for fmt, dtype in (("f16", np.float16), ("bf16", ml_dtypes.bfloat16)):
             out = os.path.join(tmp, "codes.%s.f32" % fmt)
-            rc, _, err = quantbench(qb, "decode", "--format", fmt, csrc, out)
+            rc, _, err = oracle.run(qb, "decode", "--format", fmt, csrc, out)
             ok = rc == 0 and os.path.exists(out) and os.path.getsize(out) == 4 * codes.size
-            result("decode --format %s of all 65536 codes exits 0 and writes %d bytes" % (fmt, 4 * codes.size), ok,
+            oracle.result("decode --format %s of all 65536 codes exits 0 and writes %d bytes" % (fmt, 4 * codes.size), ok,
                    ["exit %d, stderr: %s" % (rc, err.strip())])
             if not ok:
                 continue
@@ -207,18 +186,18 @@ def main():
             want = codes.view(dtype).astype(np.float32).view(np.uint32)
             code_nan = np.isnan(codes.view(dtype).astype(np.float32))
             idx = np.nonzero(~code_nan & (ours != want))[0]
-            oracle = "numpy float16" if fmt == "f16" else "ml_dtypes bfloat16"
-            result("decode %s == %s widening, bit for bit, for every non-NaN code" % (fmt, oracle), idx.size == 0,
+            peer = "numpy float16" if fmt == "f16" else "ml_dtypes bfloat16"
+            oracle.result("decode %s == %s widening, bit for bit, for every non-NaN code" % (fmt, peer), idx.size == 0,
                    ["%d codes differ; first: %s" % (idx.size, "; ".join(
                        "code 0x%04x ours 0x%08x oracle 0x%08x" % (int(codes[i]), int(ours[i]), int(want[i]))
                        for i in idx[:SHOW]))])
             ours_nan = np.isnan(ours.view(np.float32))
             idx = np.nonzero(code_nan & ~ours_nan)[0]
-            result("decode %s: every NaN code (%d) decodes to NaN" % (fmt, int(code_nan.sum())), idx.size == 0,
+            oracle.result("decode %s: every NaN code (%d) decodes to NaN" % (fmt, int(code_nan.sum())), idx.size == 0,
                    ["%d NaN codes decode to non-NaN; first: %s" % (idx.size, "; ".join(
                        "code 0x%04x -> 0x%08x" % (int(codes[i]), int(ours[i])) for i in idx[:SHOW]))])
             idx = np.nonzero(code_nan & ((ours >> np.uint32(31)) != (codes >> np.uint16(15)).astype(np.uint32)))[0]
-            result("decode %s: NaN codes keep their sign" % fmt, idx.size == 0,
+            oracle.result("decode %s: NaN codes keep their sign" % fmt, idx.size == 0,
                    ["%d NaN codes lose their sign; first: %s" % (idx.size, "; ".join(
                        "code 0x%04x -> 0x%08x" % (int(codes[i]), int(ours[i])) for i in idx[:SHOW]))])
 
@@ -228,20 +207,20 @@ def main():
             out = os.path.join(tmp, "x.%s.f32" % fmt)
             if not os.path.exists(enc):
                 continue
-            rc, _, err = quantbench(qb, "decode", "--format", fmt, enc, out)
+            rc, _, err = oracle.run(qb, "decode", "--format", fmt, enc, out)
             if rc != 0 or os.path.getsize(out) != 4 * n:
-                result("decode(encode(x)) for %s" % fmt, False, ["exit %d, stderr: %s" % (rc, err.strip())])
+                oracle.result("decode(encode(x)) for %s" % fmt, False, ["exit %d, stderr: %s" % (rc, err.strip())])
                 continue
             ours = np.fromfile(out, dtype="<u4")
             with np.errstate(all="ignore"):
                 ref = want.view(dtype).astype(np.float32).view(np.uint32)
             idx = np.nonzero(~is_nan & (ours != ref))[0]
-            result("decode(encode(x)) %s == oracle round trip for every non-NaN input" % fmt, idx.size == 0,
+            oracle.result("decode(encode(x)) %s == oracle round trip for every non-NaN input" % fmt, idx.size == 0,
                    ["%d values differ; first: %s" % (idx.size, "; ".join(
                        "input 0x%08x ours 0x%08x oracle 0x%08x" % (int(x_u32[i]), int(ours[i]), int(ref[i]))
                        for i in idx[:SHOW]))])
             idx = np.nonzero(is_nan & ~np.isnan(ours.view(np.float32)))[0]
-            result("decode(encode(NaN)) %s is NaN" % fmt, idx.size == 0,
+            oracle.result("decode(encode(NaN)) %s is NaN" % fmt, idx.size == 0,
                    ["%d NaN inputs come back non-NaN; first: %s" % (idx.size, hexes(x_u32[idx[:SHOW]], 8))])
 
         # ---- tf32: PTX cvt.rna.tf32.f32, round half away from zero to 10 mantissa bits --------
@@ -249,9 +228,9 @@ def main():
         # float64: the value rounded to a multiple of its ulp (2^(e-10) for a normal with exponent
         # e, 2^-136 for fp32 subnormals) with ties away from zero, ±Inf past the top binade.
         out = os.path.join(tmp, "x.tf32")
-        rc, _, err = quantbench(qb, "encode", "--format", "tf32", src, out)
+        rc, _, err = oracle.run(qb, "encode", "--format", "tf32", src, out)
         ok = rc == 0 and os.path.exists(out) and os.path.getsize(out) == 4 * n
-        result("encode --format tf32 exits 0 and writes %d bytes" % (4 * n), ok, ["exit %d, stderr: %s" % (rc, err.strip())])
+        oracle.result("encode --format tf32 exits 0 and writes %d bytes" % (4 * n), ok, ["exit %d, stderr: %s" % (rc, err.strip())])
         if ok:
             ours = np.fromfile(out, dtype="<u4")
             fin = ~is_nan
@@ -267,24 +246,23 @@ def main():
             got = ours[fin]
             idx = np.nonzero(got != want)[0]
             fx = x_u32[fin]
-            result("encode tf32 == round-half-away to 10 mantissa bits (float64 model) for every non-NaN input",
+            oracle.result("encode tf32 == round-half-away to 10 mantissa bits (float64 model) for every non-NaN input",
                    idx.size == 0, ["%d differ; first: %s" % (idx.size, "; ".join(
                        "input 0x%08x ours 0x%08x want 0x%08x" % (int(fx[i]), int(got[i]), int(want[i])) for i in idx[:SHOW]))])
             ties = fin & ((x_u32 & np.uint32(0x1FFF)) == np.uint32(0x1000)) & ((x_u32 & np.uint32(0x7F800000)) != np.uint32(0x7F800000))
             away = np.abs(ours[ties].view(np.float32)) > np.abs(x[ties])
-            result("encode tf32: all %d exact ties round away from zero" % int(ties.sum()), bool(ties.any() and away.all()),
+            oracle.result("encode tf32: all %d exact ties round away from zero" % int(ties.sum()), bool(ties.any() and away.all()),
                    ["%d ties not rounded away" % int((~away).sum())])
             low = (ours & np.uint32(0x1FFF)) != 0
-            result("encode tf32: the low 13 bits are zero in every output word", not low.any(),
+            oracle.result("encode tf32: the low 13 bits are zero in every output word", not low.any(),
                    ["%d words with low bits set; first input %s" % (int(low.sum()), hexes(x_u32[low][:SHOW], 8))])
             nan_out = np.isnan(ours.view(np.float32))
             keep_sign = (ours >> np.uint32(31)) == (x_u32 >> np.uint32(31))
             bad = np.nonzero(is_nan & ~(nan_out & keep_sign))[0]
-            result("encode tf32: NaN inputs stay NaN with their sign", bad.size == 0,
+            oracle.result("encode tf32: NaN inputs stay NaN with their sign", bad.size == 0,
                    ["%d wrong; first input %s" % (bad.size, hexes(x_u32[bad[:SHOW]], 8))])
 
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(oracle.finish())
 
 
 if __name__ == "__main__":

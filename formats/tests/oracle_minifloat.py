@@ -32,22 +32,18 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common", "tests"))
+import oracle  # noqa: E402 - the shared skip/check/finish of every oracle
+
 try:
     import numpy as np
     import ml_dtypes
     _ = (ml_dtypes.float6_e3m2fn, ml_dtypes.float6_e2m3fn, ml_dtypes.float4_e2m1fn, ml_dtypes.float8_e8m0fnu)
 except (ImportError, AttributeError) as e:  # pragma: no cover - depends on the machine
-    reason = "the oracle needs numpy and ml_dtypes >= 0.5 (pip install numpy ml_dtypes): %s" % e
-    if os.environ.get("QB_REQUIRE_ORACLES") == "1":
-        print("FAIL: " + reason + " (QB_REQUIRE_ORACLES=1)")
-        sys.exit(1)
-    print("SKIP: " + reason)
-    sys.exit(77)
+    oracle.skip("the oracle needs numpy and ml_dtypes >= 0.5 (pip install numpy ml_dtypes): %s" % e)
 
 SEED = 20251122
 SHOW = 8
-passed = 0
-failed = 0
 
 # name, ml_dtypes type, bits per code, has NaN code (accepts NaN input)
 FORMATS = [
@@ -57,22 +53,6 @@ FORMATS = [
     ("fp6_e2m3", ml_dtypes.float6_e2m3fn, 6, False),
     ("fp4_e2m1", ml_dtypes.float4_e2m1fn, 4, False),
 ]
-
-
-def result(name, ok, evidence=()):
-    global passed, failed
-    if ok:
-        passed += 1
-        return
-    failed += 1
-    print("FAIL: " + name)
-    for line in evidence:
-        print("    " + line)
-
-
-def quantbench(qb, *args):
-    p = subprocess.run([qb, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
-    return p.returncode, p.stdout, p.stderr
 
 
 def pack(codes, bits):
@@ -190,16 +170,16 @@ def main():
             out = os.path.join(tmp, fmt + ".bin")
             x.tofile(src)
             # ---- encode ----
-            rc, _, err = quantbench(qb, "encode", "--format", fmt, src, out)
+            rc, _, err = oracle.run(qb, "encode", "--format", fmt, src, out)
             ok = rc == 0 and os.path.exists(out) and os.path.getsize(out) == n * bits // 8
-            result("encode --format %s of %d values exits 0 and writes %d bytes" % (fmt, n, n * bits // 8), ok,
+            oracle.result("encode --format %s of %d values exits 0 and writes %d bytes" % (fmt, n, n * bits // 8), ok,
                    ["exit %d, stderr: %s" % (rc, err.strip())])
             if ok:
                 ours = unpack(np.fromfile(out, dtype=np.uint8), bits, n)
                 with np.errstate(all="ignore"):
                     want = x.astype(dtype).view(np.uint8) & np.uint8((1 << bits) - 1)
                 idx = np.nonzero(ours != want)[0]
-                result("encode %s == ml_dtypes %s for all %d inputs (NaN included: %s)" % (fmt, dtype.__name__, n, has_nan),
+                oracle.result("encode %s == ml_dtypes %s for all %d inputs (NaN included: %s)" % (fmt, dtype.__name__, n, has_nan),
                        idx.size == 0,
                        ["%d codes differ; first: %s" % (idx.size, "; ".join(
                            "x=%r (0x%08x) ours 0x%02x oracle 0x%02x" % (float(x[i]), int(x[i:i + 1].view(np.uint32)[0]),
@@ -210,8 +190,8 @@ def main():
                 bad[5] = np.nan
                 bsrc = os.path.join(tmp, fmt + ".nan.f32")
                 bad.tofile(bsrc)
-                rc, _, err = quantbench(qb, "encode", "--format", fmt, bsrc, os.path.join(tmp, fmt + ".nan.bin"))
-                result("encode %s rejects NaN naming column 5" % fmt, rc != 0 and "column 5" in err,
+                rc, _, err = oracle.run(qb, "encode", "--format", fmt, bsrc, os.path.join(tmp, fmt + ".nan.bin"))
+                oracle.result("encode %s rejects NaN naming column 5" % fmt, rc != 0 and "column 5" in err,
                        ["exit %d, stderr: %s" % (rc, err.strip())])
             # ---- decode every code ----
             codes = np.arange(1 << bits, dtype=np.uint8)
@@ -219,15 +199,15 @@ def main():
             csrc = os.path.join(tmp, fmt + ".codes")
             cout = os.path.join(tmp, fmt + ".codes.f32")
             pack(codes, bits).tofile(csrc)
-            rc, _, err = quantbench(qb, "decode", "--format", fmt, csrc, cout)
+            rc, _, err = oracle.run(qb, "decode", "--format", fmt, csrc, cout)
             ok = rc == 0 and os.path.exists(cout) and os.path.getsize(cout) == 4 * ncodes
-            result("decode --format %s of all %d codes exits 0" % (fmt, ncodes), ok, ["exit %d, stderr: %s" % (rc, err.strip())])
+            oracle.result("decode --format %s of all %d codes exits 0" % (fmt, ncodes), ok, ["exit %d, stderr: %s" % (rc, err.strip())])
             if ok:
                 ours = np.fromfile(cout, dtype="<f4")
                 want = codes.view(dtype).astype(np.float32)
                 wn = np.isnan(want)
                 idx = np.nonzero((wn != np.isnan(ours)) | (~wn & (ours.view(np.uint32) != want.view(np.uint32))))[0]
-                result("decode %s == ml_dtypes %s bit for bit, NaN codes NaN (%d NaN codes)" % (fmt, dtype.__name__, int(wn.sum())),
+                oracle.result("decode %s == ml_dtypes %s bit for bit, NaN codes NaN (%d NaN codes)" % (fmt, dtype.__name__, int(wn.sum())),
                        idx.size == 0,
                        ["%d codes differ; first: %s" % (idx.size, "; ".join(
                            "code 0x%02x ours %r oracle %r" % (int(codes[i]), float(ours[i]), float(want[i])) for i in idx[:SHOW]))])
@@ -238,9 +218,9 @@ def main():
         bsrc = os.path.join(tmp, "e8m0.bin")
         bout = os.path.join(tmp, "e8m0.f32")
         blocks.tofile(bsrc)
-        rc, _, err = quantbench(qb, "decode", "--format", "mxfp8_e4m3", "--cols", "32", bsrc, bout)
+        rc, _, err = oracle.run(qb, "decode", "--format", "mxfp8_e4m3", "--cols", "32", bsrc, bout)
         ok = rc == 0 and os.path.exists(bout) and os.path.getsize(bout) == 4 * 256 * 32
-        result("decode mxfp8_e4m3 of 256 blocks exits 0", ok, ["exit %d, stderr: %s" % (rc, err.strip())])
+        oracle.result("decode mxfp8_e4m3 of 256 blocks exits 0", ok, ["exit %d, stderr: %s" % (rc, err.strip())])
         if ok:
             ours = np.fromfile(bout, dtype="<f4").reshape(256, 32)
             want = e.view(ml_dtypes.float8_e8m0fnu).astype(np.float32)
@@ -248,7 +228,7 @@ def main():
             okv = np.all((np.isnan(ours) == wn[:, None]) | False, axis=1) & np.all(
                 wn[:, None] | (ours.view(np.uint32) == want.view(np.uint32)[:, None]), axis=1)
             idx = np.nonzero(~okv)[0]
-            result("E8M0 scale decode == ml_dtypes float8_e8m0fnu for all 256 bytes (0xFF NaN)", idx.size == 0,
+            oracle.result("E8M0 scale decode == ml_dtypes float8_e8m0fnu for all 256 bytes (0xFF NaN)", idx.size == 0,
                    ["%d scale bytes differ; first: %s" % (idx.size, "; ".join(
                        "E=0x%02x ours %r oracle %r" % (int(i), float(ours[i, 0]), float(want[i])) for i in idx[:SHOW]))])
 
@@ -264,18 +244,17 @@ def main():
                           ("mxint8", mx_model(bx, None, 0, 8)),
                           ("nvfp4_ts", nvfp4_model(bx))):
             out = os.path.join(tmp, "blocks." + fmt)
-            rc, _, err = quantbench(qb, "encode", "--format", fmt, "--cols", str(BCOLS), bsrc, out)
+            rc, _, err = oracle.run(qb, "encode", "--format", fmt, "--cols", str(BCOLS), bsrc, out)
             if rc != 0 or not os.path.exists(out):
-                result("encode --format %s exits 0" % fmt, False, ["exit %d, stderr: %s" % (rc, err.strip())])
+                oracle.result("encode --format %s exits 0" % fmt, False, ["exit %d, stderr: %s" % (rc, err.strip())])
                 continue
             ours = np.fromfile(out, dtype=np.uint8)
             idx = np.nonzero(ours != want)[0] if ours.size == want.size else np.arange(1)
-            result("encode %s == numpy/ml_dtypes model of FORMATS.md (%d bytes)" % (fmt, want.size), idx.size == 0,
+            oracle.result("encode %s == numpy/ml_dtypes model of FORMATS.md (%d bytes)" % (fmt, want.size), idx.size == 0,
                    ["sizes %d/%d, %d bytes differ; first offsets %s" % (ours.size, want.size, idx.size,
                                                                         " ".join(str(int(i)) for i in idx[:SHOW]))])
 
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    sys.exit(oracle.finish())
 
 
 if __name__ == "__main__":
