@@ -10,9 +10,10 @@
  *   3. the case's share of its samples (all of them, or 1/rounds: sweep.h) timed on
  *      CLOCK_MONOTONIC, each `iters` iterations; with flush set, the caches are flushed (a
  *      2×LLC buffer read and written) before each one. A case whose working set lies beyond
- *      the LLC also times, after each sample and outside it, one read of a 2×LLC probe buffer
- *      on one thread: the bandwidth the machine gave at that moment (a neighbour's memory
- *      traffic on a shared host moves DRAM-bound cases by a third; compare.h uses it).
+ *      the LLC also times, after each sample and outside it, a 4 MiB read on one thread from a
+ *      2×LLC probe buffer (the windows rotate, so each comes from DRAM): the bandwidth the
+ *      machine gave at that moment (a neighbour's memory traffic on a shared host moves
+ *      DRAM-bound cases by a third; compare.h uses it).
  * Threads are a team of pinned workers (common/team.h), kept for the whole case, so a sample
  * times work, not thread start-up. Each case runs in its own forked process (run.c): its
  * peak RSS is the case's own, a crash in one case loses only that case, and OpenMP/OpenBLAS
@@ -36,6 +37,7 @@
 
 #define QB_BENCH_MAX_SAMPLES 512
 #define QB_BENCH_MAX_THREADS 256
+#define QB_BENCH_PROBE_WINDOW (4 << 20) /* bytes each probe read takes (timer.c) */
 
 /* ---- the sample loop (timer.c) -------------------------------------------------------- */
 
@@ -49,8 +51,9 @@ typedef struct qb_bench_cfg {
     int flush;             /* flush the caches before each sample */
     double max_case_s;     /* a case whose samples would take longer is skipped */
     int pin;
-    int64_t probe_bytes;   /* > 0: after each sample, time one read of this many bytes (the
-                              machine's bandwidth beside the sample: sweep.h); 0: none */
+    int64_t probe_bytes;   /* > 0: after each sample, time the read of the next
+                              QB_BENCH_PROBE_WINDOW bytes of a buffer this large (the
+                              machine's bandwidth beside the sample); 0: none */
 } qb_bench_cfg;
 
 typedef struct qb_samples {
@@ -120,7 +123,7 @@ typedef struct qb_case_result {
     char level[8];
     int64_t peak_rss_bytes;
     int copies;            /* copies of the weights rotated through (gemv) */
-    double probe_bytes;    /* bytes of the probe read after each sample; 0: none */
+    double probe_bytes;    /* bytes of each probe read after a sample; 0: none */
     char impl[160];        /* implementation that ran: registry impl, oneDNN impl_info_str, … */
     int fallback;          /* 1: the library ran a reference implementation */
 } qb_case_result;

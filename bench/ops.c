@@ -292,7 +292,7 @@ void qb_bench_op_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_
     }
     qb_bench_cfg mc = *cfg; /* beyond the LLC: the bandwidth beside each sample (bench.h) */
     mc.probe_bytes = strcmp(qb_bench_level(env, r->working_set, c->threads), "DRAM") == 0 ? 2 * env->l3_bytes : 0;
-    r->probe_bytes = (double)mc.probe_bytes;
+    r->probe_bytes = mc.probe_bytes ? QB_BENCH_PROBE_WINDOW : 0;
     if (!r->st) r->st = qb_bench_measure(&mc, iter, &d, &r->s);
     if (!r->st && d.st) r->st = qb_fail(d.st, "%s %s failed on the benchmark input", d.f->name, qb_op_names[c->op]);
     qb_team_stop(d.team);

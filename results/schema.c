@@ -161,8 +161,8 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (run_id, model_id, format, method, device, threads, test)\n"
     ");\n",
     /* 6: the machine's state beside each sample of a case whose data lies beyond the caches:
-     * the time to read the case's probe_bytes (its config) right after the sample, NULL for
-     * cases without a probe. compare.h adjusts such samples to the baseline's bandwidth. */
+     * the time to read probe_bytes (the case's config) from DRAM right after the sample, NULL
+     * for cases without a probe. compare.h adjusts such samples to the baseline's bandwidth. */
     "ALTER TABLE bench_samples ADD COLUMN probe_ns INTEGER;\n",
 };
 
