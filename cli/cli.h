@@ -70,6 +70,9 @@ qb_status qb_cli_errors_step(qb_cli *cli, qb_db *db, const char *run_id, const q
 /* The options that define what an errors job (and the suite `suite`, evaluating `model`)
  * measures, as canonical JSON: --resume compares it. NULLs are left out. Heap string. */
 char *qb_cli_errors_config(const char *suite, const qb_errors_job *job, const char *model);
+/* The eval job's defining options (model, text, formats, ref, ctx, chunks, methods) into an
+ * open JSON object, in the order `eval` and `run --model` both store (cmd_eval.c). */
+void qb_cli_eval_config(qb_json *j, const qb_eval_job *job);
 
 /* The model step of `run` (run_model.c): the eval job with speed tests on every format, after
  * the read bandwidth at eval.threads is measured (or found stored in the run), printed as one

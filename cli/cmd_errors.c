@@ -81,34 +81,28 @@ static void on_row(void *ctx, const char *source, const qb_tensor_error *e, int 
 }
 
 char *qb_cli_errors_config(const char *suite, const qb_errors_job *job, const char *model) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    qb_json j;
-    qb_json_begin(&j, f);
-    if (suite) qb_json_kstr(&j, "suite", suite);
-    qb_json_key(&j, "formats");
-    qb_json_arr(&j);
-    for (int i = 0; i < job->nformats; i++) qb_json_str(&j, job->formats[i]->name);
-    qb_json_arr_end(&j);
-    qb_json_key(&j, "weights");
-    qb_json_arr(&j);
-    for (int i = 0; i < job->nsources; i++) qb_json_str(&j, job->sources[i]);
-    qb_json_arr_end(&j);
-    qb_json_key(&j, "types");
-    qb_json_arr(&j);
-    for (int i = 0; i < job->nmixes; i++) qb_json_str(&j, job->mixes[i]->name);
-    qb_json_arr_end(&j);
-    qb_json_kint(&j, "seed", (int64_t)job->seed);
+    qb_json_doc d;
+    qb_json *j = qb_json_doc_begin(&d);
+    if (suite) qb_json_kstr(j, "suite", suite);
+    qb_json_key(j, "formats");
+    qb_json_arr(j);
+    for (int i = 0; i < job->nformats; i++) qb_json_str(j, job->formats[i]->name);
+    qb_json_arr_end(j);
+    qb_json_key(j, "weights");
+    qb_json_arr(j);
+    for (int i = 0; i < job->nsources; i++) qb_json_str(j, job->sources[i]);
+    qb_json_arr_end(j);
+    qb_json_key(j, "types");
+    qb_json_arr(j);
+    for (int i = 0; i < job->nmixes; i++) qb_json_str(j, job->mixes[i]->name);
+    qb_json_arr_end(j);
+    qb_json_kint(j, "seed", (int64_t)job->seed);
     if (job->shard_n > 1) {
-        qb_json_kint(&j, "shard", job->shard_i);
-        qb_json_kint(&j, "shards", job->shard_n);
+        qb_json_kint(j, "shard", job->shard_i);
+        qb_json_kint(j, "shards", job->shard_n);
     }
-    if (model) qb_json_kstr(&j, "model", model);
-    qb_json_end(&j);
-    fclose(f);
-    buf[strcspn(buf, "\n")] = '\0';
-    return buf;
+    if (model) qb_json_kstr(j, "model", model);
+    return qb_json_doc_end(&d);
 }
 
 qb_status qb_cli_errors_step(qb_cli *cli, qb_db *db, const char *run_id, const qb_errors_job *job, int *nrows) {

@@ -136,35 +136,33 @@ static void on_row(void *ctx, const qb_eval_row *r, int resumed) {
     qb_table_row(&p->t, cells);
 }
 
-/* The options that define what a run measures, as canonical JSON: --resume compares it. */
-static char *config_json(const qb_eval_job *job) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    qb_json j;
-    qb_json_begin(&j, f);
-    qb_json_kstr(&j, "model", job->model_path);
-    qb_json_kstr(&j, job->text_path ? "text" : "tokens", job->text_path ? job->text_path : job->tokens_path);
-    qb_json_key(&j, "formats");
-    qb_json_arr(&j);
-    for (int i = 0; i < job->nformats; i++) qb_json_str(&j, job->formats[i]);
-    qb_json_arr_end(&j);
-    qb_json_kstr(&j, "ref", job->ref ? job->ref : "default");
-    qb_json_kint(&j, "ctx", job->ctx);
-    qb_json_kint(&j, "chunks", job->max_chunks);
+/* The eval job's options that define what a run measures, in a fixed order: --resume
+ * compares the config strings, so `run --model` writes these first too (cli.h). */
+void qb_cli_eval_config(qb_json *j, const qb_eval_job *job) {
+    qb_json_kstr(j, "model", job->model_path);
+    qb_json_kstr(j, job->text_path ? "text" : "tokens", job->text_path ? job->text_path : job->tokens_path);
+    qb_json_key(j, "formats");
+    qb_json_arr(j);
+    for (int i = 0; i < job->nformats; i++) qb_json_str(j, job->formats[i]);
+    qb_json_arr_end(j);
+    qb_json_kstr(j, "ref", job->ref ? job->ref : "default");
+    qb_json_kint(j, "ctx", job->ctx);
+    qb_json_kint(j, "chunks", job->max_chunks);
     if (job->nmethods) { /* absent when not given, so runs from before --methods resume as before */
-        qb_json_key(&j, "methods");
-        qb_json_arr(&j);
-        for (int i = 0; i < job->nmethods; i++) qb_json_str(&j, job->methods[i]);
-        qb_json_arr_end(&j);
-        qb_json_kstr(&j, job->calib_text_path ? "calib_text" : "calib_tokens", job->calib_text_path ? job->calib_text_path : job->calib_tokens_path);
-        qb_json_kint(&j, "calib_chunks", job->calib_chunks);
-        qb_json_knum(&j, "sq_alpha", job->sq_alpha);
+        qb_json_key(j, "methods");
+        qb_json_arr(j);
+        for (int i = 0; i < job->nmethods; i++) qb_json_str(j, job->methods[i]);
+        qb_json_arr_end(j);
+        qb_json_kstr(j, job->calib_text_path ? "calib_text" : "calib_tokens", job->calib_text_path ? job->calib_text_path : job->calib_tokens_path);
+        qb_json_kint(j, "calib_chunks", job->calib_chunks);
+        qb_json_knum(j, "sq_alpha", job->sq_alpha);
     }
-    qb_json_end(&j);
-    fclose(f);
-    buf[strcspn(buf, "\n")] = '\0';
-    return buf;
+}
+
+static char *config_json(const qb_eval_job *job) {
+    qb_json_doc d;
+    qb_cli_eval_config(qb_json_doc_begin(&d), job);
+    return qb_json_doc_end(&d);
 }
 
 /* The eval job's rows into run_id, as one table or one JSON object; *nrows counts them. */

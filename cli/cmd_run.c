@@ -150,29 +150,15 @@ static qb_status run_steps(qb_db *db, const char *run_id, void *ctx) {
 
 /* The options that define what a model run measures, as canonical JSON: --resume compares it. */
 static char *model_config(const qb_model_run *m) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    qb_json j;
-    qb_json_begin(&j, f);
-    qb_json_kstr(&j, "model", m->eval.model_path);
-    qb_json_kstr(&j, m->eval.text_path ? "text" : "tokens", m->eval.text_path ? m->eval.text_path : m->eval.tokens_path);
-    qb_json_key(&j, "formats");
-    qb_json_arr(&j);
-    for (int i = 0; i < m->eval.nformats; i++) qb_json_str(&j, m->eval.formats[i]);
-    qb_json_arr_end(&j);
-    qb_json_kstr(&j, "ref", m->eval.ref ? m->eval.ref : "default");
-    qb_json_kint(&j, "ctx", m->eval.ctx);
-    qb_json_kint(&j, "chunks", m->eval.max_chunks);
-    qb_json_kint(&j, "threads", m->eval.threads);
-    qb_json_kint(&j, "n_prompt", m->speed.n_prompt);
-    qb_json_kint(&j, "n_gen", m->speed.n_gen);
-    qb_json_kint(&j, "reps", m->speed.reps);
-    qb_json_kstr(&j, "device", "cpu");
-    qb_json_end(&j);
-    fclose(f);
-    buf[strcspn(buf, "\n")] = '\0';
-    return buf;
+    qb_json_doc d;
+    qb_json *j = qb_json_doc_begin(&d);
+    qb_cli_eval_config(j, &m->eval);
+    qb_json_kint(j, "threads", m->eval.threads);
+    qb_json_kint(j, "n_prompt", m->speed.n_prompt);
+    qb_json_kint(j, "n_gen", m->speed.n_gen);
+    qb_json_kint(j, "reps", m->speed.reps);
+    qb_json_kstr(j, "device", "cpu");
+    return qb_json_doc_end(&d);
 }
 
 /* The run's report into dir, as `quantbench report --run ID --out DIR`; the path of its

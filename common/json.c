@@ -1,7 +1,10 @@
 /* json.c — see json.h. */
+#define _GNU_SOURCE /* open_memstream */
 #include "json.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 static void sep(qb_json *j) {
     if (j->need_comma & (1u << j->depth)) fputc(',', j->f);
@@ -86,3 +89,22 @@ void qb_json_null(qb_json *j) {
 void qb_json_kstr(qb_json *j, const char *k, const char *s) { qb_json_key(j, k); qb_json_str(j, s); }
 void qb_json_knum(qb_json *j, const char *k, double v) { qb_json_key(j, k); qb_json_num(j, v); }
 void qb_json_kint(qb_json *j, const char *k, int64_t v) { qb_json_key(j, k); qb_json_int(j, v); }
+
+qb_json *qb_json_doc_begin(qb_json_doc *d) {
+    d->buf = NULL;
+    d->len = 0;
+    d->f = open_memstream(&d->buf, &d->len);
+    if (!d->f) { /* it fails only without memory */
+        fprintf(stderr, "quantbench: error: out of memory for a JSON document\n");
+        abort();
+    }
+    qb_json_begin(&d->j, d->f);
+    return &d->j;
+}
+
+char *qb_json_doc_end(qb_json_doc *d) {
+    qb_json_end(&d->j);
+    fclose(d->f);
+    d->buf[strcspn(d->buf, "\n")] = '\0';
+    return d->buf;
+}

@@ -28,4 +28,17 @@ void qb_json_kstr(qb_json *j, const char *k, const char *s);
 void qb_json_knum(qb_json *j, const char *k, double v);
 void qb_json_kint(qb_json *j, const char *k, int64_t v);
 
+/* A JSON object built in memory, for a database column (a run's or a case's config):
+ * qb_json_doc_begin opens it and returns the writer; qb_json_doc_end closes it and returns
+ * the object as one heap line, without the newline. */
+typedef struct qb_json_doc {
+    qb_json j;
+    FILE *f;
+    char *buf;
+    size_t len;
+} qb_json_doc;
+
+qb_json *qb_json_doc_begin(qb_json_doc *d);
+char *qb_json_doc_end(qb_json_doc *d);
+
 #endif

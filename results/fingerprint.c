@@ -163,35 +163,28 @@ void qb_machine_collect(qb_machine *m) {
     m->version = qb_version;
     m->git_commit = qb_git_commit;
 
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    qb_json j;
-    qb_json_begin(&j, f);
-    qb_json_kstr(&j, "hostname", m->hostname);
-    qb_json_kstr(&j, "cpu_model", m->cpu_model);
-    qb_json_kstr(&j, "cpu_flags", m->cpu_flags);
-    qb_json_kint(&j, "cores", m->cores);
-    qb_json_kint(&j, "l1d_bytes", m->l1d_bytes);
-    qb_json_kint(&j, "l2_bytes", m->l2_bytes);
-    qb_json_kint(&j, "l3_bytes", m->l3_bytes);
-    qb_json_kint(&j, "mem_bytes", m->mem_bytes);
-    qb_json_kstr(&j, "os", m->os);
-    qb_json_kstr(&j, "kernel", m->kernel);
-    qb_json_kstr(&j, "compiler", m->compiler);
-    qb_json_kstr(&j, "cflags", m->cflags);
-    qb_json_kstr(&j, "sqlite_version", m->sqlite_version);
-    qb_json_kstr(&j, "openblas", m->openblas);
-    qb_json_kstr(&j, "onednn", m->onednn);
-    qb_json_kstr(&j, "cuda_driver", m->cuda_driver);
-    qb_json_kstr(&j, "cuda_runtime", m->cuda_runtime);
-    qb_json_kstr(&j, "gpus", m->gpus);
-    qb_json_end(&j);
-    fclose(f);
-    len = strcspn(buf, "\n");
-    buf[len] = '\0';
-    m->json = buf;
-    snprintf(m->id, sizeof m->id, "%016llx", (unsigned long long)qb_fnv1a(QB_FNV_INIT, buf, len));
+    qb_json_doc d;
+    qb_json *j = qb_json_doc_begin(&d);
+    qb_json_kstr(j, "hostname", m->hostname);
+    qb_json_kstr(j, "cpu_model", m->cpu_model);
+    qb_json_kstr(j, "cpu_flags", m->cpu_flags);
+    qb_json_kint(j, "cores", m->cores);
+    qb_json_kint(j, "l1d_bytes", m->l1d_bytes);
+    qb_json_kint(j, "l2_bytes", m->l2_bytes);
+    qb_json_kint(j, "l3_bytes", m->l3_bytes);
+    qb_json_kint(j, "mem_bytes", m->mem_bytes);
+    qb_json_kstr(j, "os", m->os);
+    qb_json_kstr(j, "kernel", m->kernel);
+    qb_json_kstr(j, "compiler", m->compiler);
+    qb_json_kstr(j, "cflags", m->cflags);
+    qb_json_kstr(j, "sqlite_version", m->sqlite_version);
+    qb_json_kstr(j, "openblas", m->openblas);
+    qb_json_kstr(j, "onednn", m->onednn);
+    qb_json_kstr(j, "cuda_driver", m->cuda_driver);
+    qb_json_kstr(j, "cuda_runtime", m->cuda_runtime);
+    qb_json_kstr(j, "gpus", m->gpus);
+    m->json = qb_json_doc_end(&d);
+    snprintf(m->id, sizeof m->id, "%016llx", (unsigned long long)qb_fnv1a(QB_FNV_INIT, m->json, strlen(m->json)));
 }
 
 void qb_machine_free(qb_machine *m) {
