@@ -1,9 +1,10 @@
 /* test_formats.c — registry-driven checks of every format in the table (ggml's
  * test-quantize-fns habit): sizes add up, round trips stay within the documented error bound
  * (format.h, invariant 4) on seeded data of several distributions and odd shapes, every
- * fast path gives the reference path's bytes and bits, specials included, and every GEMV dot
- * (invariant 5) agrees with its reference and the reference with a double-precision dot of
- * the dequantized rows. */
+ * fast path gives the reference path's bytes and bits, specials included (and on arbitrary
+ * bytes), and every GEMV dot (invariant 5) agrees with its reference, on quantized and on
+ * arbitrary weight bytes, and the reference with a double-precision dot of the dequantized
+ * rows. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,6 +306,54 @@ static void test_vec_dot(const qb_format *f, qb_rng *r) {
            a->name, cases, worst_a, worst_b);
 }
 
+/* (a) of test_vec_dot on weight rows of arbitrary bytes, so a fast dot cannot agree only on the
+ * codes a quantizer happens to write (q3_K's hmask and 6-bit scales, q2_K's min nibbles, a
+ * q8_0 weight of −128…): every block of a block format (no row or tensor header) is drawn
+ * afresh until it decodes to finite values below 1e20, so only the scale fields are
+ * constrained, and only away from NaN/Inf. Activations come from the quantizer, as in a GEMV. */
+static void test_vec_dot_random_bytes(const qb_format *f, qb_rng *r) {
+    if (!f->vec_dot_type || f->vec_dot == f->vec_dot_ref || f->block_elems == 1 || f->row_extra_bytes ||
+        f->tensor_extra_bytes)
+        return;
+    const qb_format *a = qb_format_find(f->vec_dot_type);
+    int64_t cols = f->block_elems;
+    while (cols % a->block_elems || cols < 4096) cols += f->block_elems;
+    const int64_t nblk = cols / f->block_elems;
+    size_t nw, na;
+    if (qb_format_bytes(f, 1, cols, &nw) != QB_OK || qb_format_bytes(a, 1, cols, &na) != QB_OK) return;
+    unsigned char *qw = malloc(nw), *qa = malloc(na);
+    float *x = malloc(cols * sizeof(float)), *wd = malloc(cols * sizeof(float)), *ad = malloc(cols * sizeof(float));
+    double worst = 0;
+    enum { ROWS = 8 };
+    for (int row = 0; row < ROWS; row++) {
+        for (int64_t b = 0; b < nblk; b++) {
+            unsigned char *blk = qw + b * f->block_bytes;
+            float *v = wd + b * f->block_elems;
+            int ok = 0;
+            for (int tries = 0; tries < 1000 && !ok; tries++) {
+                for (int k = 0; k < f->block_bytes; k++) blk[k] = (unsigned char)(qb_rng_uniform(r) * 256.0);
+                f->dequantize_ref(blk, v, 1, f->block_elems);
+                ok = 1;
+                for (int k = 0; k < f->block_elems; k++) ok &= fabsf(v[k]) < 1e20f; /* false for NaN too */
+            }
+            CHECK(ok, "%s: no finite block in 1000 draws of random bytes", f->name);
+        }
+        fill(r, x, cols, row % 2);
+        CHECK(a->quantize(x, qa, 1, cols, NULL) == QB_OK, "%s: %s", a->name, qb_errmsg());
+        a->dequantize_ref(qa, ad, 1, cols);
+        double sabs = 0;
+        for (int64_t i = 0; i < cols; i++) sabs += fabs((double)wd[i] * (double)ad[i]);
+        const double tol = 1e-5 * sabs + 1e-30 + act_sum_slack(f, qw, a, qa, ad, cols);
+        const double ref = f->vec_dot_ref(qw, qa, cols), fast = f->vec_dot(qw, qa, cols);
+        CHECK_LIMITED(fabs(fast - ref) <= tol, "%s·%s (%s) random weight bytes, row %d: vec_dot %.9g, ref %.9g, |d| %.3g > %.3g",
+                      f->name, a->name, f->impl, row, fast, ref, fabs(fast - ref), tol);
+        if (sabs > 0) worst = fmax(worst, fabs(fast - ref) / sabs);
+    }
+    printf("  dot %s·%s on random weight bytes: %d rows of %lld, |vec_dot - ref| <= %.2e x sum|w*a|\n", f->name, a->name,
+           (int)ROWS, (long long)cols, worst);
+    free(qw), free(qa), free(x), free(wd), free(ad);
+}
+
 static const char *op_impl(const qb_format *f, int fast_is_ref) { return fast_is_ref ? "ref" : f->impl; }
 
 int main(void) {
@@ -326,6 +375,7 @@ int main(void) {
         test_zero_block(f);
         test_random_bytes(f, &r);
         test_vec_dot(f, &r);
+        test_vec_dot_random_bytes(f, &r);
     }
     printf("dot products: worst |vec_dot - vec_dot_ref| = %.2e, worst |vec_dot_ref - double| = %.2e (x sum|w*a|)\n",
            worst_fast, worst_ref);

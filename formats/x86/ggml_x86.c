@@ -24,7 +24,9 @@
  *                      imatrix);
  *      q3_K            the 16 sub-blocks through make_q3_quants: its coordinate-descent sweeps
  *                      go element by element in every lane under masks (a lane that has
- *                      converged may sweep again: from the same state nothing changes).
+ *                      converged may sweep again: from the same state nothing changes), each
+ *                      visit screened first by a division-free test that proves most of them
+ *                      change nothing (q3_unsure).
  *    Two groups of 8 lanes run interleaved (NG) because the searches' running sums are
  *    latency-bound chains; the searches keep levels as floats, rounded by vroundps where the
  *    range check of level_mode proves it equal to nearest_int. The remaining per-super-block
@@ -39,15 +41,17 @@
  *    and the signed one never −128). The 32-element types scale each block's 8 integer
  *    lanes by d_w·d_a with FMA into two float accumulators, converting the fp16 scales of 8
  *    blocks at a time; the 256-element types scale each super-block's exact integer lanes
- *    into vector accumulators, with one horizontal sum per row, not per super-block
- *    (q4_K/q5_K in double: their min term can nearly cancel the main one). The float order differs from ggml's generic
- *    code, within format.h's tolerance 1e-5·Σ|w·a|. q6_K and q4_K/q5_K take the
- *    activation's per-16 sums from its bsums, as ggml does; q8_K's quantizer writes them as
- *    the sums of its qs.
+ *    into vector accumulators, with one horizontal sum per row, not per super-block (the
+ *    affine q2_K/q4_K/q5_K in double: their min term can nearly cancel the main one). The
+ *    float order differs from ggml's generic code, within format.h's tolerance
+ *    1e-5·Σ|w·a|. The K-quant dots take the activation's per-16 sums from its bsums, as ggml
+ *    does (q8_K's quantizer writes them as the sums of its qs): q2_K/q4_K/q5_K for the min
+ *    term; q3_K and q6_K for their level offset (4, 32), so that the levels enter maddubs
+ *    unsigned and the offset is subtracted once per sub-block. q2_K, q3_K and q6_K share the
+ *    sub-block-of-16 integer loop (sub16_isum).
  *
  * Not here, so on the reference paths: q4_1, q5_0, q5_1, mxfp4, nvfp4, tq1_0, tq2_0, q1_0,
- * q2_0 (all ops), q8_1's dequantize, and q2_K's and q3_K's dequantize and vec_dot (not
- * written yet). */
+ * q2_0 (all ops) and q8_1's dequantize. */
 #include <float.h>
 #include <immintrin.h>
 #include <math.h>
@@ -709,14 +713,39 @@ static inline __m256 q3_try(__m256 x, __m256 w, __m256 wx, __m256i l, __m256 sum
     return _mm256_andnot_ps(skip, acc);
 }
 
+/* The lanes where q3_try might take a new level, by a test without division: elsewhere it
+ * provably keeps l. slx and sl2 are q3_try's (the same operations), and q3_try changes
+ * nothing unless slx > 0 and clamp(nearest_int(q), −nmax, nmax − 1) ≠ l for q =
+ * fl(fl(x·sl2)/slx). q̃ = x·sl2·rcp(slx) is within 2^-11·|q̃| of q (rcp's relative error is
+ * at most 1.5·2^-12 in Intel's and AMD's manuals, the two roundings 2^-24 each), so with the
+ * margin m = 2^-8·|q̃| the level stays when |q̃ − l| < 1/2 − m (|q − l| < 1/2), or when l is an
+ * end of the range and q̃ lies beyond that end's rounding boundary by m; |q̃| < 4e6 keeps q in
+ * nearest_int's exact range, and slx < 1e37 keeps rcp's result normal (above 2^126 it is 0;
+ * below 2^-126 it is Inf, and so is q̃). NaN and Inf fail the ordered compares: unsure. */
+static inline __m256 q3_unsure(__m256 x, __m256 w, __m256 wx, __m256i l, __m256 sumlx, __m256 suml2, __m256 skip, int nmax) {
+    const __m256 lf = _mm256_cvtepi32_ps(l);
+    const __m256 slx = _mm256_sub_ps(sumlx, _mm256_mul_ps(wx, lf));
+    const __m256 sl2 = _mm256_sub_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
+    const __m256 q = _mm256_mul_ps(_mm256_mul_ps(x, sl2), _mm256_rcp_ps(slx));
+    const __m256 m = _mm256_mul_ps(abs_ps(q), _mm256_set1_ps(1.0f / 256));
+    __m256 stays = _mm256_cmp_ps(abs_ps(_mm256_sub_ps(q, lf)), _mm256_sub_ps(_mm256_set1_ps(0.5f), m), _CMP_LT_OQ);
+    const __m256 lo = _mm256_cmp_ps(lf, _mm256_set1_ps((float)-nmax), _CMP_EQ_OQ);
+    const __m256 hi = _mm256_cmp_ps(lf, _mm256_set1_ps((float)(nmax - 1)), _CMP_EQ_OQ);
+    stays = _mm256_or_ps(stays, _mm256_and_ps(lo, _mm256_cmp_ps(_mm256_add_ps(q, m), _mm256_set1_ps(0.5f - nmax), _CMP_LT_OQ)));
+    stays = _mm256_or_ps(stays, _mm256_and_ps(hi, _mm256_cmp_ps(_mm256_sub_ps(q, m), _mm256_set1_ps(nmax - 1.5f), _CMP_GT_OQ)));
+    stays = _mm256_and_ps(stays, _mm256_cmp_ps(abs_ps(q), _mm256_set1_ps(4e6f), _CMP_LT_OQ));
+    stays = _mm256_and_ps(stays, _mm256_cmp_ps(slx, _mm256_set1_ps(1e37f), _CMP_LT_OQ));
+    stays = _mm256_or_ps(stays, _mm256_or_ps(skip, _mm256_cmp_ps(slx, _mm256_setzero_ps(), _CMP_NGT_UQ)));
+    return _mm256_andnot_ps(stays, _mm256_castsi256_ps(_mm256_set1_epi32(-1)));
+}
+
 /* make_q3_quants with do_rmse (ggml_common.c) for NG × 8 groups at once, n ≤ 16: the
  * coordinate-descent sweeps run element by element in every lane, each lane accepting a new
  * level under its own mask. A lane whose sweep changed nothing (where the scalar code stops)
- * may sweep again with the others: from the same state it changes nothing again. Each sweep
- * first evaluates every element against the sweep's starting state, independently (no chain
- * through the sums): up to the first element that some lane would change, that is what the
- * sequential sweep computes too, so the sweep starts there, or ends at once when none would
- * (the converged last sweep). */
+ * may sweep again with the others: from the same state it changes nothing again. Most visits
+ * change nothing (about one in five needs q3_try on the gaussian source), so each is first
+ * screened by q3_unsure, without division; only when some lane may change does q3_try run,
+ * and only then can the state change, so the screens do not wait on each other. */
 static void q3_lanes(int n, int nmax, const __m256 (*x)[NG], __m256i (*L)[NG], __m256 scale_out[NG]) {
     const __m256 zero = _mm256_setzero_ps();
     __m256 max[NG], tiny[NG], sumlx[NG], suml2[NG], w[16][NG], wx[16][NG];
@@ -738,18 +767,11 @@ static void q3_lanes(int n, int nmax, const __m256 (*x)[NG], __m256i (*L)[NG], _
             suml2[g] = _mm256_add_ps(suml2[g], _mm256_mul_ps(_mm256_mul_ps(w[i][g], lf), lf));
         }
     for (int itry = 0; itry < 5; itry++) {
-        int first = n; /* the first element some lane changes, from the sweep's starting state */
-        for (int i = 0; i < n && first == n; i++) {
-            __m256 acc[NG];
-            for (int g = 0; g < NG; g++) {
-                __m256i nl;
-                __m256 a, b;
-                acc[g] = q3_try(x[i][g], w[i][g], wx[i][g], l[i][g], sumlx[g], suml2[g], tiny[g], nmax, &nl, &a, &b);
-            }
-            if (any_ps(acc)) first = i;
-        }
-        if (first == n) break;
-        for (int i = first; i < n; i++)
+        int changed = 0;
+        for (int i = 0; i < n; i++) {
+            __m256 unsure[NG];
+            for (int g = 0; g < NG; g++) unsure[g] = q3_unsure(x[i][g], w[i][g], wx[i][g], l[i][g], sumlx[g], suml2[g], tiny[g], nmax);
+            if (!any_ps(unsure)) continue;
             for (int g = 0; g < NG; g++) {
                 __m256i nl;
                 __m256 slx2, sl22;
@@ -757,7 +779,10 @@ static void q3_lanes(int n, int nmax, const __m256 (*x)[NG], __m256i (*L)[NG], _
                 l[i][g] = _mm256_blendv_epi8(l[i][g], nl, _mm256_castps_si256(acc));
                 sumlx[g] = select_ps(acc, slx2, sumlx[g]);
                 suml2[g] = select_ps(acc, sl22, suml2[g]);
+                changed |= !_mm256_testz_ps(acc, acc);
             }
+        }
+        if (!changed) break;
     }
     for (int i = 0; i < n; i++)
         for (int g = 0; g < NG; g++)
@@ -892,9 +917,18 @@ static qb_status q2_K_quantize_avx2(const float *x, void *q, int64_t rows, int64
     return QB_OK;
 }
 
-/* q3_K's 6-bit sub-scale j, still biased by 32 (the layout in ggml_k.c's file comment). */
-static inline int q3_K_scale(const uint8_t s[12], int j) {
-    return (j < 8 ? s[j] & 0xF : s[j - 8] >> 4) | (((s[8 + j % 4] >> (2 * (j / 4))) & 3) << 4);
+/* q3_K's 16 signed sub-scales s_j − 32 as int8 from their 12 bytes (the layout in ggml_k.c's
+ * file comment): the low nibbles of bytes 0–7 (j < 8), then their high nibbles (j ≥ 8); the
+ * top two bits of s_j at 2·(j/4) in byte 8 + j%4, i.e. in 32-bit lane j/4 of bytes 8–11
+ * shifted right by 2·(j/4). In registers: a round trip through memory would stall on
+ * store-to-load forwarding in the dot. */
+static inline __m128i q3_K_scales(const uint8_t s[12]) {
+    uint32_t w2;
+    memcpy(&w2, s + 8, 4);
+    const __m128i b = _mm_loadl_epi64((const __m128i *)s);
+    const __m128i lo = _mm_and_si128(_mm_unpacklo_epi64(b, _mm_srli_epi16(b, 4)), _mm_set1_epi8(0x0F));
+    const __m128i hi = _mm_and_si128(_mm_srlv_epi32(_mm_set1_epi32((int)w2), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
+    return _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32)); /* hi ≤ 3: no bit crosses a byte */
 }
 
 static qb_status q3_K_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
@@ -923,8 +957,10 @@ static qb_status q3_K_quantize_avx2(const float *x, void *q, int64_t rows, int64
             qb_ggml_q3_K_scales(scales, ib ? sw : NULL, y, qx_candidates);
             /* re-quantize with the stored fp16 d: q = clamp(nearest_int(x/(d·(s_j − 32)))) + 4 */
             const float dall = f16_to_f32(y->d);
+            int8_t s3[16];
+            _mm_storeu_si128((__m128i *)s3, q3_K_scales(y->scales));
             for (int j = 0; j < 16; j++) {
-                const float d = dall * (q3_K_scale(y->scales, j) - 32);
+                const float d = dall * s3[j];
                 if (!d) {
                     lane_levels((const __m256i(*)[NG])Lt, j / 8, j % 8, 16, L + 16 * j);
                     continue;
@@ -1308,6 +1344,77 @@ static void q6_K_dequantize_avx2(const void *q, float *y, int64_t rows, int64_t 
     }
 }
 
+/* The 2-bit fields of the 128-element half h of q2_K's qs (q3_K's low bits) as four 32-byte
+ * groups t (elements 128h + 32t + l: sub-blocks 8h + 2t and 8h + 2t + 1), levels 0…3. */
+static inline void q2_levels(const uint8_t *qs, int h, __m256i q[4]) {
+    const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * h)), m2 = _mm256_set1_epi8(3);
+    for (int t = 0; t < 4; t++) q[t] = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * t), m2);
+}
+
+/* q3_K's levels q3 + 4 ∈ [0, 7] of the half h, grouped as q2_levels. The high bit of element
+ * 128h + 32t + l is bit 4h + t of hmask[l]: one 16-bit shift (for h = 0) and then byte-wise
+ * doublings bring it to each byte's sign bit, t = 3 first, where blendv turns it into 4. No
+ * per-t bit masks: with them the dot ran out of registers and took 30 % longer. */
+static inline void q3_levels(const block_q3_K *b, int h, __m256i q[4]) {
+    __m256i x = _mm256_loadu_si256((const __m256i *)b->hmask);
+    if (!h) x = _mm256_slli_epi16(x, 4); /* bits 0–3 of each byte to 4–7 */
+    q2_levels(b->qs, h, q);
+    for (int t = 3; t >= 0; t--, x = _mm256_add_epi8(x, x))
+        q[t] = _mm256_or_si256(q[t], _mm256_blendv_epi8(_mm256_setzero_si256(), _mm256_set1_epi8(4), x));
+}
+
+/* The 16 sub-scales of a super-block (int8) times its float scale d, each product rounded as
+ * the reference's d·sc, into out[16] (read back by a broadcast per sub-block). */
+static inline void scale16_ps(__m128i sc, float d, float out[16]) {
+    const __m256 vd = _mm256_set1_ps(d);
+    _mm256_storeu_ps(out, _mm256_mul_ps(vd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc))));
+    _mm256_storeu_ps(out + 8, _mm256_mul_ps(vd, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(sc, sc)))));
+}
+
+/* q2_K: y = (d·sc_j)·q − dmin·m_j with both products rounded first, as the reference. */
+static void q2_K_dequantize_avx2(const void *q, float *y, int64_t rows, int64_t cols) {
+    const block_q2_K *b = q;
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    for (int64_t i = 0, nb = rows * cols / 256; i < nb; i++) {
+        const __m128i raw = _mm_loadu_si128((const __m128i *)b[i].scales);
+        float dl[16], ml[16];
+        scale16_ps(_mm_and_si128(raw, m4), f16_to_f32(b[i].d), dl);
+        scale16_ps(_mm_and_si128(_mm_srli_epi16(raw, 4), m4), f16_to_f32(b[i].dmin), ml);
+        for (int h = 0; h < 2; h++) {
+            __m256i lv[4];
+            q2_levels(b[i].qs, h, lv);
+            for (int t = 0; t < 4; t++, y += 32) {
+                __m256 f[4];
+                u8x32_to_ps(lv[t], f);
+                for (int k = 0; k < 4; k++) {
+                    const int j = 8 * h + 2 * t + k / 2;
+                    const __m256 v = _mm256_mul_ps(_mm256_broadcast_ss(&dl[j]), f[k]);
+                    _mm256_storeu_ps(y + 8 * k, _mm256_sub_ps(v, _mm256_broadcast_ss(&ml[j])));
+                }
+            }
+        }
+    }
+}
+
+/* q3_K: y = (d·(s_j − 32))·q3. */
+static void q3_K_dequantize_avx2(const void *q, float *y, int64_t rows, int64_t cols) {
+    const block_q3_K *b = q;
+    for (int64_t i = 0, nb = rows * cols / 256; i < nb; i++) {
+        float dl[16];
+        scale16_ps(q3_K_scales(b[i].scales), f16_to_f32(b[i].d), dl);
+        for (int h = 0; h < 2; h++) {
+            __m256i lv[4];
+            q3_levels(&b[i], h, lv);
+            for (int t = 0; t < 4; t++, y += 32) {
+                __m256 f[4];
+                i8x32_to_ps(_mm256_sub_epi8(lv[t], _mm256_set1_epi8(4)), f);
+                for (int k = 0; k < 4; k++)
+                    _mm256_storeu_ps(y + 8 * k, _mm256_mul_ps(_mm256_broadcast_ss(&dl[8 * h + 2 * t + k / 2]), f[k]));
+            }
+        }
+    }
+}
+
 /* ==== dot products ============================================================================
  * Integer products: _mm256_maddubs_epi16(u, s) multiplies unsigned bytes u by signed bytes s
  * and adds pairs with int16 saturation, which never triggers here: |u| ≤ 128 and |s| ≤ 127
@@ -1423,6 +1530,86 @@ static float iq4_xs_vec_dot_avx2(const void *w_row, const void *act_row, int64_t
     return hsum_ps(sumv);
 }
 
+/* The affine K-quants' (q2_K, q4_K, q5_K) super-block total d·d_a·Σ sc·q·a − dmin·d_a·Σ m·a
+ * from the exact int32 lanes acc (Σ sc·q·a) and summv (Σ m·bsums), added to four double lanes.
+ * The two terms can be large and nearly cancel (a block whose values sit far above its min):
+ * summed in double, the result carries only the rounding of the scales. Both folded to two
+ * exact int32 halves, [Σqa, Σqa, Σm, Σm] times [d, d, −dmin, −dmin] (float scales, rounded as
+ * the reference rounds them, times integers below 2^25: exact double products) go into the
+ * four lanes: no horizontal sum per super-block. dm: the block's fp16 d, then dmin. */
+static inline __m256d affine_terms_pd(__m256i acc, __m256i summv, const uint16_t *dm, float dy, __m256d acc4) {
+    uint32_t dpair;
+    memcpy(&dpair, dm, 4);
+    const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dpair)), _mm_set1_ps(dy)); /* d·dy, dmin·dy */
+    const __m128 dsc = _mm_xor_ps(_mm_shuffle_ps(dd, dd, 0x50), _mm_setr_ps(0.0f, 0.0f, -0.0f, -0.0f));
+    const __m256i t = _mm256_hadd_epi32(acc, summv); /* qa01 qa23 m01 m23 | qa45 qa67 m45 m67 */
+    const __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+    return _mm256_fmadd_pd(_mm256_cvtps_pd(dsc), _mm256_cvtepi32_pd(u), acc4);
+}
+
+static inline float hsum_pd(__m256d v) {
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return (float)(_mm_cvtsd_f64(h) + _mm_cvtsd_f64(_mm_unpackhi_pd(h, h)));
+}
+
+/* q2_K, q3_K and q6_K: Σ_j sc_j·Σ q·a over the 128-element half h, added to acc's int32
+ * lanes. lv[t]: the unsigned levels (≤ 63) of elements 128h + 32t + l as q2_levels groups them,
+ * sub-block 8h + 2t in the low 128 bits and 8h + 2t + 1 in the high; sc16: the 16 sub-scales
+ * as int16 words; a: the activation's 128 values of the half. */
+static inline __m256i sub16_isum(const __m256i lv[4], __m256i sc16, int h, const int8_t *a, __m256i acc) {
+    const __m256i half = h ? _mm256_permute2x128_si256(sc16, sc16, 0x11)
+                           : _mm256_permute2x128_si256(sc16, sc16, 0x00); /* words 8h…8h+7, twice */
+    for (int t = 0; t < 4; t++) {
+        const __m256i idx = _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * t + 1))),
+                                             _mm_set1_epi16((short)(0x0100 + 0x0202 * 2 * t)));
+        const __m256i p = _mm256_maddubs_epi16(lv[t], _mm256_loadu_si256((const __m256i *)(a + 32 * t)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_shuffle_epi8(half, idx)));
+    }
+    return acc;
+}
+
+/* q2_K: Σ_j sc_j·Σ q·a, and Σ_j m_j·bsums_j for the min term (its 16 sums of 16, as ggml). */
+static float q2_K_vec_dot_avx2(const void *w_row, const void *act_row, int64_t cols) {
+    const block_q2_K *x = w_row;
+    const block_q8_K *y = act_row;
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    __m256d acc4 = _mm256_setzero_pd();
+    for (int64_t i = 0, nb = cols / 256; i < nb; i++) {
+        const __m128i raw = _mm_loadu_si128((const __m128i *)x[i].scales);
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(raw, m4));
+        const __m256i m16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), m4));
+        const __m256i summv = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), m16);
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i lv[4];
+            q2_levels(x[i].qs, h, lv);
+            acc = sub16_isum(lv, sc16, h, y[i].qs + 128 * h, acc);
+        }
+        acc4 = affine_terms_pd(acc, summv, &x[i].d, y[i].d, acc4);
+    }
+    return hsum_pd(acc4);
+}
+
+/* q3_K: Σ_j s_j·Σ (q3 + 4)·a over the unsigned levels, minus 4·Σ_j s_j·bsums_j (s_j the signed
+ * sub-scales), as q6_K below. */
+static float q3_K_vec_dot_avx2(const void *w_row, const void *act_row, int64_t cols) {
+    const block_q3_K *x = w_row;
+    const block_q8_K *y = act_row;
+    __m256 sumv = _mm256_setzero_ps();
+    for (int64_t i = 0, nb = cols / 256; i < nb; i++) {
+        const __m256i sc16 = _mm256_cvtepi8_epi16(q3_K_scales(x[i].scales));
+        __m256i acc = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), sc16), 2);
+        acc = _mm256_sub_epi32(_mm256_setzero_si256(), acc);
+        for (int h = 0; h < 2; h++) {
+            __m256i lv[4];
+            q3_levels(&x[i], h, lv);
+            acc = sub16_isum(lv, sc16, h, y[i].qs + 128 * h, acc);
+        }
+        sumv = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(x[i].d) * y[i].d), _mm256_cvtepi32_ps(acc), sumv);
+    }
+    return hsum_ps(sumv);
+}
+
 /* q4_K/q5_K: Σ_j sc_j·Σ q·a exactly per super-block, minus dmin·Σ_j m_j·(a's sums). */
 static float k4_vec_dot(const block_q4_K *x4, const block_q5_K *x5, const block_q8_K *y, int64_t nb) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
@@ -1454,22 +1641,9 @@ static float k4_vec_dot(const block_q4_K *x4, const block_q5_K *x5, const block_
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(plo, slo));
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(phi, shi));
         }
-        /* the two terms can be large and nearly cancel (a block whose values sit far above its
-         * min): summed in double, the result carries only the rounding of the scales. Both
-         * folded to two exact int32 halves, [Σqa, Σqa, Σm, Σm] times [d, d, −dmin, −dmin] (float
-         * scales, rounded as the reference rounds them, times integers below 2^25: exact double
-         * products) go into four double lanes: no horizontal sum per super-block. d and dmin
-         * are the super-block's first two fp16 values. */
-        uint32_t dpair;
-        memcpy(&dpair, x4 ? (const void *)&x4[i] : (const void *)&x5[i], 4);
-        const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dpair)), _mm_set1_ps(y[i].d)); /* d·dy, dmin·dy */
-        const __m128 dsc = _mm_xor_ps(_mm_shuffle_ps(dd, dd, 0x50), _mm_setr_ps(0.0f, 0.0f, -0.0f, -0.0f));
-        const __m256i t = _mm256_hadd_epi32(acc, summv); /* qa01 qa23 m01 m23 | qa45 qa67 m45 m67 */
-        const __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
-        acc4 = _mm256_fmadd_pd(_mm256_cvtps_pd(dsc), _mm256_cvtepi32_pd(u), acc4);
+        acc4 = affine_terms_pd(acc, summv, x4 ? &x4[i].d : &x5[i].d, y[i].d, acc4);
     }
-    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(acc4), _mm256_extractf128_pd(acc4, 1));
-    return (float)(_mm_cvtsd_f64(h) + _mm_cvtsd_f64(_mm_unpackhi_pd(h, h)));
+    return hsum_pd(acc4);
 }
 
 static float q4_K_vec_dot_avx2(const void *w_row, const void *act_row, int64_t cols) {
@@ -1493,15 +1667,7 @@ static float q6_K_vec_dot_avx2(const void *w_row, const void *act_row, int64_t c
         for (int h = 0; h < 2; h++) {
             __m256i lv[4];
             q6_levels(&x[i], h, lv);
-            const __m256i half = h ? _mm256_permute2x128_si256(sc16, sc16, 0x11)
-                                   : _mm256_permute2x128_si256(sc16, sc16, 0x00); /* words 8h…8h+7, twice */
-            for (int t = 0; t < 4; t++) {
-                /* sub-block 8h + 2t in the low 128 bits, 8h + 2t + 1 in the high */
-                const __m256i idx = _mm256_set_m128i(_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * t + 1))),
-                                                     _mm_set1_epi16((short)(0x0100 + 0x0202 * 2 * t)));
-                const __m256i p = _mm256_maddubs_epi16(lv[t], _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * t)));
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_shuffle_epi8(half, idx)));
-            }
+            acc = sub16_isum(lv, sc16, h, y[i].qs + 128 * h, acc);
         }
         sumv = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(x[i].d) * y[i].d), _mm256_cvtepi32_ps(acc), sumv);
     }
@@ -1525,8 +1691,8 @@ static const kernels table_avx2[] = {
     {"q4_0", &fmt_q4_0, q4_0_quantize_avx2, q4_0_dequantize_avx2, q4_0_vec_dot_avx2},
     {"iq4_nl", &fmt_iq4_nl, iq4_nl_quantize_avx2, iq4_nl_dequantize_avx2, iq4_nl_vec_dot_avx2},
     {"iq4_xs", &fmt_iq4_xs, iq4_xs_quantize_avx2, iq4_xs_dequantize_avx2, iq4_xs_vec_dot_avx2},
-    {"q2_K", &fmt_q2_K, q2_K_quantize_avx2, NULL, NULL},
-    {"q3_K", &fmt_q3_K, q3_K_quantize_avx2, NULL, NULL},
+    {"q2_K", &fmt_q2_K, q2_K_quantize_avx2, q2_K_dequantize_avx2, q2_K_vec_dot_avx2},
+    {"q3_K", &fmt_q3_K, q3_K_quantize_avx2, q3_K_dequantize_avx2, q3_K_vec_dot_avx2},
     {"q4_K", &fmt_q4_K, q4_K_quantize_avx2, q4_K_dequantize_avx2, q4_K_vec_dot_avx2},
     {"q5_K", &fmt_q5_K, q5_K_quantize_avx2, q5_K_dequantize_avx2, q5_K_vec_dot_avx2},
     {"q6_K", &fmt_q6_K, q6_K_quantize_avx2, q6_K_dequantize_avx2, q6_K_vec_dot_avx2},
