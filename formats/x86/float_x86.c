@@ -1,9 +1,9 @@
-/* float_x86.c — F16C/AVX2/FMA fast paths for f16 and bf16, compiled with -mf16c -mavx2 -mfma
+/* float_x86.c — F16C/AVX2/FMA fast paths for f16 and bf16 (and f32's dot), compiled with -mf16c -mavx2 -mfma
  * and chosen at start-up only when the CPU reports what each uses (the dots also need FMA).
  * Quantize and dequantize give the same bits as the reference in formats/float.c (tested):
  * F16C rounds to nearest even like the reference, and the rare NaN lanes are re-encoded by the
  * scalar reference, because F16C keeps NaN payload bits where ggml writes the canonical
- * 0x7E00. The dots reorder the sum within format.h's invariant 5 (see HALF_DOT_X86). */
+ * 0x7E00. The dots reorder the sum within format.h's invariant 5 (see FLOAT_DOT_X86). */
 #include <cpuid.h>
 #include <immintrin.h>
 #include <string.h>
@@ -72,9 +72,13 @@ static void bf16_dequantize_avx2(const void *q, float *y, int64_t rows, int64_t 
  * significands), so FMA adds nothing to the reference's rounding there; what differs is the
  * summation: float FMA into 2 × 8 lanes over a chunk of 128 elements (each lane adds 8
  * products, relative error ≤ 8·2^-24 of that chunk's Σ|w·a|), and the chunks added in double
- * as the reference adds every product — far inside the 1e-5·Σ|w·a| bound, at memory speed. */
-#define HALF_DOT_CHUNK 128
+ * as the reference adds every product — far inside the 1e-5·Σ|w·a| bound, at memory speed.
+ * f32's dot is the same loop: its products are not exact in float, but FMA rounds each
+ * product-and-add once, so the bound per lane stays 8·2^-24 of the chunk's Σ|w·a|. */
+#define FLOAT_DOT_CHUNK 128
 
+static inline __m256 f32x8(const float *p) { return _mm256_loadu_ps(p); }
+static inline float f32_of(float v) { return v; }
 static inline __m256 f16x8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
 static inline __m256 bf16x8(const uint16_t *p) {
@@ -91,26 +95,27 @@ static inline double hsum_pd(__m256d v) {
     return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
 
-#define HALF_DOT_X86(NAME, LOAD8, DEC)                                                                     \
-    static float NAME##_vec_dot_x86(const void *w_row, const void *act_row, int64_t cols) {                \
-        const uint16_t *x = w_row, *y = act_row;                                                           \
-        __m256d sum = _mm256_setzero_pd();                                                                 \
-        int64_t i = 0;                                                                                     \
-        for (; i + HALF_DOT_CHUNK <= cols; i += HALF_DOT_CHUNK) {                                          \
-            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                                     \
-            for (int k = 0; k < HALF_DOT_CHUNK; k += 16) {                                                 \
-                a0 = _mm256_fmadd_ps(LOAD8(x + i + k), LOAD8(y + i + k), a0);                              \
-                a1 = _mm256_fmadd_ps(LOAD8(x + i + k + 8), LOAD8(y + i + k + 8), a1);                      \
-            }                                                                                              \
-            sum = widen_sum(_mm256_add_ps(a0, a1), sum);                                                   \
-        }                                                                                                  \
-        double tail = 0;                                                                                   \
-        for (; i < cols; i++) tail += (double)(DEC(x[i]) * DEC(y[i]));                                     \
-        return (float)(hsum_pd(sum) + tail);                                                               \
+#define FLOAT_DOT_X86(NAME, T, LOAD8, DEC)                                                                    \
+    static float NAME##_vec_dot_x86(const void *w_row, const void *act_row, int64_t cols) {                   \
+        const T *x = w_row, *y = act_row;                                                                     \
+        __m256d sum = _mm256_setzero_pd();                                                                    \
+        int64_t i = 0;                                                                                        \
+        for (; i + FLOAT_DOT_CHUNK <= cols; i += FLOAT_DOT_CHUNK) {                                           \
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                                        \
+            for (int k = 0; k < FLOAT_DOT_CHUNK; k += 16) {                                                   \
+                a0 = _mm256_fmadd_ps(LOAD8(x + i + k), LOAD8(y + i + k), a0);                                 \
+                a1 = _mm256_fmadd_ps(LOAD8(x + i + k + 8), LOAD8(y + i + k + 8), a1);                         \
+            }                                                                                                 \
+            sum = widen_sum(_mm256_add_ps(a0, a1), sum);                                                      \
+        }                                                                                                     \
+        double tail = 0;                                                                                      \
+        for (; i < cols; i++) tail += (double)(DEC(x[i]) * DEC(y[i]));                                        \
+        return (float)(hsum_pd(sum) + tail);                                                                  \
     }
-HALF_DOT_X86(f16, f16x8, qb_f16_to_f32)
-HALF_DOT_X86(bf16, bf16x8, qb_bf16_to_f32)
-#undef HALF_DOT_X86
+FLOAT_DOT_X86(f32, float, f32x8, f32_of)
+FLOAT_DOT_X86(f16, uint16_t, f16x8, qb_f16_to_f32)
+FLOAT_DOT_X86(bf16, uint16_t, bf16x8, qb_bf16_to_f32)
+#undef FLOAT_DOT_X86
 
 void qb_formats_init_x86(qb_format *const *table, int n) {
     __builtin_cpu_init();
@@ -126,6 +131,9 @@ void qb_formats_init_x86(qb_format *const *table, int n) {
             f->dequantize = f16_dequantize_f16c;
             if (fma) f->vec_dot = f16_vec_dot_x86;
             f->impl = "f16c";
+        } else if (avx2 && fma && strcmp(f->name, "f32") == 0) {
+            f->vec_dot = f32_vec_dot_x86; /* its quantize and dequantize are copies */
+            f->impl = "avx2";
         } else if (avx2 && strcmp(f->name, "bf16") == 0) {
             f->quantize = bf16_quantize_avx2;
             f->dequantize = bf16_dequantize_avx2;
