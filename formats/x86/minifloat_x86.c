@@ -12,9 +12,10 @@
  *     nearbyintf in the default mode). Overflow and NaN by lane masks, no per-element
  *     branch. Scales (amax, amax/448, x/s) are the reference's IEEE operations in the same
  *     order, so they are bit-identical.
- *  2. Decode gives the reference's bits: the same 256-entry tables (qb_mf_lut, gathered) or
- *     the same 16-entry codebooks (two permutes and a blend), multiplied by the same scale
- *     in the same order (a single IEEE product per element).
+ *  2. Decode gives the reference's bits: FP8 through F16C, exact (fp8x8), with the NaN codes
+ *     from the reference's 256-entry table (qb_mf_lut, gathered), FP6 from that table, the
+ *     4-bit formats from the same 16-entry codebooks (two permutes and a blend); each value
+ *     multiplied by the same scale in the same order (a single IEEE product per element).
  *  3. The FP8 dot sums exact fp32 products in double, exactly while the reference's does
  *     (rows up to 131072 values), so it returns the reference's bits.
  * Not covered here (reference paths): fp6/fp4 raw and MX encode, nvfp4_ts, the encoders of
@@ -80,17 +81,39 @@ static void mf8_encode_run(const float *x, uint8_t *o, int64_t n, const mf8 *p, 
     for (; i < n; i++) o[i] = mf8_encode1(div > 0.0f ? x[i] / div : x[i], p);
 }
 
-/* ---- decode: 256-entry table gather, 16-entry codebook permute ------------------------- */
+/* ---- decode: FP8 through F16C, 256-entry table gather, 16-entry codebook permute -------- */
 
 static inline __m256 lut256_8(const float *lut, const uint8_t *c) {
     return _mm256_i32gather_ps(lut, _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)c)), 4);
 }
 
-static void lut256_run(const float *lut, const uint8_t *c, float *y, int64_t n, float s, int scaled) {
+/* 8 FP8 codes (kind QB_MF_E4M3 or QB_MF_E5M2) as fp32 without the table's gather, which is
+ * what held decode to about two thirds of copy bandwidth on one core: an E5M2 code is the top
+ * byte of an IEEE half; E4M3's magnitude bits shifted left by 7 are the half of 2^-8 its
+ * value (exponent bias 15 against 7, subnormals included), which F16C widens exactly and 256
+ * scales back exactly. A group holding a NaN code (E4M3 0x7F/0xFF, E5M2 exponent 31 with a
+ * mantissa) is read from the table, for the reference's NaN bits. */
+static inline __m256 fp8x8(int kind, const uint8_t *c) {
+    const __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)c)), mag = _mm_and_si128(b, _mm_set1_epi16(0x7f));
+    __m128i h, nan;
+    if (kind == QB_MF_E5M2) {
+        h = _mm_slli_epi16(b, 8);
+        nan = _mm_cmpgt_epi16(mag, _mm_set1_epi16(0x7c));
+    } else {
+        h = _mm_or_si128(_mm_slli_epi16(mag, 7), _mm_slli_epi16(_mm_xor_si128(b, mag), 8));
+        nan = _mm_cmpeq_epi16(mag, _mm_set1_epi16(0x7f));
+    }
+    if (!_mm_testz_si128(nan, nan)) return lut256_8(qb_mf_lut[kind], c);
+    const __m256 v = _mm256_cvtph_ps(h);
+    return kind == QB_MF_E5M2 ? v : _mm256_mul_ps(v, _mm256_set1_ps(256.0f));
+}
+
+static void fp8_run(int kind, const uint8_t *c, float *y, int64_t n, float s, int scaled) {
+    const float *lut = qb_mf_lut[kind];
     int64_t i = 0;
     const __m256 sv = _mm256_set1_ps(s);
     for (; i + 8 <= n; i += 8) {
-        __m256 v = lut256_8(lut, c + i);
+        __m256 v = fp8x8(kind, c + i);
         _mm256_storeu_ps(y + i, scaled ? _mm256_mul_ps(v, sv) : v);
     }
     for (; i < n; i++) y[i] = scaled ? lut[c[i]] * s : lut[c[i]];
@@ -151,7 +174,7 @@ static qb_status fp8_e5m2_quantize_avx2(const float *x, void *q, int64_t rows, i
 #define FP8_RAW_DEC(NAME, KIND)                                                               \
     static void NAME##_dequantize_avx2(const void *q, float *y, int64_t rows, int64_t cols) { \
         qb_mf_init();                                                                         \
-        lut256_run(qb_mf_lut[KIND], q, y, rows * cols, 1.0f, 0);                              \
+        fp8_run(KIND, q, y, rows * cols, 1.0f, 0);                                            \
     }
 FP8_RAW_DEC(fp8_e4m3, QB_MF_E4M3)
 FP8_RAW_DEC(fp8_e5m2, QB_MF_E5M2)
@@ -196,7 +219,7 @@ static void fp8_e4m3_pt_dequantize_avx2(const void *q, float *y, int64_t rows, i
     qb_mf_init();
     float s;
     memcpy(&s, q, 4);
-    lut256_run(qb_mf_lut[QB_MF_E4M3], (const uint8_t *)q + 4, y, rows * cols, s, 1);
+    fp8_run(QB_MF_E4M3, (const uint8_t *)q + 4, y, rows * cols, s, 1);
 }
 
 static void fp8_e4m3_pc_dequantize_avx2(const void *q, float *y, int64_t rows, int64_t cols) {
@@ -205,7 +228,7 @@ static void fp8_e4m3_pc_dequantize_avx2(const void *q, float *y, int64_t rows, i
     for (int64_t r = 0; r < rows; r++, in += 4 + cols) {
         float s;
         memcpy(&s, in, 4);
-        lut256_run(qb_mf_lut[QB_MF_E4M3], in + 4, y + r * cols, cols, s, 1);
+        fp8_run(QB_MF_E4M3, in + 4, y + r * cols, cols, s, 1);
     }
 }
 
@@ -216,7 +239,7 @@ static float e4m3_scaled_dot_avx2(const void *w_row, const void *act_row, int64_
     __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
     int64_t i = 0;
     for (; i + 8 <= cols; i += 8) {
-        __m256 p = _mm256_mul_ps(lut256_8(lut, w + i), lut256_8(lut, a + i)); /* exact */
+        __m256 p = _mm256_mul_ps(fp8x8(QB_MF_E4M3, w + i), fp8x8(QB_MF_E4M3, a + i)); /* exact */
         acc0 = _mm256_add_pd(acc0, _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
         acc1 = _mm256_add_pd(acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
     }
@@ -237,7 +260,7 @@ static float e4m3_scaled_dot_avx2(const void *w_row, const void *act_row, int64_
         qb_mf_init();                                                                         \
         const uint8_t *in = q;                                                                \
         for (int64_t i = 0, n = rows * cols; i < n; i += 32, in += 33)                        \
-            lut256_run(qb_mf_lut[KIND], in + 1, y + i, 32, qb_e8m0_decode(in[0]), 1);         \
+            fp8_run(KIND, in + 1, y + i, 32, qb_e8m0_decode(in[0]), 1);                       \
     }
 MX8_DEC(mxfp8_e4m3, QB_MF_E4M3)
 MX8_DEC(mxfp8_e5m2, QB_MF_E5M2)
