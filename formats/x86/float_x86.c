@@ -6,9 +6,11 @@
  * 0x7E00. The dots reorder the sum within format.h's invariant 5 (see FLOAT_DOT_X86). */
 #include <cpuid.h>
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../format.h"
+#include "ggml_avx512.h"
 
 static qb_status f16_quantize_f16c(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
     (void)imp;
@@ -144,4 +146,10 @@ void qb_formats_init_x86(qb_format *const *table, int n) {
     if (avx2 && f16c) qb_formats_init_x86_minifloat(table, n);
     /* the GGUF block kernels (ggml_x86.c) need all three */
     if (avx2 && fma && f16c) qb_formats_init_x86_ggml(table, n);
+    /* and the AVX-512 K-quant dots (ggml_avx512.c) these four as well; QB_NO_AVX512=1 keeps
+     * the AVX2 ones (to compare them, and so the tests cover them on an AVX-512 CPU) */
+    const char *no512 = getenv("QB_NO_AVX512");
+    if (avx2 && fma && f16c && !(no512 && *no512 && strcmp(no512, "0") != 0) && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+        qb_formats_init_x86_avx512(table, n);
 }
