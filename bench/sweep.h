@@ -3,7 +3,7 @@
  * fractions of the measured limits, and commits each case with all its samples at once
  * (schema.c invariant 1), so a killed run keeps every case it finished.
  *
- * Interleaved rounds (cfg.rounds = R > 1, the nightly suite's 3): a case's samples are split
+ * Interleaved rounds (cfg.rounds = R > 1, the nightly suite's 6): a case's samples are split
  * over R processes, one per round; each round runs the limits, then every operation in a
  * shuffled order (google/benchmark's random interleaving). Why: on a shared VM a case's speed
  * depends on its process (where its pages land) and on the minute (the neighbours' memory

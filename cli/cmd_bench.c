@@ -42,7 +42,7 @@ static const char usage[] =
     "--rounds R splits each case's samples over R processes in R rounds, each round the limits\n"
     "then every operation in a shuffled order (default 1): on a shared machine, where a case's\n"
     "speed depends on its process and on the minute, the samples then show that spread and\n"
-    "'quantbench compare' does not mistake it for a change (the nightly suite uses 3).\n"
+    "'quantbench compare' does not mistake it for a change (the nightly suite uses 6).\n"
     "--quick is a smoke run of tiny shapes (seconds; figures are not meaningful).\n"
     "--flush-cache flushes the caches before every sample (and streams no weight copies).\n"
     "A case whose samples would take longer than --max-case-time (default 3 s) is skipped.\n"

@@ -14,7 +14,7 @@
  *   3. model: the model step on the shipped model (datasets/model/quantbench-tiny.gguf, trained
  *      by `quantbench train`, datasets/model/TRAINING.md) under model_formats, on the held-out
  *      license text it never saw; its bandwidth bound uses the limits step 2 measured.
- * The nightly suite measures the same with more samples, split over 3 interleaved rounds
+ * The nightly suite measures the same with more samples, split over 6 interleaved rounds
  * (bench/sweep.h: so that two nights of one build agree), at every thread count 1..N. */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -88,7 +88,7 @@ static const char usage[] =
     "               under f32, bf16, f16, Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, Q3_K_M, Q2_K, IQ4_NL,\n"
     "               fp8_e4m3_pc, mxfp4, nvfp4, nf4 and int4_asym_g128, against f32 on\n"
     "               " QB_SUITE_TEXT " (held out from its training), ctx 128.\n"
-    "  nightly   the same, the benchmarks with 15 samples in 3 interleaved rounds ('bench\n"
+    "  nightly   the same, the benchmarks with 30 samples in 6 interleaved rounds ('bench\n"
     "            --rounds') at every thread count 1..N and the model's pp/tg with 10\n"
     "            repetitions: what a nightly job runs before 'quantbench compare' (exit 3 on\n"
     "            a regression)\n"
@@ -296,7 +296,7 @@ qb_status cmd_run(qb_cli *cli, int argc, char **argv) {
                                 .seed = (uint64_t)seed, .skip_misfits = 1, .threads = 1, .shard_i = shard_i, .shard_n = shard_n};
         qb_bench_opts bench = {.ops = 1u << QB_OP_DEQUANTIZE | 1u << QB_OP_GEMV | 1u << QB_OP_GEMM, .formats = bfmts, .nformats = nb,
                                .threads = threads, .nthreads = nthreads,
-                               .cfg = {.samples = nightly ? 15 : 10, .rounds = nightly ? 3 : 1, .min_sample_ns = 5000000, .warmup_ns = 10000000,
+                               .cfg = {.samples = nightly ? 30 : 10, .rounds = nightly ? 6 : 1, .min_sample_ns = 5000000, .warmup_ns = 10000000,
                                        .max_case_s = 3.0, .pin = 1}};
         char *config = model_run ? model_config(&mr) : qb_cli_errors_config(suite_name, &errors, with_model ? model : NULL), run_id[37];
         qb_run_info ri = {.command = "run", .suite = model_run ? "model" : suite_name, .config = config, .seed = seed};
