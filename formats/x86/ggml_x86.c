@@ -1590,25 +1590,33 @@ static float q2_K_vec_dot_avx2(const void *w_row, const void *act_row, int64_t c
     return hsum_pd(acc4);
 }
 
-/* q3_K: Σ_j s_j·Σ (q3 + 4)·a over the unsigned levels, minus 4·Σ_j s_j·bsums_j (s_j the signed
- * sub-scales), as q6_K below. */
-static float q3_K_vec_dot_avx2(const void *w_row, const void *act_row, int64_t cols) {
-    const block_q3_K *x = w_row;
-    const block_q8_K *y = act_row;
-    __m256 sumv = _mm256_setzero_ps();
-    for (int64_t i = 0, nb = cols / 256; i < nb; i++) {
-        const __m256i sc16 = _mm256_cvtepi8_epi16(q3_K_scales(x[i].scales));
-        __m256i acc = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), sc16), 2);
-        acc = _mm256_sub_epi32(_mm256_setzero_si256(), acc);
-        for (int h = 0; h < 2; h++) {
-            __m256i lv[4];
-            q3_levels(&x[i], h, lv);
-            acc = sub16_isum(lv, sc16, h, y[i].qs + 128 * h, acc);
-        }
-        sumv = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(x[i].d) * y[i].d), _mm256_cvtepi32_ps(acc), sumv);
+/* q3_K and q6_K: Σ_j s_j·Σ q·a over the levels stored with an offset of 2^SHIFT (q3 + 4 ∈
+ * [0, 7], q6 ∈ [0, 63] for q6 − 32), so they enter maddubs unsigned, minus 2^SHIFT·Σ_j
+ * s_j·bsums_j (s_j the signed sub-scales, 16-bit words), subtracted lane-wise and exactly;
+ * the super-blocks' exact lanes are scaled into vector accumulators, one horizontal sum per
+ * row. SCALES8 gives the 16 sub-scales of a block as int8 in a __m128i. */
+#define OFFSET16_DOT(T, SCALES8, LEVELS, SHIFT)                                                                  \
+    static float T##_vec_dot_avx2(const void *w_row, const void *act_row, int64_t cols) {                       \
+        const block_##T *x = w_row;                                                                             \
+        const block_q8_K *y = act_row;                                                                          \
+        __m256 sumv = _mm256_setzero_ps();                                                                      \
+        for (int64_t i = 0, nb = cols / 256; i < nb; i++) {                                                     \
+            const __m256i sc16 = _mm256_cvtepi8_epi16(SCALES8(x[i].scales));                                   \
+            __m256i acc = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), sc16), SHIFT); \
+            acc = _mm256_sub_epi32(_mm256_setzero_si256(), acc);                                                \
+            for (int h = 0; h < 2; h++) {                                                                       \
+                __m256i lv[4];                                                                                  \
+                LEVELS(&x[i], h, lv);                                                                           \
+                acc = sub16_isum(lv, sc16, h, y[i].qs + 128 * h, acc);                                          \
+            }                                                                                                   \
+            sumv = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(x[i].d) * y[i].d), _mm256_cvtepi32_ps(acc), sumv); \
+        }                                                                                                       \
+        return hsum_ps(sumv);                                                                                   \
     }
-    return hsum_ps(sumv);
-}
+static inline __m128i q6_K_scales(const int8_t s[16]) { return _mm_loadu_si128((const __m128i *)s); }
+OFFSET16_DOT(q3_K, q3_K_scales, q3_levels, 2)
+OFFSET16_DOT(q6_K, q6_K_scales, q6_levels, 5)
+#undef OFFSET16_DOT
 
 /* q4_K/q5_K: Σ_j sc_j·Σ q·a exactly per super-block, minus dmin·Σ_j m_j·(a's sums). */
 static float k4_vec_dot(const block_q4_K *x4, const block_q5_K *x5, const block_q8_K *y, int64_t nb) {
@@ -1654,25 +1662,6 @@ static float q5_K_vec_dot_avx2(const void *w_row, const void *act_row, int64_t c
     return k4_vec_dot(NULL, w_row, act_row, cols / 256);
 }
 
-/* q6_K: Σ_j sc_j·Σ q·a over the unsigned levels q ∈ [0, 63], minus 32·Σ_j sc_j·bsums_j. */
-static float q6_K_vec_dot_avx2(const void *w_row, const void *act_row, int64_t cols) {
-    const block_q6_K *x = w_row;
-    const block_q8_K *y = act_row;
-    __m256 sumv = _mm256_setzero_ps(); /* the super-blocks' exact lanes, scaled: no horizontal sum per super-block */
-    for (int64_t i = 0, nb = cols / 256; i < nb; i++) {
-        /* the 16 scales as 16-bit words; 32·Σ_j sc_j·bsums_j is subtracted lane-wise (exact) */
-        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
-        __m256i acc = _mm256_slli_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), sc16), 5);
-        acc = _mm256_sub_epi32(_mm256_setzero_si256(), acc);
-        for (int h = 0; h < 2; h++) {
-            __m256i lv[4];
-            q6_levels(&x[i], h, lv);
-            acc = sub16_isum(lv, sc16, h, y[i].qs + 128 * h, acc);
-        }
-        sumv = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(x[i].d) * y[i].d), _mm256_cvtepi32_ps(acc), sumv);
-    }
-    return hsum_ps(sumv);
-}
 
 /* ==== installation ============================================================================ */
 
