@@ -14,7 +14,7 @@
 #    rounds of 5 samples it was found in every trial.
 #  - A run slowed by 15 % with the test-only knob QB_BENCH_TEST_SLOWDOWN (bench/bench.h) is
 #    reported as a regression (exit 3) against the same three baselines. A slowed run that a
-#    neighbour disturbed (every case unstable: 2 of 9 such runs on this VM, one under ASan) is
+#    neighbour disturbed (every case unstable: 2 of 11 such runs on this VM, one under ASan) is
 #    marked failed and measured again, up to three times.
 # The statistics themselves are proven on controlled samples by test_compare (the A/A false
 # positive rate at α = 0.002 over 4000 trials). ctest runs this test alone (RUN_SERIAL).
