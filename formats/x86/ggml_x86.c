@@ -60,6 +60,7 @@
 #include "../format.h"
 #include "../ggml_blocks.h"
 #include "../ggml_common.h"
+#include "block32_dot.h"
 
 /* The table rows, for the reference paths that rare blocks fall back to (set at init). */
 static const qb_format *fmt_q8_0, *fmt_q8_1, *fmt_q8_K, *fmt_q4_0, *fmt_q2_K, *fmt_q3_K, *fmt_q4_K, *fmt_q5_K,
@@ -1431,10 +1432,6 @@ static inline __m256i dot_signed_i8(__m256i w, __m256i a) {
  * 32-element-block dot in 8 int32 lanes: lanes 0–3 add up to the first block's, lanes 4–7
  * to the second's. The 4-bit types take both blocks' 16 packed bytes into one register (low
  * nibbles: elements 0–15, high nibbles: 16–31), matched by the activations' halves. */
-static inline __m256i load_2x128(const void *lo, const void *hi) {
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)lo)),
-                                   _mm_loadu_si128((const __m128i *)hi), 1);
-}
 
 /* q4_0: Σ (q − 8)·a as maddubs(q, a) − maddubs(8, a) on the unsigned levels q ∈ [0, 15]
  * (each 16-bit pair sum within ±2·15·128; the two halves' differences, each within ±2·8·128,
@@ -1475,44 +1472,9 @@ static inline __m256i q8_0_pair_isum(const block_q8_0 *x0, const block_q8_0 *x1,
     return _mm256_add_epi32(_mm256_permute2x128_si256(p0, p1, 0x20), _mm256_permute2x128_si256(p0, p1, 0x31));
 }
 
-/* The fp16 scales d of 8 consecutive blocks b[0…7] as floats (one F16C conversion). */
-#define FP16X8_PS(b)                                                                                      \
-    _mm256_cvtph_ps(_mm_setr_epi16((short)(b)[0].d, (short)(b)[1].d, (short)(b)[2].d, (short)(b)[3].d, \
-                                   (short)(b)[4].d, (short)(b)[5].d, (short)(b)[6].d, (short)(b)[7].d))
-
-/* Σ_blocks d_w·d_a·(integer sum), two blocks per vector and pairs alternating between two
- * accumulators (independent FMA chains). Eight blocks per step share one conversion of their
- * 8 + 8 scales, each pair's two products d_w·d_a then spread over its lanes; the last nb % 8
- * blocks go in pairs with their own scales, a last odd block paired with itself at scale 0. */
-#define BLOCK32_DOT(T, W)                                                                                  \
-    static float T##_vec_dot_avx2(const void *w_row, const void *act_row, int64_t cols) {                   \
-        const W *x = w_row;                                                                                 \
-        const block_q8_0 *y = act_row;                                                                      \
-        __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};                                         \
-        int64_t ib = 0, nb = cols / 32;                                                                     \
-        for (; ib + 8 <= nb; ib += 8) {                                                                     \
-            const __m256 d = _mm256_mul_ps(FP16X8_PS(x + ib), FP16X8_PS(y + ib));                           \
-            for (int k = 0; k < 8; k += 2) {                                                                \
-                const __m256 dk = _mm256_permutevar8x32_ps(d, _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1)); \
-                const __m256i p = T##_pair_isum(&x[ib + k], &x[ib + k + 1], &y[ib + k], &y[ib + k + 1]);     \
-                acc[k / 2 & 1] = _mm256_fmadd_ps(dk, _mm256_cvtepi32_ps(p), acc[k / 2 & 1]);                 \
-            }                                                                                               \
-        }                                                                                                   \
-        for (; ib < nb; ib += 2) {                                                                          \
-            const int64_t i1 = ib + 1 < nb ? ib + 1 : ib;                                                   \
-            const float d0 = f16_to_f32(x[ib].d) * f16_to_f32(y[ib].d);                                     \
-            const float d1 = i1 > ib ? f16_to_f32(x[i1].d) * f16_to_f32(y[i1].d) : 0.0f;                    \
-            const __m256 dk = _mm256_set_m128(_mm_set1_ps(d1), _mm_set1_ps(d0));                             \
-            const __m256i p = T##_pair_isum(&x[ib], &x[i1], &y[ib], &y[i1]);                                \
-            acc[0] = _mm256_fmadd_ps(dk, _mm256_cvtepi32_ps(p), acc[0]);                                    \
-        }                                                                                                   \
-        return hsum_ps(_mm256_add_ps(acc[0], acc[1]));                                                      \
-    }
-BLOCK32_DOT(q4_0, block_q4_0)
-BLOCK32_DOT(q8_0, block_q8_0)
-BLOCK32_DOT(iq4_nl, block_iq4_nl)
-#undef BLOCK32_DOT
-#undef FP16X8_PS
+BLOCK32_DOT(q4_0_vec_dot_avx2, block_q4_0, q4_0_pair_isum)
+BLOCK32_DOT(q8_0_vec_dot_avx2, block_q8_0, q8_0_pair_isum)
+BLOCK32_DOT(iq4_nl_vec_dot_avx2, block_iq4_nl, iq4_nl_pair_isum)
 
 static float iq4_xs_vec_dot_avx2(const void *w_row, const void *act_row, int64_t cols) {
     const block_iq4_xs *x = w_row;
