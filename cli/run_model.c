@@ -5,13 +5,14 @@
  * printed as one table with the selection guide's verdicts (reports/verdict.h).
  *
  * Token generation is also reported as a fraction of its memory-bandwidth bound: the read
- * bandwidth measured in the same run at the same thread count (the limits of bench/, stored
- * in the run's limits table) over the bytes one generated token reads.
+ * bandwidth at the same thread count, probed beside each tg repetition (evals/speed.h), over
+ * the bytes one generated token reads. The run's limit (bench/'s read_bw_DRAM, stored in the
+ * run's limits table) stands in where a probe fails, and is printed beside the probes.
  *
  * Invariants:
  *  1. Every figure printed is a figure stored: the rows come from the eval job's callback,
  *     which reports stored rows (measured now or by the attempt a --resume continues).
- *  2. The read bandwidth is measured once per run and thread count: a run that already holds
+ *  2. The run's limit is measured once per run and thread count: a run that already holds
  *     read_bw_DRAM at these threads (the suite's bench step, or an interrupted attempt) uses it. */
 #define _GNU_SOURCE
 #include <math.h>
@@ -56,8 +57,8 @@ static qb_status read_bw(qb_db *db, const char *run_id, int threads, double *bw)
     return *bw > 0 ? QB_OK : qb_fail(QB_ERUNTIME, "the read-bandwidth limit at %d threads was not measured", threads);
 }
 
-/* The same read limit measured again in this process (best of 5 samples), right beside each
- * tg test (evals/speed.h: the bandwidth of a shared machine moves within a minute). */
+/* The same read limit measured again in this process (best of 5 samples), beside each tg
+ * repetition (evals/speed.h: the bandwidth of a shared machine moves within a minute). */
 typedef struct bw_probe {
     qb_bench_env env;
     int threads;
@@ -249,11 +250,12 @@ static void print_rows(qb_cli *cli, const char *run_id, const collector *c, cons
         char bw_list[64] = "-";
         if (hi > 0) snprintf(bw_list, sizeof bw_list, "%.1f to %.1f", lo * 1e-9, hi * 1e-9);
         printf("tg/bound: tg t/s over the bandwidth bound = read bandwidth / bytes read per generated token (the weights but the\n"
-               "embedding table, and the KV cache). The bandwidth at %d thread%s is the best of the run's limit (%.1f GB/s) and two\n"
-               "measurements beside each tg test (%s GB/s over the formats; --json has each). tg vs %s: tg speed over %s's.\n"
+               "embedding table, and the KV cache). The bandwidth at %d thread%s is measured beside each tg repetition (the median\n"
+               "of the better probe on either side of each; %s GB/s over the formats, --json has each; the run's limit, at its\n"
+               "start, was %.1f GB/s). tg vs %s: tg speed over %s's.\n"
                "peak mem: the process's peak resident set while evaluating or generating with the format.\n"
                "%d repetitions of each speed test (mean ± sd)%s.\n",
-               m->eval.threads, m->eval.threads > 1 ? "s" : "", bw * 1e-9, bw_list, base ? base->format : "the reference",
+               m->eval.threads, m->eval.threads > 1 ? "s" : "", bw_list, bw * 1e-9, base ? base->format : "the reference",
                base ? base->format : "the reference", m->speed.reps,
                m->quick ? ", --quick: fewer chunks, repetitions and tokens than a full run" : "");
         if (in_llc)

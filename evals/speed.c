@@ -95,20 +95,28 @@ static qb_status generate(qb_llama *l, int32_t first, int N, float *logits, int3
     return QB_OK;
 }
 
+/* Read bandwidth now: a probe (falling back to o->read_bw when it fails) or o->read_bw. */
+static double bandwidth_now(const qb_speed_opts *o) {
+    const double p = o->measure_bw ? o->measure_bw(o->measure_bw_ctx) : 0;
+    return p > 0 ? p : o->read_bw;
+}
+
 static qb_status test_tg(qb_llama *l, const qb_speed_opts *o, int32_t first, qb_speed_result *r) {
     const int N = o->n_gen;
     float *logits = qb_malloc(sizeof *logits * (size_t)qb_llama_n_vocab(l));
-    double tps[QB_SPEED_MAX_REPS];
-    double bw = o->read_bw;
-    if (o->measure_bw) bw = fmax(bw, o->measure_bw(o->measure_bw_ctx));
+    double tps[QB_SPEED_MAX_REPS], rep_bw[QB_SPEED_MAX_REPS];
     const int peak_ok = qb_rss_peak_reset();
     qb_status st = generate(l, first, N, logits, NULL);
+    double before = o->measure_bw && !st ? bandwidth_now(o) : o->read_bw;
     for (int k = 0; k < o->reps && !st; k++) {
         if ((st = check_interrupt())) break;
         const int64_t t0 = qb_now_ns();
         if ((st = generate(l, first, N, logits, k == o->reps - 1 ? o->tokens_out : NULL))) break;
         r->tg_s[k] = (double)(qb_now_ns() - t0) / 1e9;
         tps[k] = N / r->tg_s[k];
+        const double after = o->measure_bw ? bandwidth_now(o) : o->read_bw;
+        rep_bw[k] = fmax(before, after);
+        before = after;
     }
     if (!st) {
         stat_of(tps, o->reps, &r->tg_tps);
@@ -116,7 +124,7 @@ static qb_status test_tg(qb_llama *l, const qb_speed_opts *o, int32_t first, qb_
         double bytes = 0;
         for (int p = 0; p < N; p++) bytes += (double)qb_llama_token_bytes(l, p);
         r->bytes_per_token = bytes / N;
-        if (o->measure_bw) bw = fmax(bw, o->measure_bw(o->measure_bw_ctx));
+        const double bw = qb_stats_median(rep_bw, o->reps);
         r->read_bw = bw > 0 ? bw : NAN;
         r->bound_tps = bw > 0 ? bw / r->bytes_per_token : NAN;
     }

@@ -22,9 +22,13 @@
  * so far); bytes_per_token is its mean over the generated positions n_past = 0 … N − 1, and
  * bound_tps = read_bw / bytes_per_token, the rate at which memory could feed the steps. On a
  * shared machine (a VM whose neighbours come and go) the bandwidth itself moves by tens of per
- * cent within a minute, so with o->measure_bw set it is measured again right before the tg
- * warm-up and right after the last repetition, and read_bw is the best of those and
- * o->read_bw (STREAM's best-rate rule: what memory delivered beside the test).
+ * cent within a minute (28 to 57 GB/s within one run on the 2-core VM this was written on), so
+ * a bound from another minute would mostly measure the neighbours. With o->measure_bw set, it
+ * is measured after the warm-up and after each timed repetition; a repetition's bandwidth is
+ * the better of the probes on either side of it (STREAM's best-rate rule, applied to what
+ * memory could deliver in that repetition's minute), and read_bw is their median over the
+ * repetitions. A probe that fails (≤ 0) counts as o->read_bw; without o->measure_bw, read_bw
+ * is o->read_bw.
  *
  * Memory: rss_pp / rss_tg are the whole process's peak resident set (common/rss.h) during each
  * test (its warm-up and repetitions): the weights as loaded (quantized copies, or the pages of

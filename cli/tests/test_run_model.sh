@@ -5,9 +5,10 @@
 #   - one run (suite 'model') holds an evals row and a pp and a tg model_speed row per format,
 #     the reference (f16, as stored) included; --json rows equal the database rows;
 #   - speed statistics are consistent (n = --reps, min ≤ mean ≤ max, sd ≥ 0) and the tg bound
-#     is the read bandwidth (at least the run's stored limit: the best of it and two
-#     measurements beside the test) over the bytes a token reads, which is checked against a
-#     count made here from the shapes and the formats' block sizes;
+#     is the read bandwidth (probed beside each repetition: the same kernel as the run's stored
+#     limit, so within a factor 4 of it on a machine whose bandwidth moves 2x) over the bytes a
+#     token reads, which is checked against a count made here from the shapes and the formats'
+#     block sizes;
 #   - accuracy: the reference at KLD 0 and ΔPPL 0, Q4_K_M further from it than q8_0;
 #   - the text table has every column and the verdicts; the report shows the model section;
 #   - bad input: a missing model, an unknown format, --device cuda, --quick's note.
@@ -54,7 +55,7 @@ for r in o["rows"]:
     assert r["peak_rss_bytes"] >= r["model_bytes"] > 0, r
     assert r["tg_tps"]["mean"] > 0 and r["pp_tps"]["mean"] > 0
 '
-pycheck "tg bound = read bandwidth (at least the run's stored limit) / bytes per token, counted here from the shapes" '
+pycheck "tg bound = read bandwidth (probed; near the run's stored limit) / bytes per token, counted here from the shapes" '
 import json, sqlite3
 o = json.load(open("run.json"))
 db = sqlite3.connect("r.db")
@@ -72,8 +73,8 @@ rows = {r["format"]: r for r in o["rows"]}
 for f, e in expect.items():
     r = rows[f]
     assert abs(r["bytes_per_token"] - e) <= 1e-9 * e, (f, r["bytes_per_token"], e)
-    # the bandwidth is the best of the run limit and two measurements beside the tg test
-    assert r["read_bw"] >= bw * (1 - 1e-12) and abs(r["bound_tps"] - r["read_bw"] / e) <= 1e-9 * r["bound_tps"], (f, r["read_bw"], bw)
+    # the bandwidth is probed beside the repetitions with the kernel of the run limit
+    assert bw / 4 <= r["read_bw"] <= bw * 4 and abs(r["bound_tps"] - r["read_bw"] / e) <= 1e-9 * r["bound_tps"], (f, r["read_bw"], bw)
     assert abs(r["tg_fraction_of_bound"] - r["tg_tps"]["mean"] / r["bound_tps"]) <= 1e-9
 '
 pycheck "accuracy: the reference at KLD 0 and ratio 1, Q4_K_M further from it than q8_0; verdicts" '
@@ -103,7 +104,7 @@ expect_rc "run --model --quick" 0
 check "table header: every column" grep -qE 'format +bits/weight +size +PPL +ΔPPL % +KLD +top-1 % +pp256 t/s +tg32 t/s +tg/bound +tg vs f16 +peak mem +verdict' "$OUT"
 check "the reference row says so" grep -qE '^f16 .* reference' "$OUT"
 check "--quick is stated" grep -q -- '--quick' "$OUT"
-check "the bound is explained with the measured bandwidth" grep -qE 'bandwidth at 1 thread is the best of the run.s limit \([0-9.]+ GB/s\)' "$OUT"
+check "the bound is explained with the measured bandwidth" grep -qE 'bandwidth at 1 thread is measured beside each tg repetition' "$OUT"
 check "the quick run stored pp256 and tg32 with 3 repetitions" test "$(sql r.db "SELECT group_concat(test || ':' || reps, ' ') FROM (SELECT test, reps FROM model_speed WHERE run_id = (SELECT id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 1) AND format = 'Q4_K_M' ORDER BY test)")" = "pp256:3 tg32:3"
 
 # ---- an already-quantized file in place of a format -------------------------------------------

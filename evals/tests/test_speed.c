@@ -64,6 +64,16 @@ static double expected_token_bytes(const qb_model *m, int n_past) {
     return b + 2.0 * (double)n_layer * (n_past + 1) * (double)kv_dim * 4;
 }
 
+typedef struct scripted_bw {
+    double v[8];
+    int n;
+} scripted_bw;
+
+static double scripted_probe(void *ctx) {
+    scripted_bw *s = ctx;
+    return s->n < 8 ? s->v[s->n++] : -1;
+}
+
 static void test_measure(const qb_model *m) {
     qb_llama *l = NULL;
     qb_llama_opts lo = {.threads = 2, .n_ctx = 64};
@@ -102,6 +112,21 @@ static void test_measure(const qb_model *m) {
         printf("tiny model, 2 threads: pp%d %.0f ± %.0f t/s, tg%d %.0f ± %.0f t/s, TTFT %.3f ms, %.0f B/token, RSS %.1f / %.1f MiB\n", NP,
                r->pp_tps.mean, r->pp_tps.sd, NG, r->tg_tps.mean, r->tg_tps.sd, r->ttft_s.mean * 1e3, r->bytes_per_token, r->rss_pp / MIB,
                r->rss_tg / MIB);
+    }
+
+    /* The bandwidth probed beside each repetition: probes p0 (after the warm-up), p1 … p4
+     * (after each of 4 repetitions); each repetition takes the better of its two neighbours,
+     * read_bw their median. A failed probe (0) counts as read_bw. Scripted values:
+     * 30 50 20 0 40 → neighbours max(30,50) = 50, max(50,20) = 50, max(20,5) = 20,
+     * max(5,40) = 40 (GB/s; read_bw 5) → median of {50, 50, 20, 40} = 45. */
+    {
+        scripted_bw sb = {.v = {30e9, 50e9, 20e9, 0, 40e9}};
+        qb_speed_opts b = {.n_gen = 8, .reps = 4, .read_bw = 5e9, .seed = 3, .measure_bw = scripted_probe, .measure_bw_ctx = &sb};
+        st = qb_speed_measure(l, &b, r);
+        CHECK(st == QB_OK, "tg with probes: %s", qb_errmsg());
+        CHECK(sb.n == 5, "%d probes for 4 repetitions, expected 5", sb.n);
+        CHECK(r->read_bw == 45e9 && fabs(r->bound_tps - 45e9 / r->bytes_per_token) <= 1e-9 * r->bound_tps,
+              "read_bw %g (expected 45e9), bound %g", r->read_bw, r->bound_tps);
     }
 
     /* tg = greedy generation: the same ids from plain evals, and from the same seed again */
