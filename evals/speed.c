@@ -107,14 +107,14 @@ static qb_status test_tg(qb_llama *l, const qb_speed_opts *o, int32_t first, qb_
     double tps[QB_SPEED_MAX_REPS], rep_bw[QB_SPEED_MAX_REPS];
     const int peak_ok = qb_rss_peak_reset();
     qb_status st = generate(l, first, N, logits, NULL);
-    double before = o->measure_bw && !st ? bandwidth_now(o) : o->read_bw;
+    double before = st ? 0 : bandwidth_now(o);
     for (int k = 0; k < o->reps && !st; k++) {
         if ((st = check_interrupt())) break;
         const int64_t t0 = qb_now_ns();
         if ((st = generate(l, first, N, logits, k == o->reps - 1 ? o->tokens_out : NULL))) break;
         r->tg_s[k] = (double)(qb_now_ns() - t0) / 1e9;
         tps[k] = N / r->tg_s[k];
-        const double after = o->measure_bw ? bandwidth_now(o) : o->read_bw;
+        const double after = bandwidth_now(o);
         rep_bw[k] = fmax(before, after);
         before = after;
     }
