@@ -695,89 +695,98 @@ static float qx_candidates(int n, int nmax, const float *x, uint8_t *L, int rmse
     return scale;
 }
 
-/* One element of a make_q3_quants sweep in 8 lanes: with the state (l, sumlx, suml2) the mask
- * of the lanes that take the new level *nl, and their new sums *slx2, *sl22 (the scalar
+/* make_q3_quants' state per element i and lane: the level lf (a float: an integer in
+ * [−nmax, nmax − 1]) and its terms wx·lf and (w·lf)·lf in sumlx and suml2, kept so that a
+ * visit only subtracts them (the scalar code's products, in its order). */
+typedef struct {
+    __m256 lf, wxl, wll;
+} q3_level;
+
+static inline q3_level q3_level_of(__m256 w, __m256 wx, __m256 lf) {
+    return (q3_level){lf, _mm256_mul_ps(wx, lf), _mm256_mul_ps(_mm256_mul_ps(w, lf), lf)};
+}
+
+/* One element of a make_q3_quants sweep in 8 lanes, from the state (l, sumlx, suml2): the
+ * mask of the lanes that take the new level *nl, and their new sums *slx2, *sl22 (the scalar
  * code's operations in its order). */
-static inline __m256 q3_try(__m256 x, __m256 w, __m256 wx, __m256i l, __m256 sumlx, __m256 suml2, __m256 skip, int nmax,
-                            __m256i *nl, __m256 *slx2, __m256 *sl22) {
-    const __m256 zero = _mm256_setzero_ps(), lf = _mm256_cvtepi32_ps(l);
-    const __m256 slx = _mm256_sub_ps(sumlx, _mm256_mul_ps(wx, lf));
-    const __m256 sl2 = _mm256_sub_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
-    *nl = clamp_epi32(nearest_int_v(_mm256_div_ps(_mm256_mul_ps(x, sl2), slx)), -nmax, nmax - 1);
-    const __m256 nf = _mm256_cvtepi32_ps(*nl);
-    *slx2 = _mm256_add_ps(slx, _mm256_mul_ps(wx, nf));
-    *sl22 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, nf), nf));
+static inline __m256 q3_try(__m256 x, __m256 w, __m256 wx, q3_level l, __m256 sumlx, __m256 suml2, __m256 live, int nmax,
+                            q3_level *nl, __m256 *slx2, __m256 *sl22) {
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 slx = _mm256_sub_ps(sumlx, l.wxl), sl2 = _mm256_sub_ps(suml2, l.wll);
+    const __m256i ni = clamp_epi32(nearest_int_v(_mm256_div_ps(_mm256_mul_ps(x, sl2), slx)), -nmax, nmax - 1);
+    *nl = q3_level_of(w, wx, _mm256_cvtepi32_ps(ni));
+    *slx2 = _mm256_add_ps(slx, nl->wxl);
+    *sl22 = _mm256_add_ps(sl2, nl->wll);
     const __m256 better = _mm256_cmp_ps(_mm256_mul_ps(_mm256_mul_ps(*slx2, *slx2), suml2),
                                         _mm256_mul_ps(_mm256_mul_ps(sumlx, sumlx), *sl22), _CMP_GT_OQ);
     __m256 acc = _mm256_and_ps(_mm256_cmp_ps(slx, zero, _CMP_GT_OQ), _mm256_cmp_ps(*sl22, zero, _CMP_GT_OQ));
-    acc = _mm256_and_ps(acc, _mm256_andnot_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(*nl, l)), better));
-    return _mm256_andnot_ps(skip, acc);
+    acc = _mm256_and_ps(acc, _mm256_andnot_ps(_mm256_cmp_ps(nl->lf, l.lf, _CMP_EQ_OQ), better));
+    return _mm256_and_ps(live, acc);
 }
 
 /* The lanes where q3_try might take a new level, by a test without division: elsewhere it
  * provably keeps l. slx and sl2 are q3_try's (the same operations), and q3_try changes
  * nothing unless slx > 0 and clamp(nearest_int(q), −nmax, nmax − 1) ≠ l for q =
  * fl(fl(x·sl2)/slx). q̃ = x·sl2·rcp(slx) is within 2^-11·|q̃| of q (rcp's relative error is
- * at most 1.5·2^-12 in Intel's and AMD's manuals, the two roundings 2^-24 each), so with the
- * margin m = 2^-8·|q̃| the level stays when |q̃ − l| < 1/2 − m (|q − l| < 1/2), or when l is an
- * end of the range and q̃ lies beyond that end's rounding boundary by m; |q̃| < 4e6 keeps q in
+ * at most 1.5·2^-12 in Intel's and AMD's manuals, the two roundings 2^-24 each), and
+ * clamping to [−nmax, nmax − 1] is monotone, so |clamp(q) − clamp(q̃)| ≤ 2^-11·nmax (when q̃
+ * lies beyond an end, q lies beyond it or within 2^-11 of its magnitude). With the margin
+ * m = 2^-8·nmax, |clamp(q̃) − l| < 1/2 − m gives |clamp(q) − l| < 1/2, so the nearest
+ * integer to clamp(q), which is clamp(nearest_int(q)), is l. |q̃| < 4e6 keeps q in
  * nearest_int's exact range, and slx < 1e37 keeps rcp's result normal (above 2^126 it is 0;
- * below 2^-126 it is Inf, and so is q̃). NaN and Inf fail the ordered compares: unsure. */
-static inline __m256 q3_unsure(__m256 x, __m256 w, __m256 wx, __m256i l, __m256 sumlx, __m256 suml2, __m256 skip, int nmax) {
-    const __m256 lf = _mm256_cvtepi32_ps(l);
-    const __m256 slx = _mm256_sub_ps(sumlx, _mm256_mul_ps(wx, lf));
-    const __m256 sl2 = _mm256_sub_ps(suml2, _mm256_mul_ps(_mm256_mul_ps(w, lf), lf));
+ * below 2^-126 it is Inf, and so is q̃). NaN fails the ordered compares (max_ps and min_ps
+ * pass a NaN in their second operand on): unsure. */
+static inline __m256 q3_unsure(__m256 x, q3_level l, __m256 sumlx, __m256 suml2, __m256 live, int nmax) {
+    const __m256 slx = _mm256_sub_ps(sumlx, l.wxl), sl2 = _mm256_sub_ps(suml2, l.wll);
     const __m256 q = _mm256_mul_ps(_mm256_mul_ps(x, sl2), _mm256_rcp_ps(slx));
-    const __m256 m = _mm256_mul_ps(abs_ps(q), _mm256_set1_ps(1.0f / 256));
-    __m256 stays = _mm256_cmp_ps(abs_ps(_mm256_sub_ps(q, lf)), _mm256_sub_ps(_mm256_set1_ps(0.5f), m), _CMP_LT_OQ);
-    const __m256 lo = _mm256_cmp_ps(lf, _mm256_set1_ps((float)-nmax), _CMP_EQ_OQ);
-    const __m256 hi = _mm256_cmp_ps(lf, _mm256_set1_ps((float)(nmax - 1)), _CMP_EQ_OQ);
-    stays = _mm256_or_ps(stays, _mm256_and_ps(lo, _mm256_cmp_ps(_mm256_add_ps(q, m), _mm256_set1_ps(0.5f - nmax), _CMP_LT_OQ)));
-    stays = _mm256_or_ps(stays, _mm256_and_ps(hi, _mm256_cmp_ps(_mm256_sub_ps(q, m), _mm256_set1_ps(nmax - 1.5f), _CMP_GT_OQ)));
+    const __m256 qc = _mm256_min_ps(_mm256_set1_ps((float)(nmax - 1)), _mm256_max_ps(_mm256_set1_ps((float)-nmax), q));
+    __m256 stays = _mm256_cmp_ps(abs_ps(_mm256_sub_ps(qc, l.lf)), _mm256_set1_ps(0.5f - nmax / 256.0f), _CMP_LT_OQ);
     stays = _mm256_and_ps(stays, _mm256_cmp_ps(abs_ps(q), _mm256_set1_ps(4e6f), _CMP_LT_OQ));
     stays = _mm256_and_ps(stays, _mm256_cmp_ps(slx, _mm256_set1_ps(1e37f), _CMP_LT_OQ));
-    stays = _mm256_or_ps(stays, _mm256_or_ps(skip, _mm256_cmp_ps(slx, _mm256_setzero_ps(), _CMP_NGT_UQ)));
-    return _mm256_andnot_ps(stays, _mm256_castsi256_ps(_mm256_set1_epi32(-1)));
+    stays = _mm256_or_ps(stays, _mm256_cmp_ps(slx, _mm256_setzero_ps(), _CMP_NGT_UQ));
+    return _mm256_andnot_ps(stays, live);
 }
 
 /* make_q3_quants with do_rmse (ggml_common.c) for NG × 8 groups at once, n ≤ 16: the
  * coordinate-descent sweeps run element by element in every lane, each lane accepting a new
  * level under its own mask. A lane whose sweep changed nothing (where the scalar code stops)
  * may sweep again with the others: from the same state it changes nothing again. Most visits
- * change nothing (about one in five needs q3_try on the gaussian source), so each is first
- * screened by q3_unsure, without division; only when some lane may change does q3_try run,
- * and only then can the state change, so the screens do not wait on each other. */
+ * change nothing, so each is first screened by q3_unsure, without division; only when some
+ * lane may change does q3_try run, and only then can the state change, so the screens do not
+ * wait on each other. */
 static void q3_lanes(int n, int nmax, const __m256 (*x)[NG], __m256i (*L)[NG], __m256 scale_out[NG]) {
     const __m256 zero = _mm256_setzero_ps();
-    __m256 max[NG], tiny[NG], sumlx[NG], suml2[NG], w[16][NG], wx[16][NG];
-    __m256i l[16][NG];
+    __m256 max[NG], tiny[NG], live[NG], sumlx[NG], suml2[NG], w[16][NG], wx[16][NG];
+    q3_level l[16][NG];
     signed_absmax_lanes(n, x, max, tiny);
     for (int g = 0; g < NG; g++) {
         const __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max[g]);
+        live[g] = _mm256_andnot_ps(tiny[g], _mm256_castsi256_ps(_mm256_set1_epi32(-1)));
         sumlx[g] = suml2[g] = zero;
         for (int i = 0; i < n; i++) {
-            l[i][g] = clamp_epi32(nearest_int_v(_mm256_mul_ps(iscale, x[i][g])), -nmax, nmax - 1);
+            const __m256i li = clamp_epi32(nearest_int_v(_mm256_mul_ps(iscale, x[i][g])), -nmax, nmax - 1);
             w[i][g] = _mm256_mul_ps(x[i][g], x[i][g]);
             wx[i][g] = _mm256_mul_ps(w[i][g], x[i][g]);
+            l[i][g] = q3_level_of(w[i][g], wx[i][g], _mm256_cvtepi32_ps(li));
         }
     }
     for (int i = 0; i < n; i++)
         for (int g = 0; g < NG; g++) {
-            const __m256 lf = _mm256_cvtepi32_ps(l[i][g]);
-            sumlx[g] = _mm256_add_ps(sumlx[g], _mm256_mul_ps(wx[i][g], lf));
-            suml2[g] = _mm256_add_ps(suml2[g], _mm256_mul_ps(_mm256_mul_ps(w[i][g], lf), lf));
+            sumlx[g] = _mm256_add_ps(sumlx[g], l[i][g].wxl);
+            suml2[g] = _mm256_add_ps(suml2[g], l[i][g].wll);
         }
     for (int itry = 0; itry < 5; itry++) {
         int changed = 0;
         for (int i = 0; i < n; i++) {
             __m256 unsure[NG];
-            for (int g = 0; g < NG; g++) unsure[g] = q3_unsure(x[i][g], w[i][g], wx[i][g], l[i][g], sumlx[g], suml2[g], tiny[g], nmax);
+            for (int g = 0; g < NG; g++) unsure[g] = q3_unsure(x[i][g], l[i][g], sumlx[g], suml2[g], live[g], nmax);
             if (!any_ps(unsure)) continue;
             for (int g = 0; g < NG; g++) {
-                __m256i nl;
+                q3_level nl;
                 __m256 slx2, sl22;
-                const __m256 acc = q3_try(x[i][g], w[i][g], wx[i][g], l[i][g], sumlx[g], suml2[g], tiny[g], nmax, &nl, &slx2, &sl22);
-                l[i][g] = _mm256_blendv_epi8(l[i][g], nl, _mm256_castps_si256(acc));
+                const __m256 acc = q3_try(x[i][g], w[i][g], wx[i][g], l[i][g], sumlx[g], suml2[g], live[g], nmax, &nl, &slx2, &sl22);
+                l[i][g] = (q3_level){select_ps(acc, nl.lf, l[i][g].lf), select_ps(acc, nl.wxl, l[i][g].wxl),
+                                     select_ps(acc, nl.wll, l[i][g].wll)};
                 sumlx[g] = select_ps(acc, slx2, sumlx[g]);
                 suml2[g] = select_ps(acc, sl22, suml2[g]);
                 changed |= !_mm256_testz_ps(acc, acc);
@@ -787,7 +796,8 @@ static void q3_lanes(int n, int nmax, const __m256 (*x)[NG], __m256i (*L)[NG], _
     }
     for (int i = 0; i < n; i++)
         for (int g = 0; g < NG; g++)
-            L[i][g] = _mm256_andnot_si256(_mm256_castps_si256(tiny[g]), _mm256_add_epi32(l[i][g], _mm256_set1_epi32(nmax)));
+            L[i][g] = _mm256_and_si256(_mm256_castps_si256(live[g]),
+                                       _mm256_add_epi32(_mm256_cvtps_epi32(l[i][g].lf), _mm256_set1_epi32(nmax)));
     for (int g = 0; g < NG; g++) {
         const __m256 s = _mm256_and_ps(_mm256_cmp_ps(suml2[g], zero, _CMP_GT_OQ), _mm256_div_ps(sumlx[g], suml2[g]));
         scale_out[g] = select_ps(tiny[g], zero, s);
