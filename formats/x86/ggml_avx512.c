@@ -1,8 +1,9 @@
 /* ggml_avx512.c — AVX-512 (F, BW, VL, VNNI) GEMV dots for q4_K and q6_K, the two weight types
- * of Q4_K_M, and for the 32-element block types q4_0, q8_0 and iq4_nl (the block32_dot.h loop
- * with vpdpbusd pair sums, below), compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni
- * (and AVX2, FMA, F16C) and installed by qb_formats_init_x86 (float_x86.c) over the AVX2 dots
- * of ggml_x86.c only on a CPU that reports them all. Decode reads every weight once per token,
+ * of Q4_K_M, for q5_K (Q5_K_M's), and for the 32-element block types q4_0, q8_0 and iq4_nl
+ * (the block32_dot.h loop with vpdpbusd pair sums, below), compiled with -mavx512f
+ * -mavx512bw -mavx512vl -mavx512vnni (and AVX2, FMA, F16C) and installed by
+ * qb_formats_init_x86 (float_x86.c) over the AVX2 dots of ggml_x86.c only on a CPU that
+ * reports them all. Decode reads every weight once per token,
  * so these dots must keep up with memory: the AVX2 q4_K dot spends ~22 cycles on a 144-byte
  * super-block (~23 GB/s a core), below what two cores can stream. Zen 4 runs a 512-bit op as
  * two 256-bit halves, so the gain comes only from doing less work per super-block:
@@ -28,15 +29,16 @@
  *
  * Invariants (format.h invariant 5):
  *  1. The integer sums are exact, for any weight bytes and any q8_K bytes: a lane of vpdpbusd
- *     adds four products q·a with q ≤ 15 (q4_K) or ≤ 63 (q6_K) and |a| ≤ 128, so |lane| ≤
- *     4·63·128 = 32256 and vpackssdw never saturates; vpdpwssd multiplies them by 6-bit (q4_K)
- *     or int8 (q6_K) scales, and no int32 lane, nor q4_K's horizontal sums of eight of them,
- *     reaches 2^31 (q6_K's largest lane: 32·2·32768·128 from the bsums plus 2·2·32256·128).
- *  2. q4_K adds each super-block's two exact integer terms (Σ sc·q·a and Σ m·bsums) in double
- *     scaled by its rounded float scales, as the AVX2 dot does, since the two can nearly
- *     cancel; q6_K scales its exact int32 lanes by d·d_a in float (FMA), one horizontal sum per
+ *     adds four products q·a with q ≤ 15 (q4_K), ≤ 31 (q5_K) or ≤ 63 (q6_K) and |a| ≤ 128, so
+ *     |lane| ≤ 4·63·128 = 32256 and vpackssdw never saturates; vpdpwssd multiplies them by
+ *     6-bit (q4_K, q5_K) or int8 (q6_K) scales, and no int32 lane, nor the horizontal sums of
+ *     eight of them (q4_K, q5_K), reaches 2^31 (q6_K's largest lane: 32·2·32768·128 from the
+ *     bsums plus 2·2·32256·128).
+ *  2. q4_K and q5_K add each super-block's two exact integer terms (Σ sc·q·a and Σ m·bsums)
+ *     in double, scaled by its rounded float scales, as the AVX2 dot does, since the two can
+ *     nearly cancel; q6_K scales its exact int32 lanes by d·d_a in float (FMA), one horizontal sum per
  *     row. The float order differs from ggml's generic code within 1e-5·Σ|w·a|.
- *  3. The min term of q4_K and the −32 level offset of q6_K use the activation's bsums, as
+ *  3. The min term of q4_K/q5_K and the −32 level offset of q6_K use the activation's bsums, as
  *     ggml does (q8_K's quantizer writes them as the sums of its qs). */
 #include <immintrin.h>
 #include <string.h>
@@ -52,17 +54,23 @@ static inline __m512i dup_shift_upper(const uint8_t *p, int shift) {
     return _mm512_mask_srli_epi16(r, (__mmask32)0xFFFF0000u, r, (unsigned)shift);
 }
 
-/* ==== q4_K ====================================================================================
+/* ==== q4_K, q5_K ===============================================================================
  * Group j (0…3) of a super-block is qs[32j … 32j+31]: its low nibbles are sub-block 2j
  * (elements 64j … 64j+31), its high nibbles sub-block 2j+1 (64j+32 … 64j+63), so the register
  * [low nibbles | high nibbles] meets the 64 activation bytes at qs + 64j as they lie. vpdpbusd
  * leaves sub-block 2j in int32 lanes 0–7 and 2j+1 in lanes 8–15; vpackssdw of groups 0 and 1
  * gives, per 128-bit lane L, four sums of sub-block (L < 2 ? 0 : 1) then four of (L < 2 ? 2 : 3),
- * and of groups 2 and 3 the same plus 4. */
+ * and of groups 2 and 3 the same plus 4. q5_K
+ * is q4_K with a fifth bit per level from qh (levels ≤ 31, so a vpdpbusd lane stays below
+ * 4·31·128): one rotate per super-block and one ternary-logic op per group, 19 → 23 GB/s in
+ * cache on one core, against 22 for q4_K. */
 
-/* Σ q·a of group qs[0 … 31] with the activations a[0 … 63], in int32 lanes (see above). */
-static inline __m512i q4_K_group(const uint8_t *qs, const int8_t *a, __m512i m4) {
-    const __m512i q = _mm512_and_si512(dup_shift_upper(qs, 4), m4);
+/* Σ q·a of group j, qs[0 … 31], with the activations a[0 … 63], in int32 lanes (see above).
+ * q5_K (q5 set) adds the fifth bit, bit 2j of qh[l] for the low nibble of qs[l] and bit 2j + 1
+ * for the high one, which hb holds at bit 4 of each byte (k4_vec_dot_avx512). */
+static inline __m512i k4_group(const uint8_t *qs, const int8_t *a, int q5, __m512i hb, __m512i m4, __m512i m10) {
+    __m512i q = _mm512_and_si512(dup_shift_upper(qs, 4), m4);
+    if (q5) q = _mm512_ternarylogic_epi32(hb, m10, q, 0xEA); /* (A & B) | C */
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(a));
 }
 
@@ -80,10 +88,10 @@ static inline void q4_K_scales_mins(const uint8_t s[12], uint64_t *sc, uint64_t 
     *m = m_lo | (uint64_t)m_hi << 32;
 }
 
-static float q4_K_vec_dot_avx512(const void *w_row, const void *act_row, int64_t cols) {
-    const block_q4_K *x = w_row;
-    const block_q8_K *y = act_row;
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
+/* q4_K (x4) or q5_K (x5; the other NULL): each call site inlines its own loop. */
+static inline float k4_vec_dot_avx512(const block_q4_K *x4, const block_q5_K *x5, const block_q8_K *y, int64_t nb) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m10 = _mm512_set1_epi8(0x10);
+    const __m512i rot = _mm512_inserti64x4(_mm512_set1_epi32(4), _mm256_set1_epi32(3), 1);
     /* pshufb indices picking, for each 16-bit sum of the packed groups 0–1, its scale from the
      * 8 scale bytes repeated in every 64-bit lane (high byte 0x80: zero); groups 2–3 take
      * j + 4. set_epi16 lists word 31 first. */
@@ -92,13 +100,20 @@ static float q4_K_vec_dot_avx512(const void *w_row, const void *act_row, int64_t
 #undef P4
     const __m512i pick23 = _mm512_add_epi16(pick01, _mm512_set1_epi16(4));
     __m256d acc = _mm256_setzero_pd();
-    for (int64_t i = 0, nb = cols / 256; i < nb; i++) {
+    for (int64_t i = 0; i < nb; i++) {
         uint64_t sc, mn;
-        q4_K_scales_mins(x[i].scales, &sc, &mn);
-        const uint8_t *qs = x[i].qs;
+        q4_K_scales_mins(x4 ? x4[i].scales : x5[i].scales, &sc, &mn);
+        const uint8_t *qs = x4 ? x4[i].qs : x5[i].qs;
         const int8_t *a = y[i].qs;
-        const __m512i d0 = q4_K_group(qs, a, m4), d1 = q4_K_group(qs + 32, a + 64, m4);
-        const __m512i d2 = q4_K_group(qs + 64, a + 128, m4), d3 = q4_K_group(qs + 96, a + 192, m4);
+        /* q5_K: the 32 qh bytes in both halves, each 32-bit lane rotated left by 4 (lower half) or
+         * 3 (upper): bit 0 (1) of every byte lands on its bit 4, for group 0; a further right
+         * rotation by 2j does it for group j. No bit of another byte reaches a bit 4. */
+        const __m512i hq = x5 ? _mm512_rolv_epi32(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x5[i].qh)), rot)
+                             : _mm512_setzero_si512();
+        const int q5 = x5 != NULL;
+        const __m512i d0 = k4_group(qs, a, q5, hq, m4, m10), d1 = k4_group(qs + 32, a + 64, q5, _mm512_ror_epi32(hq, 2), m4, m10);
+        const __m512i d2 = k4_group(qs + 64, a + 128, q5, _mm512_ror_epi32(hq, 4), m4, m10);
+        const __m512i d3 = k4_group(qs + 96, a + 192, q5, _mm512_ror_epi32(hq, 6), m4, m10);
         const __m512i scb = _mm512_set1_epi64((long long)sc);
         __m512i t = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(d0, d1), _mm512_shuffle_epi8(scb, pick01));
         t = _mm512_dpwssd_epi32(t, _mm512_packs_epi32(d2, d3), _mm512_shuffle_epi8(scb, pick23));
@@ -112,13 +127,21 @@ static float q4_K_vec_dot_avx512(const void *w_row, const void *act_row, int64_t
         const __m256i h = _mm256_hadd_epi32(t8, mins); /* qa01 qa23 m01 m23 | qa45 qa67 m45 m67 */
         const __m128i u = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
         uint32_t dpair;
-        memcpy(&dpair, &x[i], 4);
+        memcpy(&dpair, x4 ? (const void *)&x4[i] : (const void *)&x5[i], 4);
         const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dpair)), _mm_set1_ps(y[i].d));
         const __m128 dsc = _mm_xor_ps(_mm_shuffle_ps(dd, dd, 0x50), _mm_setr_ps(0.0f, 0.0f, -0.0f, -0.0f));
         acc = _mm256_fmadd_pd(_mm256_cvtps_pd(dsc), _mm256_cvtepi32_pd(u), acc);
     }
     const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(acc), _mm256_extractf128_pd(acc, 1));
     return (float)(_mm_cvtsd_f64(s) + _mm_cvtsd_f64(_mm_unpackhi_pd(s, s)));
+}
+
+static float q4_K_vec_dot_avx512(const void *w_row, const void *act_row, int64_t cols) {
+    return k4_vec_dot_avx512(w_row, NULL, act_row, cols / 256);
+}
+
+static float q5_K_vec_dot_avx512(const void *w_row, const void *act_row, int64_t cols) {
+    return k4_vec_dot_avx512(NULL, w_row, act_row, cols / 256);
 }
 
 /* ==== q6_K ====================================================================================
@@ -222,6 +245,7 @@ void qb_formats_init_x86_avx512(qb_format *const *table, int n) {
         qb_format *f = table[i];
         float (*dot)(const void *, const void *, int64_t) = NULL;
         if (strcmp(f->name, "q4_K") == 0) dot = q4_K_vec_dot_avx512;
+        if (strcmp(f->name, "q5_K") == 0) dot = q5_K_vec_dot_avx512;
         if (strcmp(f->name, "q6_K") == 0) dot = q6_K_vec_dot_avx512;
         if (strcmp(f->name, "q4_0") == 0) dot = q4_0_vec_dot_avx512;
         if (strcmp(f->name, "q8_0") == 0) dot = q8_0_vec_dot_avx512;
