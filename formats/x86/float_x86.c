@@ -146,7 +146,7 @@ void qb_formats_init_x86(qb_format *const *table, int n) {
     if (avx2 && f16c) qb_formats_init_x86_minifloat(table, n);
     /* the GGUF block kernels (ggml_x86.c) need all three */
     if (avx2 && fma && f16c) qb_formats_init_x86_ggml(table, n);
-    /* and the AVX-512 VNNI dots and q4_K dequantize (ggml_avx512.c) these four as well; QB_NO_AVX512=1 keeps
+    /* and the AVX-512 VNNI dots and table dequantizers (ggml_avx512.c) these four as well; QB_NO_AVX512=1 keeps
      * the AVX2 kernels (to compare them, and so the tests cover them on an AVX-512 CPU) */
     const char *no512 = getenv("QB_NO_AVX512");
     if (avx2 && fma && f16c && !(no512 && *no512 && strcmp(no512, "0") != 0) && __builtin_cpu_supports("avx512f") &&

