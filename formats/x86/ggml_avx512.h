@@ -5,8 +5,8 @@
 #include "../format.h"
 
 /* Overrides vec_dot of q4_K, q5_K, q6_K, q4_0, q8_0 and iq4_nl, and dequantize of q4_K, q4_0
- * and iq4_nl, with the AVX-512 kernels. ggml_avx512.c is compiled for AVX512F/BW/VL/VNNI (with AVX2, FMA and
- * F16C), so qb_formats_init_x86 (float_x86.c) calls this only on a CPU that reports all of
+ * and iq4_nl, with the AVX-512 kernels. ggml_avx512.c is compiled for AVX512F/BW/VL/VNNI
+ * (with AVX2, FMA and F16C), so qb_formats_init_x86 (float_x86.c) calls this only on a CPU that reports all of
  * them, after qb_formats_init_x86_ggml, whose quantize paths and other dequantize paths stay
  * in place. */
 void qb_formats_init_x86_avx512(qb_format *const *table, int n);
