@@ -46,6 +46,7 @@ typedef struct opdata {
     unsigned char **scratch;/* per member: header + rows, for formats with a tensor header */
     const unsigned char *w; /* the copy this iteration reads */
     int one_thread;         /* per-tensor header: quantize/dequantize run on member 0 only */
+    qb_status (*quantize)(const float *, void *, int64_t, int64_t, const float *); /* the fast path or the reference */
     int sgemv;              /* gemv of f32 weights through OpenBLAS sgemv, one slice per member */
     qb_status st;
     qb_team *team;
@@ -72,12 +73,12 @@ static void slice(int64_t n, int t, int nt, int64_t *lo, int64_t *hi) {
 static void quantize_slice(void *p, int t, int nt) {
     opdata *d = p;
     if (d->one_thread) {
-        if (t == 0 && d->f->quantize(d->x, d->q, d->rows, d->cols, NULL) != QB_OK) d->st = QB_EINPUT;
+        if (t == 0 && d->quantize(d->x, d->q, d->rows, d->cols, NULL) != QB_OK) d->st = QB_EINPUT;
         return;
     }
     int64_t lo, hi;
     slice(d->rows, t, nt, &lo, &hi);
-    if (hi > lo && d->f->quantize(d->x + lo * d->cols, d->q + (size_t)lo * d->rb, hi - lo, d->cols, NULL) != QB_OK)
+    if (hi > lo && d->quantize(d->x + lo * d->cols, d->q + (size_t)lo * d->rb, hi - lo, d->cols, NULL) != QB_OK)
         d->st = QB_EINPUT;
 }
 
@@ -225,6 +226,9 @@ void qb_bench_op_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_
         d.q = qb_malloc(d.qbytes);
         r->st = fill(&d, d.x, d.q); /* also first-touches both buffers */
         d.one_thread = d.hdr > 0;
+        /* backend "reference": the scalar reference quantizer, for the fast path's speedup */
+        d.quantize = strcmp(c->backend, "reference") == 0 ? d.f->quantize_ref : d.f->quantize;
+        if (d.quantize == d.f->quantize_ref) impl = "ref";
         iter = c->op == QB_OP_QUANTIZE ? quantize_iter : dequantize_iter;
         r->bytes = fmt_bytes + f32_bytes;
         r->f32_bytes = f32_bytes, r->fmt_bytes = fmt_bytes;

@@ -75,6 +75,13 @@ static void plan_cases(plan *p, const qb_bench_opts *o, const qb_bench_env *env)
                     add(p, (qb_case){.op = op, .fmt = f, .backend = "registry", .level = levels[l],
                                      .n = op_rows(env, op, levels[l], qcols, o->threads[ti]), .k = qcols, .threads = o->threads[ti]});
         }
+        /* a fast quantizer beside the scalar reference it must match byte for byte: one thread,
+         * the L2 shape (L1 under --quick), so the speedup is measured on equal terms */
+        if ((o->ops & (1u << QB_OP_QUANTIZE)) && f->quantize != f->quantize_ref) {
+            const char *lev = levels[o->quick ? 0 : 1];
+            add(p, (qb_case){.op = QB_OP_QUANTIZE, .fmt = f, .backend = "reference", .level = lev,
+                             .n = op_rows(env, QB_OP_QUANTIZE, lev, qcols, 1), .k = qcols, .threads = 1});
+        }
         const char *dot = f->vec_dot_type && !f->tensor_extra_bytes ? "vec_dot" : "dequant_dot";
         if (o->ops & (1u << QB_OP_GEMV)) {
             int blas = strcmp(f->name, "f32") == 0; /* f32 also through OpenBLAS sgemv, the baseline */

@@ -138,6 +138,24 @@ m = d["memory"][0]
 assert m["format"] == "q8_0" and m["bytes_per_weight"] == 34 / 32 and m["model_bytes_7B"] == 7e9 * 34 / 32, m
 ' "$OUT" "$DB"
 
+# ---- quantize: the fast path beside the scalar reference, and the speedup target --------------
+qb bench --db "$DB" --quick --json --ops quantize --formats q4_K,f32 --threads 1,2
+expect_rc "bench --ops quantize" 0
+pycheck "a reference case (one thread) for q4_K, none for f32; the speedup is the ratio of the medians" '
+import json, sys
+d = json.load(open(sys.argv[1]))
+q = [r for r in d["rows"] if r["op"] == "quantize"]
+ref = [r for r in q if r["backend"] == "reference"]
+assert [(r["format"], r["threads"], r["impl"]) for r in ref] == [("q4_K", 1, "ref")], ref
+fast = [r for r in q if r["backend"] == "registry" and r["format"] == "q4_K" and r["threads"] == 1 and r["level"] == ref[0]["level"]]
+assert len(fast) == 1 and fast[0]["impl"] != "ref", fast
+t = [t for t in d["targets"] if t["target"].startswith("quantize")]
+assert len(t) == 1 and t[0]["format"] == "q4_K" and t[0]["fraction_of_limit"] is None, t
+want = ref[0]["median_ns"] / fast[0]["median_ns"]
+assert abs(t[0]["speedup"] - want) <= 1e-9 * want, (t, want)
+assert t[0]["verdict"] == ("met" if want >= 10 else "MISSED"), t
+' "$OUT"
+
 # ---- --rounds: each case's samples from R processes, one case row each --------------------------
 qb bench --db "$T/r.db" --quick --json --rounds 3 --samples 10 --ops dequantize,gemv --formats q8_0,q4_0 --threads 1
 expect_rc "bench --rounds 3" 0
