@@ -50,6 +50,12 @@ static int64_t op_rows(const qb_bench_env *e, qb_op op, const char *level, int64
     return rows < t ? t : rows;
 }
 
+/* Backend of the bandwidth cases measured again after every operation (one round only): their
+ * limits are stored as end_<kind>, so a run shows whether the machine moved under it. */
+static const char end_backend[] = "stream_end";
+
+static int is_end_case(const qb_case *c) { return !c->fmt && strcmp(c->backend, end_backend) == 0; }
+
 static void plan_cases(plan *p, const qb_bench_opts *o, const qb_bench_env *env) {
     int nlev = o->quick ? 2 : 4, best = qb_kern_best_isa();
     for (int ti = 0; ti < o->nthreads; ti++) {
@@ -110,6 +116,14 @@ static void plan_cases(plan *p, const qb_bench_opts *o, const qb_bench_env *env)
                                      .n = o->quick ? 64 : 512, .k = gk, .threads = o->threads[ti]});
         }
     }
+    /* the largest level's read and copy bandwidth once more, after everything (with rounds,
+     * every round measures the limits anyway) */
+    if (o->cfg.rounds <= 1)
+        for (int ti = 0; ti < o->nthreads; ti++)
+            for (int op = QB_OP_READ; op <= QB_OP_COPY; op++)
+                add(p, (qb_case){.op = op, .backend = end_backend, .level = levels[nlev - 1],
+                                 .n = stream_elems(env, op - QB_OP_READ + 1, levels[nlev - 1], o->threads[ti]), .k = 1,
+                                 .threads = o->threads[ti]});
 }
 
 /* ---- limits --------------------------------------------------------------------------------- */
@@ -334,7 +348,7 @@ static qb_status record_limit(qb_db *db, const char *run_id, limits *L, const qb
     const qb_case_result *r = w->r;
     char kind[32];
     if (c->op <= QB_OP_TRIAD) {
-        snprintf(kind, sizeof kind, "%s_bw_%s", qb_op_names[c->op], c->level);
+        snprintf(kind, sizeof kind, "%s%s_bw_%s", is_end_case(c) ? "end_" : "", qb_op_names[c->op], c->level);
         return put_limit(db, run_id, L, kind, c->threads, r->bytes / w->st.min * 1e9, "B/s");
     }
     double flops = r->flops / w->st.min * 1e9;
@@ -384,10 +398,12 @@ static void gather(slot *sl, const qb_case_result *r, int round, int rounds, dou
 static void round_order(const plan *p, int round, int rounds, int *order) {
     int n = 0, first_op;
     for (int i = 0; i < p->n; i++)
-        if (!p->c[i].fmt) order[n++] = i;
+        if (!p->c[i].fmt && !is_end_case(&p->c[i])) order[n++] = i;
     first_op = n;
     for (int i = 0; i < p->n; i++)
         if (p->c[i].fmt) order[n++] = i;
+    for (int i = 0; i < p->n; i++) /* planned only for one round */
+        if (is_end_case(&p->c[i])) order[n++] = i;
     if (rounds < 2) return;
     uint64_t x = 0x9E3779B97F4A7C15u * (uint64_t)(round + 1);
     for (int i = n - 1; i > first_op; i--) {

@@ -41,6 +41,8 @@ static const char usage[] =
     "reported, outliers (modified z-score > 3.5) flagged but kept, CV > 10 % marked unstable.\n"
     "Threads are pinned to CPUs 0..N-1 (--no-pin to let the OS place them); each case runs in\n"
     "its own process, whose peak RSS is recorded. --threads defaults to 1..all CPUs.\n"
+    "With one round the largest level's read and copy bandwidth are measured again at the end\n"
+    "(limits end_read_bw_*, end_copy_bw_*), and a limit that moved by more than 15 % is noted.\n"
     "--rounds R splits each case's samples over R processes in R rounds, each round the limits\n"
     "then every operation in a shuffled order (default 1): on a shared machine, where a case's\n"
     "speed depends on its process and on the minute, the samples then show that spread and\n"
@@ -319,6 +321,28 @@ static void print_limits_memory(printer *p, qb_db *db, const char *run_id, const
     qb_table_free(&t);
 }
 
+/* A note on stderr for each bandwidth limit that moved by more than 15 % between the start of
+ * the run and its end (end_<kind>, measured after every operation): the fractions against it
+ * are then uncertain by as much. */
+static void note_limit_drift(qb_db *db, const char *run_id) {
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db->h,
+                           "SELECT a.kind, a.threads, a.value, b.value FROM limits a JOIN limits b ON b.run_id = a.run_id AND "
+                           "b.threads = a.threads AND b.kind = 'end_' || a.kind WHERE a.run_id = ? ORDER BY a.kind, a.threads",
+                           -1, &s, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_text(s, 1, run_id, -1, SQLITE_STATIC);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        const double start = sqlite3_column_double(s, 2), end = sqlite3_column_double(s, 3);
+        if (!(start > 0) || (end / start <= 1.15 && start / end <= 1.15)) continue;
+        fprintf(stderr,
+                "quantbench bench: note: %s at %d thread(s) was %.1f GB/s at the start of the run and %.1f GB/s at its end "
+                "(%+.0f %%): the fractions against it moved with the machine; --rounds R spreads every case over R rounds\n",
+                (const char *)sqlite3_column_text(s, 0), sqlite3_column_int(s, 1), start * 1e-9, end * 1e-9, 100 * (end / start - 1));
+    }
+    sqlite3_finalize(s);
+}
+
 static qb_status parse_ops(const char *list, unsigned *ops) {
     *ops = 0;
     char *copy = qb_strdup(list), *save = NULL;
@@ -362,6 +386,7 @@ qb_status qb_cli_bench_step(qb_cli *cli, qb_db *db, const char *run_id, const qb
     *secs = (double)(qb_now_ns() - t0) * 1e-9;
     qb_cli_rows_end(p.json, &p.j, &p.t);
     print_limits_memory(&p, db, run_id, mem, o->nformats);
+    note_limit_drift(db, run_id);
     print_targets(&p, max_threads);
     if (p.json) qb_json_end(&p.j);
     *ncases = p.nk;

@@ -43,6 +43,16 @@ check "limits table printed" grep -q 'Limits measured in this run' "$OUT"
 check "memory table: q4_0 is 18/32 bytes per weight, 3.94 GB at 7B" grep -qE '^q4_0 +0\.5625 +0\.56 +3\.94 +7\.31 +39\.38 ' "$OUT"
 RUN=$(sql "$DB" "SELECT id FROM runs WHERE command='bench'")
 check "one complete bench run" test "$(sql "$DB" "SELECT status FROM runs WHERE command='bench'")" = complete
+pycheck "the largest level's read and copy measured again after every operation, as end_ limits" '
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1]); run = sys.argv[2]
+end = sorted(c.execute("SELECT kind, threads FROM limits WHERE run_id=? AND kind LIKE \"end_%\"", (run,)))
+assert end == [("end_copy_bw_L2", 1), ("end_copy_bw_L2", 2), ("end_read_bw_L2", 1), ("end_read_bw_L2", 2)], end
+for kind, t in end:
+    assert c.execute("SELECT count(*) FROM limits WHERE run_id=? AND kind=? AND threads=?", (run, kind[4:], t)).fetchone()[0] == 1, kind
+last = [r[0] for r in c.execute("SELECT backend FROM bench_cases WHERE run_id=? ORDER BY rowid", (run,))][-4:]
+assert last == ["stream_end"] * 4, last
+' "$DB" "$RUN"
 pycheck "database holds cases, samples and limits" '
 import sqlite3, sys, json
 c = sqlite3.connect(sys.argv[1]); run = sys.argv[2]
