@@ -5,7 +5,9 @@
  * Invariants:
  *  1. A bar is the case of its (op, format, backend) at the most threads and the largest
  *     working set (the DRAM-bound case, what a model sees); its error bar is the throughput
- *     at median ± MAD of the time per iteration.
+ *     at median ± MAD of the time per iteration. The `reference` quantize cases are not bars:
+ *     the speedup target's yardstick, timed on one thread at one size, they would stand beside
+ *     the fast paths' cases at other sizes and thread counts (they stay in the case table).
  *  2. The roofline's lines are the best read bandwidth (largest cache level measured, DRAM
  *     when present) and the fp32 FMA peak, both at the thread count of the bars.
  *  3. The case table's columns come from the JSON keys the run stored (json_each), so a key
@@ -51,7 +53,7 @@ static int load_bars(qb_page *pg, const qb_run_meta *run, bar **out) {
         " json_extract(config, '$.gbps'), json_extract(config, '$.gflops'), json_extract(config, '$.median_ns'),"
         " json_extract(config, '$.mad_ns'), json_extract(config, '$.flops_per_iter'), json_extract(config, '$.bytes_per_iter')"
         " FROM bench_cases WHERE run_id = ?1 AND op IN ('quantize', 'dequantize', 'gemv', 'gemm')"
-        " AND json_extract(config, '$.median_ns') > 0"
+        " AND backend <> 'reference' AND json_extract(config, '$.median_ns') > 0"
         " ORDER BY op, format, backend, threads DESC, json_extract(config, '$.working_set_bytes') DESC",
         "benchmark cases", run->id);
     if (!s) return 0;

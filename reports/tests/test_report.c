@@ -453,6 +453,16 @@ static void case_trend_verdicts(const char *tmp, int have_gnuplot) {
         }
         if (!st) st = qb_db_finish_run(&db, run[r], "complete", NULL);
     }
+    /* the last run also quantizes q4_K: the fast path at 2 threads, the reference on 1 */
+    for (int k = 0; k < 2 && !st; k++) {
+        char q[512];
+        snprintf(q, sizeof q,
+                 "INSERT INTO bench_cases(id, run_id, op, format, backend, device, shape, threads, config, created_at) VALUES"
+                 " ('%.8s-q4_K-%d', '%s', 'quantize', 'q4_K', '%s', 'cpu', '64x2048', %d,"
+                 " '{\"median_ns\": 1000, \"gbps\": %d, \"working_set_bytes\": 1e6}', 't')",
+                 run[3], k, run[3], k ? "reference" : "registry", k ? 1 : 2, k ? 1 : 10);
+        st = sqlite3_exec(db.h, q, NULL, NULL, NULL) == SQLITE_OK ? QB_OK : QB_EDB;
+    }
     CHECK(st == QB_OK, "four bench runs: %s", sqlite3_errmsg(db.h));
     qb_machine_free(&m);
     if (!st && have_gnuplot) {
@@ -461,6 +471,12 @@ static void case_trend_verdicts(const char *tmp, int have_gnuplot) {
         CHECK(st == QB_OK, "report of the fourth run: %s", qb_errmsg());
         qb_report_out_free(&out);
         char name[64];
+        snprintf(name, sizeof name, "bench_quantize_%.8s.dat", run[3]);
+        char *qpath = path_in(dir, name), *qdat = slurp(qpath);
+        CHECK(qdat && strstr(qdat, "\n\"q4_K/registry\" 10 ") && !strstr(qdat, "reference"),
+              "%s: a bar for q4_K's fast quantizer and none for the reference it is timed against", qpath);
+        free(qdat);
+        free(qpath);
         snprintf(name, sizeof name, "trend_gemv_%.8s.dat", run[3]);
         char *path = path_in(dir, name), *dat = slurp(path);
         CHECK(dat != NULL, "no %s", path);
