@@ -1,11 +1,11 @@
 /* ggml_avx512.c — AVX-512 (F, BW, VL, VNNI) GEMV dots for q4_K and q6_K, the two weight types
  * of Q4_K_M, for q5_K (Q5_K_M's), and for the 32-element block types q4_0, q8_0 and iq4_nl
  * (the block32_dot.h loop with vpdpbusd pair sums, below), and the dequantize of q4_K, q4_0
- * and iq4_nl by table lookup (bottom), compiled with -mavx512f
- * -mavx512bw -mavx512vl -mavx512vnni (and AVX2, FMA, F16C) and installed by
- * qb_formats_init_x86 (float_x86.c) over the AVX2 dots of ggml_x86.c only on a CPU that
- * reports them all. Decode reads every weight once per token,
- * so these dots must keep up with memory: the AVX2 q4_K dot spends ~22 cycles on a 144-byte
+ * and iq4_nl by table lookup (bottom), compiled with -mavx512f -mavx512bw -mavx512vl
+ * -mavx512vnni (and AVX2, FMA, F16C) and installed by qb_formats_init_x86 (float_x86.c) over
+ * the AVX2 kernels of ggml_x86.c only on a CPU that reports them all. Decode reads every
+ * weight once per token, so these dots must keep up with memory: the AVX2 q4_K dot spends
+ * ~22 cycles on a 144-byte
  * super-block (~23 GB/s a core), below what two cores can stream. Zen 4 runs a 512-bit op as
  * two 256-bit halves, so the gain comes only from doing less work per super-block:
  *
@@ -37,8 +37,8 @@
  *     bsums plus 2·2·32256·128).
  *  2. q4_K and q5_K add each super-block's two exact integer terms (Σ sc·q·a and Σ m·bsums)
  *     in double, scaled by its rounded float scales, as the AVX2 dot does, since the two can
- *     nearly cancel; q6_K scales its exact int32 lanes by d·d_a in float (FMA), one horizontal sum per
- *     row. The float order differs from ggml's generic code within 1e-5·Σ|w·a|.
+ *     nearly cancel; q6_K scales its exact int32 lanes by d·d_a in float (FMA), one horizontal
+ *     sum per row. The float order differs from ggml's generic code within 1e-5·Σ|w·a|.
  *  3. The min term of q4_K/q5_K and the −32 level offset of q6_K use the activation's bsums, as
  *     ggml does (q8_K's quantizer writes them as the sums of its qs). */
 #include <immintrin.h>
@@ -61,10 +61,9 @@ static inline __m512i dup_shift_upper(const uint8_t *p, int shift) {
  * [low nibbles | high nibbles] meets the 64 activation bytes at qs + 64j as they lie. vpdpbusd
  * leaves sub-block 2j in int32 lanes 0–7 and 2j+1 in lanes 8–15; vpackssdw of groups 0 and 1
  * gives, per 128-bit lane L, four sums of sub-block (L < 2 ? 0 : 1) then four of (L < 2 ? 2 : 3),
- * and of groups 2 and 3 the same plus 4. q5_K
- * is q4_K with a fifth bit per level from qh (levels ≤ 31, so a vpdpbusd lane stays below
- * 4·31·128): one rotate per super-block and one ternary-logic op per group, 19 → 23 GB/s in
- * cache on one core, against 22 for q4_K. */
+ * and of groups 2 and 3 the same plus 4. q5_K is q4_K with a fifth bit per level from qh
+ * (levels ≤ 31, so a vpdpbusd lane stays below 4·31·128): one rotate per super-block and one
+ * ternary-logic op per group, 19 → 23 GB/s in cache on one core, against 22 for q4_K. */
 
 /* Σ q·a of group j, qs[0 … 31], with the activations a[0 … 63], in int32 lanes (see above).
  * q5_K (q5 set) adds the fifth bit, bit 2j of qh[l] for the low nibble of qs[l] and bit 2j + 1
@@ -304,21 +303,23 @@ static void iq4_nl_dequantize_avx512(const void *q, float *y, int64_t rows, int6
 
 /* ==== installation ============================================================================ */
 
+static const struct {
+    const char *name;
+    void (*dequantize)(const void *, float *, int64_t, int64_t);
+    float (*vec_dot)(const void *, const void *, int64_t);
+} table_avx512[] = {
+    {"q4_K", q4_K_dequantize_avx512, q4_K_vec_dot_avx512}, {"q5_K", NULL, q5_K_vec_dot_avx512},
+    {"q6_K", NULL, q6_K_vec_dot_avx512},                   {"q4_0", q4_0_dequantize_avx512, q4_0_vec_dot_avx512},
+    {"q8_0", NULL, q8_0_vec_dot_avx512},                   {"iq4_nl", iq4_nl_dequantize_avx512, iq4_nl_vec_dot_avx512},
+};
+
 void qb_formats_init_x86_avx512(qb_format *const *table, int n) {
-    for (int i = 0; i < n; i++) {
-        qb_format *f = table[i];
-        float (*dot)(const void *, const void *, int64_t) = NULL;
-        if (strcmp(f->name, "q4_K") == 0) dot = q4_K_vec_dot_avx512;
-        if (strcmp(f->name, "q5_K") == 0) dot = q5_K_vec_dot_avx512;
-        if (strcmp(f->name, "q6_K") == 0) dot = q6_K_vec_dot_avx512;
-        if (strcmp(f->name, "q4_0") == 0) dot = q4_0_vec_dot_avx512;
-        if (strcmp(f->name, "q8_0") == 0) dot = q8_0_vec_dot_avx512;
-        if (strcmp(f->name, "iq4_nl") == 0) dot = iq4_nl_vec_dot_avx512;
-        if (strcmp(f->name, "q4_K") == 0) f->dequantize = q4_K_dequantize_avx512;
-        if (strcmp(f->name, "q4_0") == 0) f->dequantize = q4_0_dequantize_avx512;
-        if (strcmp(f->name, "iq4_nl") == 0) f->dequantize = iq4_nl_dequantize_avx512;
-        if (!dot || !f->vec_dot_type) continue;
-        f->vec_dot = dot;
-        f->impl = "avx2,avx512";
-    }
+    for (int i = 0; i < n; i++)
+        for (size_t k = 0; k < sizeof table_avx512 / sizeof table_avx512[0]; k++) {
+            qb_format *f = table[i];
+            if (strcmp(f->name, table_avx512[k].name) != 0 || !f->vec_dot_type) continue;
+            if (table_avx512[k].dequantize) f->dequantize = table_avx512[k].dequantize;
+            f->vec_dot = table_avx512[k].vec_dot;
+            f->impl = "avx2,avx512";
+        }
 }
