@@ -5,9 +5,9 @@
  * -mavx512vnni (and AVX2, FMA, F16C) and installed by qb_formats_init_x86 (float_x86.c) over
  * the AVX2 kernels of ggml_x86.c only on a CPU that reports them all. Decode reads every
  * weight once per token, so these dots must keep up with memory: the AVX2 q4_K dot spends
- * ~22 cycles on a 144-byte
- * super-block (~23 GB/s a core), below what two cores can stream. Zen 4 runs a 512-bit op as
- * two 256-bit halves, so the gain comes only from doing less work per super-block:
+ * ~22 cycles on a 144-byte super-block (~23 GB/s a core), below what two cores can stream.
+ * Zen 4 runs a 512-bit op as two 256-bit halves, so the gain comes only from doing less work
+ * per super-block:
  *
  *  - vpdpbusd multiplies unsigned levels by the signed activations and adds four products
  *    into an int32 lane in one op, where AVX2 needs maddubs, madd and add;
