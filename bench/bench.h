@@ -14,6 +14,12 @@
  *      2×LLC probe buffer (the windows rotate, so each comes from DRAM): the bandwidth the
  *      machine gave at that moment (a neighbour's memory traffic on a shared host moves
  *      DRAM-bound cases by a third; compare.h uses it).
+ *   4. A dequantize or GEMV case beyond the LLC also alternates its samples with samples of
+ *      its own limit kernel (copy or read), run by the same threads on the case's own
+ *      buffers: its paired limit. The run's limits are measured minutes away from most cases,
+ *      and on a shared VM the DRAM bandwidth moves by a third within a minute, so a fraction
+ *      of them says as much about the minute as about the kernel; the paired fraction (the
+ *      case's median rate over its paired kernel's) compares the two at the same moments.
  * Threads are a team of pinned workers (common/team.h), kept for the whole case, so a sample
  * times work, not thread start-up. Each case runs in its own forked process (run.c): its
  * peak RSS is the case's own, a crash in one case loses only that case, and OpenMP/OpenBLAS
@@ -54,12 +60,18 @@ typedef struct qb_bench_cfg {
     int64_t probe_bytes;   /* > 0: after each sample, time the read of the next
                               QB_BENCH_PROBE_WINDOW bytes of a buffer this large (the
                               machine's bandwidth beside the sample); 0: none */
+    void (*pair)(void *ctx, int64_t i); /* non-NULL: the paired limit kernel (step 4), one
+                              iteration per call, warmed up and sized like fn, one sample of
+                              it after each sample of fn */
+    void *pair_ctx;
 } qb_bench_cfg;
 
 typedef struct qb_samples {
     int n;
     int64_t ns[QB_BENCH_MAX_SAMPLES], iters[QB_BENCH_MAX_SAMPLES];
     int64_t probe_ns[QB_BENCH_MAX_SAMPLES]; /* the probe read after each sample; 0 without one */
+    int64_t pair_ns[QB_BENCH_MAX_SAMPLES], pair_iters[QB_BENCH_MAX_SAMPLES]; /* the paired limit
+                              kernel's sample after each sample; 0 without one */
 } qb_samples;
 
 /* fn runs one iteration; i counts iterations from 0 (bodies that rotate between copies of
@@ -124,6 +136,8 @@ typedef struct qb_case_result {
     int64_t peak_rss_bytes;
     int copies;            /* copies of the weights rotated through (gemv) */
     double probe_bytes;    /* bytes of each probe read after a sample; 0: none */
+    char pair_kind[16];    /* the paired limit kernel's limit ("copy_bw", "read_bw"); "": none */
+    double pair_bytes;     /* bytes it moves per iteration (invariant 2) */
     char impl[160];        /* implementation that ran: registry impl, oneDNN impl_info_str, … */
     int fallback;          /* 1: the library ran a reference implementation */
 } qb_case_result;

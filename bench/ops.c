@@ -13,6 +13,9 @@
  *   gemm        C = A·Wᵀ, the prompt shape: "openblas" (f32 sgemm, OpenBLAS's threads),
  *               "tile_sgemm" (each team member dequantizes TILE_ROWS weight rows at a time
  *               and multiplies them with a single-threaded sgemm), "onednn" (onednn.c).
+ * Dequantize and gemv beyond the LLC alternate their samples with their limit's own kernel on
+ * the same team (bench.h, step 4): copy between the halves of the f32 output, read of the
+ * weight copy that comes next in the rotation they share.
  * Inputs are N(0, 0.02²) weights (datasets/synthetic.c, seed 0): a 64-row tile generated and
  * quantized once, then repeated, so set-up of a 128 MiB case costs a copy, not a quantize. A
  * format with a per-tensor header gets the tile's header, which is the whole tensor's too,
@@ -39,6 +42,8 @@ typedef struct opdata {
     float *x;               /* rows × cols f32: quantize input, dequantize output */
     unsigned char *q;       /* copies × qbytes */
     int copies;
+    int64_t reads;          /* gemv: copies read so far, by the case and its paired kernel alike,
+                               so that each copy was last read `copies` reads ago */
     float *act, *y;         /* gemv: cols, rows */
     unsigned char *act_q;
     float *A, *C;           /* gemm: m × cols, m × rows */
@@ -48,6 +53,8 @@ typedef struct opdata {
     int one_thread;         /* per-tensor header: quantize/dequantize run on member 0 only */
     qb_status (*quantize)(const float *, void *, int64_t, int64_t, const float *); /* the fast path or the reference */
     int sgemv;              /* gemv of f32 weights through OpenBLAS sgemv, one slice per member */
+    const unsigned char *pw;/* the copy the paired read kernel reads */
+    volatile float sink[QB_BENCH_MAX_THREADS];
     qb_status st;
     qb_team *team;
 } opdata;
@@ -121,9 +128,13 @@ static void gemv_slice(void *p, int t, int nt) {
     }
 }
 
+/* The weight copy the next read takes, in one rotation for the case and its paired kernel. */
+static const unsigned char *next_copy(opdata *d) { return d->q + (size_t)(d->reads++ % d->copies) * d->qbytes; }
+
 static void gemv_iter(void *p, int64_t i) {
+    (void)i;
     opdata *d = p;
-    d->w = d->q + (size_t)(i % d->copies) * d->qbytes;
+    d->w = next_copy(d);
     if (d->act_f) { /* decode's GEMV itself (formats/gemv.h, as evals/llama.c runs it) */
         d->act_f->quantize(d->act, d->act_q, 1, d->cols, NULL);
         const qb_gemv_mat m = {.f = d->f, .w = d->w + d->hdr, .rb = d->rb, .rows = d->rows, .cols = d->cols, .act = d->act_q, .y = d->y};
@@ -133,6 +144,34 @@ static void gemv_iter(void *p, int64_t i) {
         return;
     }
     qb_team_run(d->team, gemv_slice, d);
+}
+
+/* ---- the paired limit kernels (bench.h, step 4) ------------------------------------------ */
+
+/* dequantize: the STREAM copy of the output's first half into its second (each 2× the LLC
+ * when the output is 4×), each member its slice; gemv: the read, as floats, of the weight
+ * copy the call would read, each member its slice. The read kernel's adds take any bit
+ * pattern (NaN, denormal) at full rate on current x86 cores, which is what lets it read
+ * quantized bytes; the floats start at the first 4-byte boundary of the copy. */
+static void pair_slice(void *p, int t, int nt) {
+    opdata *d = p;
+    int64_t lo, hi;
+    if (d->c->op == QB_OP_DEQUANTIZE) {
+        const int64_t half = d->rows * d->cols / 2;
+        slice(half, t, nt, &lo, &hi);
+        qb_kern_copy(d->x + half + lo, d->x + lo, hi - lo);
+        return;
+    }
+    const float *w = (const float *)(d->pw + (-(uintptr_t)d->pw & 3));
+    slice((int64_t)(d->qbytes - 3) / 4, t, nt, &lo, &hi);
+    d->sink[t] = qb_kern_read(w + lo, hi - lo);
+}
+
+static void pair_iter(void *p, int64_t i) {
+    (void)i;
+    opdata *d = p;
+    if (d->c->op == QB_OP_GEMV) d->pw = next_copy(d);
+    qb_team_run(d->team, pair_slice, d);
 }
 
 /* ---- gemm ------------------------------------------------------------------------------- */
@@ -295,8 +334,15 @@ void qb_bench_op_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_
     default: r->st = qb_fail(QB_EUSAGE, "op %s is not a format operation", qb_op_names[c->op]);
     }
     qb_bench_cfg mc = *cfg; /* beyond the LLC: the bandwidth beside each sample (bench.h) */
-    mc.probe_bytes = strcmp(qb_bench_level(env, r->working_set, c->threads), "DRAM") == 0 ? 2 * env->l3_bytes : 0;
+    const int dram = strcmp(qb_bench_level(env, r->working_set, c->threads), "DRAM") == 0;
+    mc.probe_bytes = dram ? 2 * env->l3_bytes : 0;
     r->probe_bytes = mc.probe_bytes ? QB_BENCH_PROBE_WINDOW : 0;
+    if (dram && (c->op == QB_OP_DEQUANTIZE || c->op == QB_OP_GEMV) && d.qbytes >= 4) {
+        mc.pair = pair_iter, mc.pair_ctx = &d;
+        const int copy = c->op == QB_OP_DEQUANTIZE;
+        snprintf(r->pair_kind, sizeof r->pair_kind, "%s", copy ? "copy_bw" : "read_bw");
+        r->pair_bytes = copy ? 8.0 * (double)(d.rows * d.cols / 2) : 4.0 * (double)((d.qbytes - 3) / 4);
+    }
     if (!r->st) r->st = qb_bench_measure(&mc, iter, &d, &r->s);
     if (!r->st && d.st) r->st = qb_fail(d.st, "%s %s failed on the benchmark input", d.f->name, qb_op_names[c->op]);
     qb_team_stop(d.team);

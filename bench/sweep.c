@@ -183,6 +183,7 @@ static char *case_config(const qb_bench_row *w, const qb_bench_env *env) {
     qb_json_kint(j, "fallback", r->fallback);
     if (r->copies) qb_json_kint(j, "copies", r->copies);
     if (r->probe_bytes > 0) qb_json_knum(j, "probe_bytes", r->probe_bytes);
+    if (r->pair_kind[0]) qb_json_kstr(j, "pair_kind", r->pair_kind), qb_json_knum(j, "pair_bytes_per_iter", r->pair_bytes);
     qb_json_kint(j, "peak_rss_bytes", r->peak_rss_bytes);
     qb_json_knum(j, "wall_s", w->wall_s);
     if (c->fmt) {
@@ -213,6 +214,7 @@ static char *case_config(const qb_bench_row *w, const qb_bench_env *env) {
         qb_json_knum(j, "gflops", w->gflops);
         qb_json_knum(j, "fraction_of_limit", w->fraction);
         if (r->probe_bytes > 0) qb_json_knum(j, "probe_gbps", w->probe_gbps);
+        if (r->pair_kind[0]) qb_json_knum(j, "pair_gbps", w->pair_gbps), qb_json_knum(j, "paired_fraction", w->paired_fraction);
         qb_json_kstr(j, "limit_kind", w->limit_kind[0] ? w->limit_kind : NULL);
         qb_json_knum(j, "limit_value", w->limit_value);
     }
@@ -252,8 +254,8 @@ static qb_status store_case(qb_db *db, const char *run_id, qb_bench_row *w, cons
     }
     if (!st && (sqlite3_prepare_v2(db->h, "INSERT INTO bench_cases(id, run_id, op, format, backend, device, shape, threads, config,"
                                           " created_at) VALUES (?,?,?,?,?,'cpu',?,?,?,?)", -1, &s, NULL) != SQLITE_OK ||
-                sqlite3_prepare_v2(db->h, "INSERT INTO bench_samples(case_id, idx, ns, iters, bytes, flops, outlier, probe_ns)"
-                                  " VALUES (?,?,?,?,?,?,?,?)",
+                sqlite3_prepare_v2(db->h, "INSERT INTO bench_samples(case_id, idx, ns, iters, bytes, flops, outlier, probe_ns,"
+                                  " pair_ns, pair_iters) VALUES (?,?,?,?,?,?,?,?,?,?)",
                                    -1, &ss, NULL) != SQLITE_OK)) {
         st = qb_fail(QB_EDB, "database %s: storing a bench case: %s", db->path, sqlite3_errmsg(db->h));
     } else if (!st) {
@@ -279,6 +281,11 @@ static qb_status store_case(qb_db *db, const char *run_id, qb_bench_row *w, cons
             sqlite3_bind_int(ss, 7, outlier[i]);
             if (r->s.probe_ns[i] > 0) sqlite3_bind_int64(ss, 8, r->s.probe_ns[i]);
             else sqlite3_bind_null(ss, 8);
+            for (int k = 0; k < 2; k++) {
+                const int64_t v = k ? r->s.pair_iters[i] : r->s.pair_ns[i];
+                if (v > 0) sqlite3_bind_int64(ss, 9 + k, v);
+                else sqlite3_bind_null(ss, 9 + k);
+            }
             if (sqlite3_step(ss) != SQLITE_DONE)
                 st = qb_fail(QB_EDB, "database %s: storing a bench sample: %s", db->path, sqlite3_errmsg(db->h));
         }
@@ -312,6 +319,13 @@ static void derive(qb_bench_row *w, uint8_t *outlier) {
     if (r->probe_bytes > 0 && r->s.n > 0 && r->s.probe_ns[0] > 0) {
         for (int i = 0; i < r->s.n; i++) x[i] = r->probe_bytes / (double)r->s.probe_ns[i];
         w->probe_gbps = qb_stats_median(x, r->s.n);
+    }
+    /* the paired limit kernel's median rate, and the case's against it (bench.h, step 4) */
+    w->pair_gbps = w->paired_fraction = NAN;
+    if (r->pair_kind[0] && r->s.n > 0 && r->s.pair_ns[0] > 0) {
+        for (int i = 0; i < r->s.n; i++) x[i] = r->pair_bytes * (double)r->s.pair_iters[i] / (double)r->s.pair_ns[i];
+        w->pair_gbps = qb_stats_median(x, r->s.n);
+        w->paired_fraction = w->gbps / w->pair_gbps;
     }
 }
 
@@ -386,6 +400,7 @@ static void gather(slot *sl, const qb_case_result *r, int round, int rounds, dou
         for (int k = 0; k < r->s.n && sl->r.s.n < QB_BENCH_MAX_SAMPLES; k++, sl->r.s.n++) {
             qb_samples *s = &sl->r.s;
             s->ns[s->n] = r->s.ns[k], s->iters[s->n] = r->s.iters[k], s->probe_ns[s->n] = r->s.probe_ns[k];
+            s->pair_ns[s->n] = r->s.pair_ns[k], s->pair_iters[s->n] = r->s.pair_iters[k];
         }
         if (r->peak_rss_bytes > sl->r.peak_rss_bytes) sl->r.peak_rss_bytes = r->peak_rss_bytes;
     }
@@ -469,7 +484,7 @@ qb_status qb_bench_sweep(qb_db *db, const char *run_id, const qb_bench_opts *o, 
                 st = record_limit(db, run_id, &L, &w);
                 set_fraction(&w, &L);
             } else {
-                w.fraction = w.gbps = w.gflops = w.f32_gbps = w.fmt_gbps = NAN;
+                w.fraction = w.paired_fraction = w.pair_gbps = w.gbps = w.gflops = w.f32_gbps = w.fmt_gbps = NAN;
             }
             if (!st) st = store_case(db, run_id, &w, outlier, env);
             memcpy(sl->case_id, w.case_id, sizeof sl->case_id);

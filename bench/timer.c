@@ -50,24 +50,32 @@ double qb_bench_test_slowdown(void) {
     return f > 0 && f < 10 ? f : 0.0;
 }
 
+/* Runs fn until warmup_ns has passed (at least twice; the first call, which pays one-time
+ * costs, left out of the estimate) and returns the iterations a sample of min_sample_ns takes;
+ * *i counts fn's iterations. */
+static int64_t warm_up(const qb_bench_cfg *cfg, void (*fn)(void *ctx, int64_t i), void *ctx, int64_t *i, double *per_iter_ns) {
+    int64_t t0 = qb_now_ns(), t1;
+    fn(ctx, (*i)++);
+    int64_t t_first = qb_now_ns(), first = *i;
+    do fn(ctx, (*i)++);
+    while ((t1 = qb_now_ns()) - t0 < cfg->warmup_ns);
+    *per_iter_ns = (double)(t1 - t_first) / (double)(*i - first);
+    return cfg->fixed_iters > 0 ? cfg->fixed_iters : (int64_t)((double)cfg->min_sample_ns / *per_iter_ns) + 1;
+}
+
 qb_status qb_bench_measure(const qb_bench_cfg *cfg, void (*fn)(void *ctx, int64_t i), void *ctx, qb_samples *out) {
     memset(out, 0, sizeof *out);
     int samples = cfg->samples < 1 ? 1 : cfg->samples;
     if (samples > QB_BENCH_MAX_SAMPLES) samples = QB_BENCH_MAX_SAMPLES;
-    /* The first call pays one-time costs (page faults, a library's thread pool and buffers),
-     * so the iteration time is estimated from the calls after it. */
-    int64_t i = 0, t0 = qb_now_ns(), t1;
-    fn(ctx, i++);
-    int64_t t_first = qb_now_ns();
-    do fn(ctx, i++);
-    while ((t1 = qb_now_ns()) - t0 < cfg->warmup_ns);
-    double per_iter_ns = (double)(t1 - t_first) / (double)(i - 1);
-    int64_t iters = cfg->fixed_iters > 0 ? cfg->fixed_iters : (int64_t)((double)cfg->min_sample_ns / per_iter_ns) + 1;
+    int64_t i = 0, j = 0, pair_iters = 0;
+    double per_iter_ns, pair_per_iter_ns;
+    const int64_t iters = warm_up(cfg, fn, ctx, &i, &per_iter_ns);
     int all = samples * (cfg->rounds > 1 ? cfg->rounds : 1); /* the case's samples over all its rounds */
     double predicted_s = per_iter_ns * (double)iters * all * 1e-9;
     if (cfg->max_case_s > 0 && predicted_s > cfg->max_case_s)
         return qb_fail(QB_ERUNTIME, "skipped: one iteration takes %.3g s, so %d samples would take %.0f s (over %.0f s)",
                        per_iter_ns * 1e-9, all, predicted_s, cfg->max_case_s);
+    if (cfg->pair) pair_iters = warm_up(cfg, cfg->pair, cfg->pair_ctx, &j, &pair_per_iter_ns);
     double slow = qb_bench_test_slowdown();
     for (int s = 0; s < samples; s++) {
         if (cfg->flush) qb_cache_flush();
@@ -79,6 +87,12 @@ qb_status qb_bench_measure(const qb_bench_cfg *cfg, void (*fn)(void *ctx, int64_
         out->ns[s] = qb_now_ns() - a;
         out->iters[s] = iters;
         out->probe_ns[s] = cfg->probe_bytes > 0 ? probe(cfg->probe_bytes) : 0;
+        if (cfg->pair) {
+            a = qb_now_ns();
+            for (int64_t k = 0; k < pair_iters; k++) cfg->pair(cfg->pair_ctx, j++);
+            out->pair_ns[s] = qb_now_ns() - a;
+            out->pair_iters[s] = pair_iters;
+        }
         out->n++;
     }
     return QB_OK;

@@ -164,6 +164,10 @@ static const char *const migrations[] = {
      * the time to read probe_bytes (the case's config) from DRAM right after the sample, NULL
      * for cases without a probe. compare.h adjusts such samples to the baseline's bandwidth. */
     "ALTER TABLE bench_samples ADD COLUMN probe_ns INTEGER;\n",
+    /* 7: the paired limit kernel's sample after each sample of a dequantize or gemv case beyond
+     * the LLC (bench.h, step 4): its ns and iterations, NULL for cases without one. */
+    "ALTER TABLE bench_samples ADD COLUMN pair_ns INTEGER;\n"
+    "ALTER TABLE bench_samples ADD COLUMN pair_iters INTEGER;\n",
 };
 
 int qb_schema_version(void) { return (int)(sizeof migrations / sizeof migrations[0]); }

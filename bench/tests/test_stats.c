@@ -3,15 +3,25 @@
  * algebraic properties over random samples (shift and scale laws); the limit kernels' fast
  * paths against their scalar references (integer-valued data, so the sums are exact) and the
  * FMA loops against an fmaf emulation of the same chains; the pinned team (every member runs
- * exactly once per dispatch) and the sample loop's bookkeeping. */
+ * exactly once per dispatch) and the sample loop's bookkeeping; the paired limit kernel (one
+ * sample of it after each sample, its own iterations), the cases that get one, and the
+ * paired fraction the sweep stores (recomputed from the stored samples). */
+#define _GNU_SOURCE
 #include <math.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../../common/qbtest.h"
 #include "../../common/team.h"
 #include "../../datasets/source.h"
+#include "../../results/db.h"
+#include "../../results/fingerprint.h"
 #include "../bench.h"
+#include "../sweep.h"
 
 #define NEAR(a, b, tol) (fabs((a) - (b)) <= (tol))
 
@@ -219,10 +229,143 @@ static void team_and_timer(void) {
     CHECK(strcmp(qb_bench_level(&e, 33 << 20, 2), "DRAM") == 0, "33 MiB is DRAM");
 }
 
+
+/* ---- the paired limit kernel ------------------------------------------------------------- */
+
+typedef struct seen_ctx {
+    int64_t calls, *pair_calls;
+    int64_t seen[4096]; /* the pair's calls so far, at each call of the case's iteration */
+} seen_ctx;
+
+static void seen_iter(void *p, int64_t i) {
+    seen_ctx *x = p;
+    if (i < 4096) x->seen[i] = *x->pair_calls;
+    x->calls++;
+}
+
+/* A case's samples, each followed by one of its pair: fixed iterations, so the calls of
+ * sample k are known, and the pair calls seen at each must be the warm-up's plus the
+ * earlier samples' pair iterations. */
+static void paired_samples(void) {
+    int64_t pair_calls = 0;
+    seen_ctx x = {.pair_calls = &pair_calls};
+    qb_bench_cfg cfg = {.samples = 10, .min_sample_ns = 20000, .warmup_ns = 10000, .fixed_iters = 3, .pair = count_iter, .pair_ctx = &pair_calls};
+    qb_samples s;
+    CHECK(qb_bench_measure(&cfg, seen_iter, &x, &s) == QB_OK && s.n == 10, "measure with a pair");
+    int64_t pair_sum = 0;
+    for (int k = 0; k < s.n; k++) {
+        CHECK_LIMITED(s.pair_ns[k] > 0 && s.pair_iters[k] == 3, "pair sample %d: %lld ns, %lld iterations", k, (long long)s.pair_ns[k],
+                      (long long)s.pair_iters[k]);
+        pair_sum += s.pair_iters[k];
+    }
+    const int64_t op_warm = x.calls - 30, pair_warm = pair_calls - pair_sum;
+    CHECK(op_warm >= 2 && pair_warm >= 2 && x.calls < 4096, "both warmed up: %lld and %lld calls", (long long)op_warm, (long long)pair_warm);
+    for (int k = 0, before = 0; k < s.n; before += (int)s.pair_iters[k], k++) {
+        const int64_t first = op_warm + 3 * k, last = first + 2;
+        CHECK_LIMITED(x.seen[first] == pair_warm + before && x.seen[last] == pair_warm + before,
+                      "sample %d ran after %lld pair calls (expected %lld)", k, (long long)x.seen[first], (long long)(pair_warm + before));
+    }
+    cfg.pair = NULL;
+    x.calls = 0;
+    qb_bench_measure(&cfg, seen_iter, &x, &s);
+    CHECK(s.pair_ns[0] == 0 && s.pair_iters[9] == 0, "no pair unless asked");
+}
+
+/* On a machine whose caches are declared tiny, small dequantize and gemv cases lie beyond the
+ * "LLC" and get their paired kernel: copy over the output's two halves, read over the weight
+ * copy; quantize and cases within the caches get none. */
+static void paired_cases(void) {
+    qb_bench_env tiny = {.l1d_bytes = 1 << 10, .l2_bytes = 2 << 10, .l3_bytes = 8 << 10, .cpus = 1};
+    qb_bench_env real = {.l1d_bytes = 32 << 10, .l2_bytes = 1 << 20, .l3_bytes = 32 << 20, .cpus = 1};
+    qb_bench_cfg cfg = {.samples = 10, .min_sample_ns = 20000, .warmup_ns = 10000, .pin = 0};
+    const qb_format *f = qb_format_find("q8_0");
+    size_t qbytes = 0;
+    qb_format_bytes(f, 64, 256, &qbytes);
+    qb_case_result *r = qb_malloc(sizeof *r);
+    for (int threads = 1; threads <= 2; threads++) {
+        qb_case deq = {.op = QB_OP_DEQUANTIZE, .fmt = f, .backend = "registry", .n = 64, .k = 256, .threads = threads};
+        qb_bench_case_run(&deq, &cfg, &tiny, r);
+        int all = r->s.n == 10;
+        for (int k = 0; k < r->s.n; k++) all &= r->s.pair_ns[k] > 0 && r->s.pair_iters[k] > 0;
+        CHECK(r->st == QB_OK && strcmp(r->level, "DRAM") == 0 && strcmp(r->pair_kind, "copy_bw") == 0 && r->pair_bytes == 8.0 * 64 * 256 / 2 && all,
+              "dequantize beyond the LLC, %d thread(s): paired with %s of %g bytes, a pair sample after each sample", threads, r->pair_kind,
+              r->pair_bytes);
+        qb_case gemv = {.op = QB_OP_GEMV, .fmt = f, .backend = "vec_dot", .n = 64, .k = 256, .threads = threads, .span = 4.0 * tiny.l3_bytes};
+        qb_bench_case_run(&gemv, &cfg, &tiny, r);
+        CHECK(r->st == QB_OK && r->copies == 2 && strcmp(r->pair_kind, "read_bw") == 0 && r->pair_bytes == 4.0 * (double)((qbytes - 3) / 4) &&
+                  r->s.pair_ns[9] > 0,
+              "gemv beyond the LLC, %d thread(s): paired with %s of %g bytes", threads, r->pair_kind, r->pair_bytes);
+    }
+    qb_case quant = {.op = QB_OP_QUANTIZE, .fmt = f, .backend = "registry", .n = 64, .k = 256, .threads = 1};
+    qb_bench_case_run(&quant, &cfg, &tiny, r);
+    CHECK(r->st == QB_OK && !r->pair_kind[0] && r->s.pair_ns[0] == 0, "quantize has no pair");
+    qb_case deq = {.op = QB_OP_DEQUANTIZE, .fmt = f, .backend = "registry", .n = 64, .k = 256, .threads = 1};
+    qb_bench_case_run(&deq, &cfg, &real, r);
+    CHECK(r->st == QB_OK && !r->pair_kind[0] && r->s.pair_ns[0] == 0, "a case within the caches has no pair");
+    free(r);
+}
+
+/* A quick sweep on the tiny machine: each gemv case beyond the "LLC" stores its pair samples,
+ * and its paired fraction is its median rate over the median rate of those samples. */
+static void paired_sweep(void) {
+    char path[] = "/tmp/qb_test_pairXXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0, "temporary database");
+    if (fd < 0) return;
+    close(fd);
+    unlink(path);
+    qb_db db;
+    qb_machine m;
+    qb_machine_collect(&m);
+    char run[37];
+    const qb_run_info ri = {.command = "bench", .suite = "test", .config = "{}", .argv = "test_bench_stats"};
+    CHECK(qb_db_open(&db, path) == QB_OK && qb_db_begin_run(&db, &m, &ri, run) == QB_OK, "database and run");
+    const qb_format *fmts[1] = {qb_format_find("q8_0")};
+    const int threads[1] = {1};
+    qb_bench_opts o = {.ops = 1u << QB_OP_GEMV, .formats = fmts, .nformats = 1, .threads = threads, .nthreads = 1, .quick = 1,
+                       .cfg = {.samples = 10, .min_sample_ns = 20000, .warmup_ns = 10000}};
+    qb_bench_env tiny = {.l1d_bytes = 1 << 10, .l2_bytes = 2 << 10, .l3_bytes = 8 << 10, .cpus = 1};
+    qb_bench_memory mem[1];
+    CHECK(qb_bench_sweep(&db, run, &o, &tiny, NULL, NULL, mem) == QB_OK, "quick gemv sweep");
+    sqlite3_stmt *c, *smp;
+    int checked = 0;
+    sqlite3_prepare_v2(db.h,
+                       "SELECT id, json_extract(config, '$.gbps'), json_extract(config, '$.pair_gbps'), json_extract(config, '$.paired_fraction'),"
+                       " json_extract(config, '$.pair_bytes_per_iter'), json_extract(config, '$.pair_kind') FROM bench_cases WHERE op = 'gemv'",
+                       -1, &c, NULL);
+    sqlite3_prepare_v2(db.h, "SELECT pair_ns, pair_iters FROM bench_samples WHERE case_id = ? ORDER BY idx", -1, &smp, NULL);
+    while (sqlite3_step(c) == SQLITE_ROW) {
+        const double gbps = sqlite3_column_double(c, 1), pair_gbps = sqlite3_column_double(c, 2), frac = sqlite3_column_double(c, 3);
+        const double pb = sqlite3_column_double(c, 4);
+        const char *kind = (const char *)sqlite3_column_text(c, 5);
+        double rate[QB_BENCH_MAX_SAMPLES];
+        int n = 0;
+        sqlite3_reset(smp);
+        sqlite3_bind_text(smp, 1, (const char *)sqlite3_column_text(c, 0), -1, SQLITE_TRANSIENT);
+        while (sqlite3_step(smp) == SQLITE_ROW && n < QB_BENCH_MAX_SAMPLES)
+            rate[n++] = pb * sqlite3_column_double(smp, 1) / sqlite3_column_double(smp, 0);
+        const double med = n ? qb_stats_median(rate, n) : NAN;
+        CHECK(kind && strcmp(kind, "read_bw") == 0 && n >= 10 && NEAR(pair_gbps, med, 1e-9 * med) && NEAR(frac, gbps / pair_gbps, 1e-9 * frac),
+              "gemv case: %d pair samples, pair %g GB/s (samples' median %g), paired fraction %g = %g / %g", n, pair_gbps, med, frac, gbps,
+              pair_gbps);
+        checked++;
+    }
+    sqlite3_finalize(c);
+    sqlite3_finalize(smp);
+    CHECK(checked == 2, "both quick gemv shapes checked (%d)", checked);
+    qb_db_close(&db);
+    qb_machine_free(&m);
+    unlink(path);
+}
+
 int main(void) {
     known_sets();
     properties();
     kernels();
     team_and_timer();
+    qb_formats_init();
+    paired_samples();
+    paired_cases();
+    paired_sweep();
     return qbt_finish();
 }
