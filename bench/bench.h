@@ -20,6 +20,8 @@
  *      and on a shared VM the DRAM bandwidth moves by a third within a minute, so a fraction
  *      of them says as much about the minute as about the kernel; the paired fraction (the
  *      case's median rate over its paired kernel's) compares the two at the same moments.
+ *      Likewise a quantize case through the scalar reference alternates with the fast path
+ *      on the same input: the fast path's speedup is then a ratio taken in the same seconds.
  * Threads are a team of pinned workers (common/team.h), kept for the whole case, so a sample
  * times work, not thread start-up. Each case runs in its own forked process (run.c): its
  * peak RSS is the case's own, a crash in one case loses only that case, and OpenMP/OpenBLAS
@@ -60,7 +62,7 @@ typedef struct qb_bench_cfg {
     int64_t probe_bytes;   /* > 0: after each sample, time the read of the next
                               QB_BENCH_PROBE_WINDOW bytes of a buffer this large (the
                               machine's bandwidth beside the sample); 0: none */
-    void (*pair)(void *ctx, int64_t i); /* non-NULL: the paired limit kernel (step 4), one
+    void (*pair)(void *ctx, int64_t i); /* non-NULL: the paired kernel (step 4), one
                               iteration per call, warmed up and sized like fn, one sample of
                               it after each sample of fn */
     void *pair_ctx;
@@ -70,7 +72,7 @@ typedef struct qb_samples {
     int n;
     int64_t ns[QB_BENCH_MAX_SAMPLES], iters[QB_BENCH_MAX_SAMPLES];
     int64_t probe_ns[QB_BENCH_MAX_SAMPLES]; /* the probe read after each sample; 0 without one */
-    int64_t pair_ns[QB_BENCH_MAX_SAMPLES], pair_iters[QB_BENCH_MAX_SAMPLES]; /* the paired limit
+    int64_t pair_ns[QB_BENCH_MAX_SAMPLES], pair_iters[QB_BENCH_MAX_SAMPLES]; /* the paired
                               kernel's sample after each sample; 0 without one */
 } qb_samples;
 
@@ -136,7 +138,8 @@ typedef struct qb_case_result {
     int64_t peak_rss_bytes;
     int copies;            /* copies of the weights rotated through (gemv) */
     double probe_bytes;    /* bytes of each probe read after a sample; 0: none */
-    char pair_kind[16];    /* the paired limit kernel's limit ("copy_bw", "read_bw"); "": none */
+    char pair_kind[16];    /* the paired kernel: a limit's ("copy_bw", "read_bw") or the fast
+                              path beside the reference ("fast_path"); "": none */
     double pair_bytes;     /* bytes it moves per iteration (invariant 2) */
     char impl[160];        /* implementation that ran: registry impl, oneDNN impl_info_str, … */
     int fallback;          /* 1: the library ran a reference implementation */

@@ -15,7 +15,8 @@
  *               and multiplies them with a single-threaded sgemm), "onednn" (onednn.c).
  * Dequantize and gemv beyond the LLC alternate their samples with their limit's own kernel on
  * the same team (bench.h, step 4): copy between the halves of the f32 output, read of the
- * weight copy that comes next in the rotation they share.
+ * weight copy that comes next in the rotation they share; quantize through the reference
+ * alternates with the fast path, for the speedup.
  * Inputs are N(0, 0.02²) weights (datasets/synthetic.c, seed 0): a 64-row tile generated and
  * quantized once, then repeated, so set-up of a 128 MiB case costs a copy, not a quantize. A
  * format with a per-tensor header gets the tile's header, which is the whole tensor's too,
@@ -34,6 +35,8 @@
 #define TILE_ROWS 256 /* tile_sgemm: 4 MiB of f32 at k = 4096; amortizes sgemm's packing of A */
 #define SEED_ROWS 64
 
+typedef qb_status (*quantize_fn)(const float *, void *, int64_t, int64_t, const float *);
+
 typedef struct opdata {
     const qb_case *c;
     const qb_format *f, *act_f;
@@ -51,7 +54,7 @@ typedef struct opdata {
     unsigned char **scratch;/* per member: header + rows, for formats with a tensor header */
     const unsigned char *w; /* the copy this iteration reads */
     int one_thread;         /* per-tensor header: quantize/dequantize run on member 0 only */
-    qb_status (*quantize)(const float *, void *, int64_t, int64_t, const float *); /* the fast path or the reference */
+    quantize_fn quantize;   /* the fast path or the reference */
     int sgemv;              /* gemv of f32 weights through OpenBLAS sgemv, one slice per member */
     const unsigned char *pw;/* the copy the paired read kernel reads */
     volatile float sink[QB_BENCH_MAX_THREADS];
@@ -77,16 +80,19 @@ static void slice(int64_t n, int t, int nt, int64_t *lo, int64_t *hi) {
 
 /* ---- quantize / dequantize ------------------------------------------------------------- */
 
-static void quantize_slice(void *p, int t, int nt) {
-    opdata *d = p;
+static void quantize_with(opdata *d, quantize_fn quantize, int t, int nt) {
     if (d->one_thread) {
-        if (t == 0 && d->quantize(d->x, d->q, d->rows, d->cols, NULL) != QB_OK) d->st = QB_EINPUT;
+        if (t == 0 && quantize(d->x, d->q, d->rows, d->cols, NULL) != QB_OK) d->st = QB_EINPUT;
         return;
     }
     int64_t lo, hi;
     slice(d->rows, t, nt, &lo, &hi);
-    if (hi > lo && d->quantize(d->x + lo * d->cols, d->q + (size_t)lo * d->rb, hi - lo, d->cols, NULL) != QB_OK)
-        d->st = QB_EINPUT;
+    if (hi > lo && quantize(d->x + lo * d->cols, d->q + (size_t)lo * d->rb, hi - lo, d->cols, NULL) != QB_OK) d->st = QB_EINPUT;
+}
+
+static void quantize_slice(void *p, int t, int nt) {
+    opdata *d = p;
+    quantize_with(d, d->quantize, t, nt);
 }
 
 static void dequantize_slice(void *p, int t, int nt) {
@@ -146,9 +152,11 @@ static void gemv_iter(void *p, int64_t i) {
     qb_team_run(d->team, gemv_slice, d);
 }
 
-/* ---- the paired limit kernels (bench.h, step 4) ------------------------------------------ */
+/* ---- the paired kernels (bench.h, step 4) -------------------------------------------------- */
 
-/* dequantize: the STREAM copy of the output's first half into its second (each 2× the LLC
+/* quantize through the scalar reference: the fast path on the same input, whose speedup over
+ * the reference is then a ratio of two rates taken in the same seconds (this VM moves a
+ * compute-bound case by up to 30 % within a minute); dequantize: the STREAM copy of the output's first half into its second (each 2× the LLC
  * when the output is 4×), each member its slice; gemv: the read, as floats, of the weight
  * copy the call would read, each member its slice. The read kernel's adds take any bit
  * pattern (NaN, denormal) at full rate on current x86 cores, which is what lets it read
@@ -156,6 +164,10 @@ static void gemv_iter(void *p, int64_t i) {
 static void pair_slice(void *p, int t, int nt) {
     opdata *d = p;
     int64_t lo, hi;
+    if (d->c->op == QB_OP_QUANTIZE) {
+        quantize_with(d, d->f->quantize, t, nt);
+        return;
+    }
     if (d->c->op == QB_OP_DEQUANTIZE) {
         const int64_t half = d->rows * d->cols / 2;
         slice(half, t, nt, &lo, &hi);
@@ -337,7 +349,11 @@ void qb_bench_op_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_
     const int dram = strcmp(qb_bench_level(env, r->working_set, c->threads), "DRAM") == 0;
     mc.probe_bytes = dram ? 2 * env->l3_bytes : 0;
     r->probe_bytes = mc.probe_bytes ? QB_BENCH_PROBE_WINDOW : 0;
-    if (dram && (c->op == QB_OP_DEQUANTIZE || c->op == QB_OP_GEMV) && d.qbytes >= 4) {
+    if (c->op == QB_OP_QUANTIZE && d.quantize != d.f->quantize) {
+        mc.pair = pair_iter, mc.pair_ctx = &d;
+        snprintf(r->pair_kind, sizeof r->pair_kind, "fast_path");
+        r->pair_bytes = r->bytes;
+    } else if (dram && (c->op == QB_OP_DEQUANTIZE || c->op == QB_OP_GEMV) && d.qbytes >= 4) {
         mc.pair = pair_iter, mc.pair_ctx = &d;
         const int copy = c->op == QB_OP_DEQUANTIZE;
         snprintf(r->pair_kind, sizeof r->pair_kind, "%s", copy ? "copy_bw" : "read_bw");

@@ -82,10 +82,8 @@ static void plan_cases(plan *p, const qb_bench_opts *o, const qb_bench_env *env)
                                  .n = op_rows(env, op, levels[l], qcols, o->threads[ti]), .k = qcols, .threads = o->threads[ti]};
                     add(p, c);
                     /* a fast quantizer beside the scalar reference it must match byte for byte:
-                     * one thread, the L2 shape (L1 under --quick), right after the fast case,
-                     * because the ratio of two cases is only as steady as the machine between
-                     * them (this project's VM moves compute-bound cases by up to 30 % over
-                     * minutes) */
+                     * one thread, the L2 shape (L1 under --quick); the reference case's samples
+                     * alternate with the fast path's (ops.c), whose speedup is their ratio */
                     if (op == QB_OP_QUANTIZE && f->quantize != f->quantize_ref && c.threads == 1 && l == (o->quick ? 0 : 1)) {
                         c.backend = "reference";
                         add(p, c);

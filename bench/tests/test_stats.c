@@ -273,7 +273,8 @@ static void paired_samples(void) {
 
 /* On a machine whose caches are declared tiny, small dequantize and gemv cases lie beyond the
  * "LLC" and get their paired kernel: copy over the output's two halves, read over the weight
- * copy; quantize and cases within the caches get none. */
+ * copy; cases within the caches get none, and quantize none unless through the reference,
+ * which is paired with the fast path at any size. */
 static void paired_cases(void) {
     qb_bench_env tiny = {.l1d_bytes = 1 << 10, .l2_bytes = 2 << 10, .l3_bytes = 8 << 10, .cpus = 1};
     qb_bench_env real = {.l1d_bytes = 32 << 10, .l2_bytes = 1 << 20, .l3_bytes = 32 << 20, .cpus = 1};
@@ -296,9 +297,15 @@ static void paired_cases(void) {
                   r->s.pair_ns[9] > 0,
               "gemv beyond the LLC, %d thread(s): paired with %s of %g bytes", threads, r->pair_kind, r->pair_bytes);
     }
-    qb_case quant = {.op = QB_OP_QUANTIZE, .fmt = f, .backend = "registry", .n = 64, .k = 256, .threads = 1};
+    const qb_format *k4 = qb_format_find("q4_K");
+    qb_case quant = {.op = QB_OP_QUANTIZE, .fmt = k4, .backend = "registry", .n = 64, .k = 256, .threads = 1};
     qb_bench_case_run(&quant, &cfg, &tiny, r);
-    CHECK(r->st == QB_OK && !r->pair_kind[0] && r->s.pair_ns[0] == 0, "quantize has no pair");
+    CHECK(r->st == QB_OK && !r->pair_kind[0] && r->s.pair_ns[0] == 0, "quantize through the fast path has no pair");
+    quant.backend = "reference";
+    qb_bench_case_run(&quant, &cfg, &real, r);
+    CHECK(k4->quantize != k4->quantize_ref && r->st == QB_OK && strcmp(r->pair_kind, "fast_path") == 0 && r->pair_bytes == r->bytes &&
+              r->s.pair_ns[9] > 0 && strcmp(r->impl, "ref") == 0,
+          "quantize through the reference, within the caches too: paired with the fast path (%s)", r->pair_kind);
     qb_case deq = {.op = QB_OP_DEQUANTIZE, .fmt = f, .backend = "registry", .n = 64, .k = 256, .threads = 1};
     qb_bench_case_run(&deq, &cfg, &real, r);
     CHECK(r->st == QB_OK && !r->pair_kind[0] && r->s.pair_ns[0] == 0, "a case within the caches has no pair");
