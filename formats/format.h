@@ -110,6 +110,11 @@ typedef struct qb_format {
 
     /* Invariant 4's per-tensor term (appended; 0 for formats without a tensor scale). */
     double err_tensor;
+
+    /* Two rows at once (appended; NULL: decode's GEMV calls vec_dot per row): out[0], out[1]
+     * = vec_dot of the rows at w and w + rb with act_row, the same bits as vec_dot gives. A
+     * fast path that shares the activation's work between the rows sets it with vec_dot. */
+    void (*vec_dot2)(const void *w, size_t rb, const void *act_row, int64_t cols, float *out);
 } qb_format;
 
 /* Fills the fast paths; idempotent, call once before using the table (the CLI does). */

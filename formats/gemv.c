@@ -33,7 +33,17 @@ void qb_gemv_run(void *job, int t, int nt) {
         if (!atomic_compare_exchange_weak_explicit(&j->next, &cur, cur + size, memory_order_relaxed, memory_order_relaxed))
             continue; /* cur now holds the cursor another member moved */
         const uint8_t *w = m->w, *a = m->act;
-        for (int64_t r = r0; r < r0 + size; r++)
+        /* rows in twos where the format has vec_dot2 (the same bits as one at a time): row r
+         * beside row r + half, two long streams; adjacent rows in twos, streams that keep
+         * jumping back, measured 3x slower from DRAM on Zen 4 */
+        const int64_t half = m->f->vec_dot2 ? size / 2 : 0;
+        for (int64_t r = r0; r < r0 + half; r++)
+            for (int64_t tk = 0; tk < j->n; tk++) {
+                float out[2];
+                m->f->vec_dot2(w + (size_t)r * m->rb, (size_t)half * m->rb, a + (size_t)tk * m->ab, m->cols, out);
+                m->y[tk * m->ldy + r] = out[0], m->y[tk * m->ldy + r + half] = out[1];
+            }
+        for (int64_t r = r0 + 2 * half; r < r0 + size; r++)
             for (int64_t tk = 0; tk < j->n; tk++) m->y[tk * m->ldy + r] = m->f->vec_dot(w + (size_t)r * m->rb, a + (size_t)tk * m->ab, m->cols);
         cur = atomic_load_explicit(&j->next, memory_order_relaxed);
     }

@@ -40,6 +40,7 @@ void qb_formats_init(void) {
         table[i]->quantize = table[i]->quantize_ref;
         table[i]->dequantize = table[i]->dequantize_ref;
         table[i]->vec_dot = table[i]->vec_dot_ref;
+        table[i]->vec_dot2 = NULL;
         table[i]->impl = "ref";
     }
 #if defined(__x86_64__) || defined(__i386__)

@@ -306,6 +306,23 @@ static void test_vec_dot(const qb_format *f, qb_rng *r) {
            a->name, cases, worst_a, worst_b);
 }
 
+/* nblk blocks of f at qw drawn from random bytes until each decodes to finite values below
+ * 1e20 (into wd), so only the scale fields are constrained, and only away from NaN/Inf. */
+static void random_blocks(const qb_format *f, qb_rng *r, unsigned char *qw, int64_t nblk, float *wd) {
+    for (int64_t b = 0; b < nblk; b++) {
+        unsigned char *blk = qw + b * f->block_bytes;
+        float *v = wd + b * f->block_elems;
+        int ok = 0;
+        for (int tries = 0; tries < 1000 && !ok; tries++) {
+            for (int k = 0; k < f->block_bytes; k++) blk[k] = (unsigned char)(qb_rng_uniform(r) * 256.0);
+            f->dequantize_ref(blk, v, 1, f->block_elems);
+            ok = 1;
+            for (int k = 0; k < f->block_elems; k++) ok &= fabsf(v[k]) < 1e20f; /* false for NaN too */
+        }
+        CHECK(ok, "%s: no finite block in 1000 draws of random bytes", f->name);
+    }
+}
+
 /* (a) of test_vec_dot on weight rows of arbitrary bytes, so a fast dot cannot agree only on the
  * codes a quantizer happens to write (q3_K's hmask and 6-bit scales, q2_K's min nibbles, a
  * q8_0 weight of −128…): every block of a block format (no row or tensor header) is drawn
@@ -326,18 +343,7 @@ static void test_vec_dot_random_bytes(const qb_format *f, qb_rng *r) {
     double worst = 0;
     enum { ROWS = 8 };
     for (int row = 0; row < ROWS; row++) {
-        for (int64_t b = 0; b < nblk; b++) {
-            unsigned char *blk = qw + b * f->block_bytes;
-            float *v = wd + b * f->block_elems;
-            int ok = 0;
-            for (int tries = 0; tries < 1000 && !ok; tries++) {
-                for (int k = 0; k < f->block_bytes; k++) blk[k] = (unsigned char)(qb_rng_uniform(r) * 256.0);
-                f->dequantize_ref(blk, v, 1, f->block_elems);
-                ok = 1;
-                for (int k = 0; k < f->block_elems; k++) ok &= fabsf(v[k]) < 1e20f; /* false for NaN too */
-            }
-            CHECK(ok, "%s: no finite block in 1000 draws of random bytes", f->name);
-        }
+        random_blocks(f, r, qw, nblk, wd);
         fill(r, x, cols, row % 2);
         CHECK(a->quantize(x, qa, 1, cols, NULL) == QB_OK, "%s: %s", a->name, qb_errmsg());
         a->dequantize_ref(qa, ad, 1, cols);
@@ -352,6 +358,37 @@ static void test_vec_dot_random_bytes(const qb_format *f, qb_rng *r) {
     printf("  dot %s·%s on random weight bytes: %d rows of %lld, |vec_dot - ref| <= %.2e x sum|w*a|\n", f->name, a->name,
            (int)ROWS, (long long)cols, worst);
     free(qw), free(qa), free(x), free(wd), free(ad);
+}
+
+/* vec_dot2 (format.h): two rows of random blocks, `gap` bytes apart beyond a row's own, give
+ * the same bits as vec_dot on each, at block counts that leave every remainder of the
+ * eight-block steps, odd ones included. */
+static void test_vec_dot2(const qb_format *f, qb_rng *r) {
+    if (!f->vec_dot2) return;
+    const qb_format *a = qb_format_find(f->vec_dot_type);
+    static const int64_t nblocks[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 128, 131};
+    int cases = 0;
+    for (size_t i = 0; i < sizeof nblocks / sizeof nblocks[0]; i++)
+        for (int gap = 0; gap <= 3 * f->block_bytes; gap += 3 * f->block_bytes) {
+            const int64_t cols = nblocks[i] * f->block_elems;
+            size_t nw, na;
+            if (cols % a->block_elems || qb_format_bytes(f, 1, cols, &nw) != QB_OK || qb_format_bytes(a, 1, cols, &na) != QB_OK) continue;
+            const size_t rb = nw + (size_t)gap;
+            unsigned char *qw = malloc(2 * rb), *qa = malloc(na);
+            float *x = malloc(cols * sizeof(float)), *wd = malloc(cols * sizeof(float));
+            random_blocks(f, r, qw, nblocks[i], wd);
+            random_blocks(f, r, qw + rb, nblocks[i], wd);
+            fill(r, x, cols, (int)i % 2);
+            CHECK(a->quantize(x, qa, 1, cols, NULL) == QB_OK, "%s: %s", a->name, qb_errmsg());
+            float two[2];
+            f->vec_dot2(qw, rb, qa, cols, two);
+            const float one[2] = {f->vec_dot(qw, qa, cols), f->vec_dot(qw + rb, qa, cols)};
+            CHECK(memcmp(one, two, sizeof one) == 0, "%s vec_dot2, %lld cols, rows %d bytes apart: %.9g %.9g, vec_dot %.9g %.9g", f->name,
+                  (long long)cols, (int)rb, two[0], two[1], one[0], one[1]);
+            cases++;
+            free(qw), free(qa), free(x), free(wd);
+        }
+    printf("  dot %s two rows at once: the bits of one row at a time in %d cases\n", f->name, cases);
 }
 
 static const char *op_impl(const qb_format *f, int fast_is_ref) { return fast_is_ref ? "ref" : f->impl; }
@@ -376,6 +413,7 @@ int main(void) {
         test_random_bytes(f, &r);
         test_vec_dot(f, &r);
         test_vec_dot_random_bytes(f, &r);
+        test_vec_dot2(f, &r);
     }
     printf("dot products: worst |vec_dot - vec_dot_ref| = %.2e, worst |vec_dot_ref - double| = %.2e (x sum|w*a|)\n",
            worst_fast, worst_ref);

@@ -1,7 +1,9 @@
 /* block32_dot.h — the loop shared by the GEMV dots of the 32-element block types (q4_0, q8_0,
  * iq4_nl, each against q8_0 activations): the AVX2 dots of ggml_x86.c and the AVX-512 VNNI
  * ones of ggml_avx512.c differ only in how they form each pair of blocks' exact integer sums,
- * so both instantiate BLOCK32_DOT with their own pair function. Include after <immintrin.h>
+ * so both instantiate BLOCK32_DOT with their own pair function (and ggml_avx512.c also
+ * BLOCK32_DOT2, two rows at once, with one that shares the activation's work). Include after
+ * <immintrin.h>
  * and ggml_blocks.h, in a file compiled with AVX2, FMA and F16C. */
 #ifndef QB_BLOCK32_DOT_H
 #define QB_BLOCK32_DOT_H
@@ -43,36 +45,63 @@ static inline float block32_hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-/* NAME(w_row, act_row, cols) = Σ_blocks d_w·d_a·(integer sum), W the weight block type and
- * PAIR(x0, x1, y0, y1) the exact integer sums of two blocks in 8 int32 lanes (lanes 0–3 add
- * up to x0·y0's, lanes 4–7 to x1·y1's). Two blocks per vector and pairs alternating between
- * two accumulators (independent FMA chains); eight blocks per step share one conversion of
- * their 8 + 8 scales, each pair's two products d_w·d_a then spread over its lanes; the last
- * nb % 8 blocks go in pairs with their own scales, a last odd block paired with itself at
- * scale 0. */
+/* The loop for NR weight rows (row r at w + r·rb) against one activation row: out[r] = Σ_blocks
+ * d_w·d_a·(integer sum). SUMS, a statement, sets p[r] for r < NR to the exact integer sums of
+ * row r's blocks i0 and i1 (x[r][i0], x[r][i1]) against y[i0], y[i1] in 8 int32 lanes (lanes
+ * 0–3 add up to block i0's, lanes 4–7 to block i1's); with several rows it shares the
+ * activation's loads and sums between them. Two blocks per vector and pairs alternating
+ * between two accumulators per row (independent FMA chains); eight blocks per step share one
+ * conversion of their 8 + 8 scales, each pair's two products d_w·d_a then spread over its
+ * lanes; the last nb % 8 blocks go in pairs with their own scales, a last odd block paired
+ * with itself at scale 0. Each row's float operations are the same, in the same order,
+ * whatever NR: a row's dot is the same bits alone or beside another. */
+#define BLOCK32_DOT_ROWS(W, NR, SUMS)                                                                       \
+    const W *x[NR];                                                                                         \
+    for (int r = 0; r < NR; r++) x[r] = (const W *)((const char *)w + (size_t)r * rb);                     \
+    const block_q8_0 *y = act_row;                                                                          \
+    __m256 acc[NR][2];                                                                                      \
+    for (int r = 0; r < NR; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();                             \
+    int64_t ib = 0, nb = cols / 32;                                                                         \
+    for (; ib + 8 <= nb; ib += 8) {                                                                         \
+        const __m256 dy = block32_scales8(y + ib, sizeof(block_q8_0));                                      \
+        __m256 d[NR];                                                                                       \
+        for (int r = 0; r < NR; r++) d[r] = _mm256_mul_ps(block32_scales8(x[r] + ib, sizeof(W)), dy);     \
+        for (int k = 0; k < 8; k += 2) {                                                                    \
+            const int64_t i0 = ib + k, i1 = ib + k + 1;                                                     \
+            const __m256i sel = _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1);                  \
+            __m256i p[NR];                                                                                  \
+            SUMS;                                                                                           \
+            for (int r = 0; r < NR; r++)                                                                    \
+                acc[r][k / 2 & 1] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(d[r], sel), _mm256_cvtepi32_ps(p[r]), acc[r][k / 2 & 1]); \
+        }                                                                                                   \
+    }                                                                                                       \
+    for (; ib < nb; ib += 2) {                                                                              \
+        const int64_t i0 = ib, i1 = ib + 1 < nb ? ib + 1 : ib;                                              \
+        __m256i p[NR];                                                                                      \
+        SUMS;                                                                                               \
+        for (int r = 0; r < NR; r++) {                                                                      \
+            const float d0 = _cvtsh_ss(x[r][i0].d) * _cvtsh_ss(y[i0].d);                                    \
+            const float d1 = i1 > i0 ? _cvtsh_ss(x[r][i1].d) * _cvtsh_ss(y[i1].d) : 0.0f;                   \
+            acc[r][0] = _mm256_fmadd_ps(_mm256_set_m128(_mm_set1_ps(d1), _mm_set1_ps(d0)), _mm256_cvtepi32_ps(p[r]), acc[r][0]); \
+        }                                                                                                   \
+    }                                                                                                       \
+    for (int r = 0; r < NR; r++) out[r] = block32_hsum(_mm256_add_ps(acc[r][0], acc[r][1]));
+
+/* NAME(w_row, act_row, cols): format.h's vec_dot, W the weight block type and PAIR(x0, x1, y0,
+ * y1) one row's pair sums (SUMS above). */
 #define BLOCK32_DOT(NAME, W, PAIR)                                                                          \
-    static float NAME(const void *w_row, const void *act_row, int64_t cols) {                               \
-        const W *x = w_row;                                                                                 \
-        const block_q8_0 *y = act_row;                                                                      \
-        __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};                                         \
-        int64_t ib = 0, nb = cols / 32;                                                                     \
-        for (; ib + 8 <= nb; ib += 8) {                                                                     \
-            const __m256 d = _mm256_mul_ps(block32_scales8(x + ib, sizeof(W)), block32_scales8(y + ib, sizeof(block_q8_0))); \
-            for (int k = 0; k < 8; k += 2) {                                                                \
-                const __m256 dk = _mm256_permutevar8x32_ps(d, _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1)); \
-                const __m256i p = PAIR(&x[ib + k], &x[ib + k + 1], &y[ib + k], &y[ib + k + 1]);              \
-                acc[k / 2 & 1] = _mm256_fmadd_ps(dk, _mm256_cvtepi32_ps(p), acc[k / 2 & 1]);                 \
-            }                                                                                               \
-        }                                                                                                   \
-        for (; ib < nb; ib += 2) {                                                                          \
-            const int64_t i1 = ib + 1 < nb ? ib + 1 : ib;                                                   \
-            const float d0 = _cvtsh_ss(x[ib].d) * _cvtsh_ss(y[ib].d);                                       \
-            const float d1 = i1 > ib ? _cvtsh_ss(x[i1].d) * _cvtsh_ss(y[i1].d) : 0.0f;                      \
-            const __m256 dk = _mm256_set_m128(_mm_set1_ps(d1), _mm_set1_ps(d0));                             \
-            const __m256i p = PAIR(&x[ib], &x[i1], &y[ib], &y[i1]);                                         \
-            acc[0] = _mm256_fmadd_ps(dk, _mm256_cvtepi32_ps(p), acc[0]);                                    \
-        }                                                                                                   \
-        return block32_hsum(_mm256_add_ps(acc[0], acc[1]));                                                 \
+    static float NAME(const void *w, const void *act_row, int64_t cols) {                                   \
+        const size_t rb = 0;                                                                                \
+        float out[1];                                                                                       \
+        BLOCK32_DOT_ROWS(W, 1, p[0] = PAIR(&x[0][i0], &x[0][i1], &y[i0], &y[i1]))                           \
+        return out[0];                                                                                      \
+    }
+
+/* NAME(w, rb, act_row, cols, out): format.h's vec_dot2, PAIR2(a0, a1, b0, b1, y0, y1, p) the pair
+ * sums of two rows into p[0], p[1]. */
+#define BLOCK32_DOT2(NAME, W, PAIR2)                                                                        \
+    static void NAME(const void *w, size_t rb, const void *act_row, int64_t cols, float *out) {             \
+        BLOCK32_DOT_ROWS(W, 2, PAIR2(&x[0][i0], &x[0][i1], &x[1][i0], &x[1][i1], &y[i0], &y[i1], p))        \
     }
 
 #endif
