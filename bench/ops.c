@@ -156,11 +156,12 @@ static void gemv_iter(void *p, int64_t i) {
 
 /* quantize through the scalar reference: the fast path on the same input, whose speedup over
  * the reference is then a ratio of two rates taken in the same seconds (this VM moves a
- * compute-bound case by up to 30 % within a minute); dequantize: the STREAM copy of the output's first half into its second (each 2× the LLC
- * when the output is 4×), each member its slice; gemv: the read, as floats, of the weight
- * copy the call would read, each member its slice. The read kernel's adds take any bit
- * pattern (NaN, denormal) at full rate on current x86 cores, which is what lets it read
- * quantized bytes; the floats start at the first 4-byte boundary of the copy. */
+ * compute-bound case by up to 30 % within a minute); dequantize: the STREAM copy of the
+ * output's first half into its second (each 2× the LLC when the output is 4×), each member
+ * its slice; gemv: the read, as floats, of the weight copy the call would read, each member
+ * its slice. The read kernel's adds take any bit pattern (NaN, denormal) at full rate on
+ * current x86 cores, which is what lets it read quantized bytes; the floats start at the
+ * first 4-byte boundary of the copy. */
 static void pair_slice(void *p, int t, int nt) {
     opdata *d = p;
     int64_t lo, hi;

@@ -318,7 +318,7 @@ static void derive(qb_bench_row *w, uint8_t *outlier) {
         for (int i = 0; i < r->s.n; i++) x[i] = r->probe_bytes / (double)r->s.probe_ns[i];
         w->probe_gbps = qb_stats_median(x, r->s.n);
     }
-    /* the paired limit kernel's median rate, and the case's against it (bench.h, step 4) */
+    /* the paired kernel's median rate, and the case's against it (bench.h, step 4) */
     w->pair_gbps = w->paired_fraction = NAN;
     if (r->pair_kind[0] && r->s.n > 0 && r->s.pair_ns[0] > 0) {
         for (int i = 0; i < r->s.n; i++) x[i] = r->pair_bytes * (double)r->s.pair_iters[i] / (double)r->s.pair_ns[i];
