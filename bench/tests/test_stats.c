@@ -229,7 +229,6 @@ static void team_and_timer(void) {
     CHECK(strcmp(qb_bench_level(&e, 33 << 20, 2), "DRAM") == 0, "33 MiB is DRAM");
 }
 
-
 /* ---- the paired limit kernel ------------------------------------------------------------- */
 
 typedef struct seen_ctx {

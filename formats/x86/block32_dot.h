@@ -3,8 +3,7 @@
  * ones of ggml_avx512.c differ only in how they form each pair of blocks' exact integer sums,
  * so both instantiate BLOCK32_DOT with their own pair function (and ggml_avx512.c also
  * BLOCK32_DOT2, two rows at once, with one that shares the activation's work). Include after
- * <immintrin.h>
- * and ggml_blocks.h, in a file compiled with AVX2, FMA and F16C. */
+ * <immintrin.h> and ggml_blocks.h, in a file compiled with AVX2, FMA and F16C. */
 #ifndef QB_BLOCK32_DOT_H
 #define QB_BLOCK32_DOT_H
 

@@ -695,6 +695,33 @@ static float qx_candidates(int n, int nmax, const float *x, uint8_t *L, int rmse
     return scale;
 }
 
+/* make_q3_quants' (ggml_common.c) pieces in the scalar code's operations, in its order: an
+ * element's first level clamp(nearest_int(iscale·x)); the terms of level l in sumlx and suml2,
+ * wx·l and (w·l)·l (w = x², wx = w·x); and a visit of elements at levels l (terms wxl, wll)
+ * from the state s1 = sumlx, s2 = suml2 (s11 = s1·s1): the lanes that accept the new level
+ * *nl, with its terms *wxn, *wnn and the sums *slx2, *sl22 it would leave. */
+static inline __m256 q3_first_level(__m256 iscale, __m256 x, int nmax) {
+    return _mm256_cvtepi32_ps(clamp_epi32(nearest_int_v(_mm256_mul_ps(iscale, x)), -nmax, nmax - 1));
+}
+
+static inline void q3_terms(__m256 w, __m256 wx, __m256 l, __m256 *wxl, __m256 *wll) {
+    *wxl = _mm256_mul_ps(wx, l);
+    *wll = _mm256_mul_ps(_mm256_mul_ps(w, l), l);
+}
+
+static inline __m256 q3_visit(__m256 x, __m256 w, __m256 wx, __m256 l, __m256 wxl, __m256 wll, __m256 s1, __m256 s2, __m256 s11,
+                              int nmax, __m256 *nl, __m256 *wxn, __m256 *wnn, __m256 *slx2, __m256 *sl22) {
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 slx = _mm256_sub_ps(s1, wxl), sl2 = _mm256_sub_ps(s2, wll);
+    *nl = _mm256_cvtepi32_ps(clamp_epi32(nearest_int_v(_mm256_div_ps(_mm256_mul_ps(x, sl2), slx)), -nmax, nmax - 1));
+    q3_terms(w, wx, *nl, wxn, wnn);
+    *slx2 = _mm256_add_ps(slx, *wxn);
+    *sl22 = _mm256_add_ps(sl2, *wnn);
+    __m256 acc = _mm256_and_ps(_mm256_cmp_ps(slx, zero, _CMP_GT_OQ), _mm256_cmp_ps(*nl, l, _CMP_NEQ_OQ));
+    acc = _mm256_and_ps(acc, _mm256_cmp_ps(*sl22, zero, _CMP_GT_OQ));
+    return _mm256_and_ps(acc, _mm256_cmp_ps(_mm256_mul_ps(_mm256_mul_ps(*slx2, *slx2), s2), _mm256_mul_ps(s11, *sl22), _CMP_GT_OQ));
+}
+
 /* make_q3_quants' sweeps (do_rmse, ggml_common.c) over one group of 16 elements x from its
  * levels l = clamp(nearest_int(iscale·x)) and their sums sumlx, suml2 (formed by the caller in
  * the scalar code's order): levels + nmax into L, the scale returned. Within a sweep a visit
@@ -707,16 +734,14 @@ static float qx_candidates(int n, int nmax, const float *x, uint8_t *L, int rmse
  * sweep together, this file's earlier way, sweep as often as their slowest lane (2.8 sweeps
  * a super-block); this way measured 3180 → 2370 cycles a super-block on one Zen 4 core. */
 static float q3_sweeps(const float *x16, float iscale, int nmax, float sumlx, float suml2, int32_t *L) {
-    const __m256 zero = _mm256_setzero_ps();
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256 x[2], w[2], wx[2], lf[2], wxl[2], wll[2];
     for (int h = 0; h < 2; h++) {
         x[h] = _mm256_loadu_ps(x16 + 8 * h);
         w[h] = _mm256_mul_ps(x[h], x[h]);
         wx[h] = _mm256_mul_ps(w[h], x[h]);
-        lf[h] = _mm256_cvtepi32_ps(clamp_epi32(nearest_int_v(_mm256_mul_ps(_mm256_set1_ps(iscale), x[h])), -nmax, nmax - 1));
-        wxl[h] = _mm256_mul_ps(wx[h], lf[h]);
-        wll[h] = _mm256_mul_ps(_mm256_mul_ps(w[h], lf[h]), lf[h]);
+        lf[h] = q3_first_level(_mm256_set1_ps(iscale), x[h], nmax);
+        q3_terms(w[h], wx[h], lf[h], &wxl[h], &wll[h]);
     }
     /* the state stays in registers, sumlx and suml2 broadcast: a visit that accepts hands the
      * next evaluation its sums by a lane permute, not through memory */
@@ -728,15 +753,8 @@ static float q3_sweeps(const float *x16, float iscale, int nmax, float sumlx, fl
             __m256 nl[2], wxn[2], wnn[2], slx2[2], sl22[2];
             unsigned m = 0;
             for (int h = 0; h < 2; h++) {
-                const __m256 slx = _mm256_sub_ps(s1, wxl[h]), sl2 = _mm256_sub_ps(s2, wll[h]);
-                nl[h] = _mm256_cvtepi32_ps(clamp_epi32(nearest_int_v(_mm256_div_ps(_mm256_mul_ps(x[h], sl2), slx)), -nmax, nmax - 1));
-                wxn[h] = _mm256_mul_ps(wx[h], nl[h]);
-                wnn[h] = _mm256_mul_ps(_mm256_mul_ps(w[h], nl[h]), nl[h]);
-                slx2[h] = _mm256_add_ps(slx, wxn[h]);
-                sl22[h] = _mm256_add_ps(sl2, wnn[h]);
-                __m256 acc = _mm256_and_ps(_mm256_cmp_ps(slx, zero, _CMP_GT_OQ), _mm256_cmp_ps(nl[h], lf[h], _CMP_NEQ_OQ));
-                acc = _mm256_and_ps(acc, _mm256_cmp_ps(sl22[h], zero, _CMP_GT_OQ));
-                acc = _mm256_and_ps(acc, _mm256_cmp_ps(_mm256_mul_ps(_mm256_mul_ps(slx2[h], slx2[h]), s2), _mm256_mul_ps(s11, sl22[h]), _CMP_GT_OQ));
+                const __m256 acc = q3_visit(x[h], w[h], wx[h], lf[h], wxl[h], wll[h], s1, s2, s11, nmax, &nl[h], &wxn[h], &wnn[h],
+                                            &slx2[h], &sl22[h]);
                 m |= (unsigned)_mm256_movemask_ps(acc) << (8 * h);
             }
             m &= 0xFFFFu << from;
@@ -775,28 +793,22 @@ static void q3_search(const float *xb, const __m256 (*xt)[NG], int nmax, __m256i
     signed_absmax_lanes(16, xt, max, tiny);
     for (int g = 0; g < NG; g++) {
         const __m256 iscale = _mm256_div_ps(_mm256_set1_ps((float)-nmax), max[g]);
-        __m256 sumlx = zero, suml2 = zero, l[16], wxl[16], wll[16];
+        __m256 sumlx = zero, suml2 = zero, w[16], wx[16], l[16], wxl[16], wll[16];
         for (int i = 0; i < 16; i++) {
-            const __m256 w = _mm256_mul_ps(xt[i][g], xt[i][g]);
-            l[i] = _mm256_cvtepi32_ps(clamp_epi32(nearest_int_v(_mm256_mul_ps(iscale, xt[i][g])), -nmax, nmax - 1));
-            wxl[i] = _mm256_mul_ps(_mm256_mul_ps(w, xt[i][g]), l[i]);
-            wll[i] = _mm256_mul_ps(_mm256_mul_ps(w, l[i]), l[i]);
+            w[i] = _mm256_mul_ps(xt[i][g], xt[i][g]);
+            wx[i] = _mm256_mul_ps(w[i], xt[i][g]);
+            l[i] = q3_first_level(iscale, xt[i][g], nmax);
+            q3_terms(w[i], wx[i], l[i], &wxl[i], &wll[i]);
             sumlx = _mm256_add_ps(sumlx, wxl[i]);
             suml2 = _mm256_add_ps(suml2, wll[i]);
             L[i][g] = _mm256_andnot_si256(_mm256_castps_si256(tiny[g]), _mm256_add_epi32(_mm256_cvtps_epi32(l[i]), _mm256_set1_epi32(nmax)));
         }
         const __m256 s11 = _mm256_mul_ps(sumlx, sumlx);
         __m256 move = zero;
-        for (int i = 0; i < 16; i++) { /* q3_sweeps' test of each visit, from the initial state */
-            const __m256 x = xt[i][g], w = _mm256_mul_ps(x, x);
-            const __m256 slx = _mm256_sub_ps(sumlx, wxl[i]), sl2 = _mm256_sub_ps(suml2, wll[i]);
-            const __m256 nl = _mm256_cvtepi32_ps(clamp_epi32(nearest_int_v(_mm256_div_ps(_mm256_mul_ps(x, sl2), slx)), -nmax, nmax - 1));
-            const __m256 slx2 = _mm256_add_ps(slx, _mm256_mul_ps(_mm256_mul_ps(w, x), nl));
-            const __m256 sl22 = _mm256_add_ps(sl2, _mm256_mul_ps(_mm256_mul_ps(w, nl), nl));
-            __m256 acc = _mm256_and_ps(_mm256_cmp_ps(slx, zero, _CMP_GT_OQ), _mm256_cmp_ps(nl, l[i], _CMP_NEQ_OQ));
-            acc = _mm256_and_ps(acc, _mm256_cmp_ps(sl22, zero, _CMP_GT_OQ));
-            acc = _mm256_and_ps(acc, _mm256_cmp_ps(_mm256_mul_ps(_mm256_mul_ps(slx2, slx2), suml2), _mm256_mul_ps(s11, sl22), _CMP_GT_OQ));
-            move = _mm256_or_ps(move, acc);
+        for (int i = 0; i < 16; i++) { /* every visit of the first sweep, from the initial state */
+            __m256 nl, wxn, wnn, slx2, sl22;
+            move = _mm256_or_ps(move, q3_visit(xt[i][g], w[i], wx[i], l[i], wxl[i], wll[i], sumlx, suml2, s11, nmax, &nl, &wxn, &wnn, &slx2,
+                                               &sl22));
         }
         const __m256 sc = _mm256_and_ps(_mm256_cmp_ps(suml2, zero, _CMP_GT_OQ), _mm256_div_ps(sumlx, suml2));
         _mm256_storeu_ps(scale + 8 * g, _mm256_andnot_ps(tiny[g], sc));
