@@ -53,6 +53,13 @@ float qb_ggml_make_qp_quants(int n, int nmax, const float *x, uint8_t *L, const 
  * q3_K's imatrix path searches the sub-scales with make_qx: qb_ggml_make_qx_quants or an
  * implementation with identical results. */
 void qb_ggml_q2_K_scales(const float scales[16], const float mins[16], const float *sw, void *blk);
+
+/* q3_K's search of sub-block j of the super-block x (levels + 4 into L, its scale returned):
+ * make_q3_quants, or with an imatrix imp make_qx_quants weighted imp·sqrt(sigma2 + x²), whose
+ * sum goes to *sw (sigma2 = qb_ggml_q3_K_sigma2(x)). The reference's own step, for the fast
+ * paths to redo the rare sub-block whose stored scale is 0 (it keeps these levels). */
+float qb_ggml_q3_K_group(const float *x, const float *imp, float sigma2, int j, uint8_t L[16], float *sw);
+float qb_ggml_q3_K_sigma2(const float *x);
 void qb_ggml_q3_K_scales(const float scales[16], const float *sw, void *blk,
                          float (*make_qx)(int n, int nmax, const float *x, uint8_t *L, int rmse_type, const float *qw));
 

@@ -181,21 +181,22 @@ void qb_ggml_q2_K_scales(const float scales[16], const float mins[16], const flo
 
 /* ---- q3_K: 16 × 16 elements, 3-bit symmetric, 6-bit signed sub-scales ----------------------- */
 
+float qb_ggml_q3_K_group(const float *x, const float *imp, float sigma2, int j, uint8_t L[16], float *sw) {
+    if (!imp) return qb_ggml_make_q3_quants(16, 4, x + 16 * j, L, 1);
+    float w[16], sumw = 0;
+    for (int l = 0; l < 16; l++) w[l] = imp[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
+    for (int l = 0; l < 16; l++) sumw += w[l];
+    *sw = sumw;
+    return qb_ggml_make_qx_quants(16, 4, x + 16 * j, L, 1, w);
+}
+
+float qb_ggml_q3_K_sigma2(const float *x) { return 2 * sum_sq(x) / QK_K; }
+
 static void q3_K_block(const float *x, void *blk, const float *imp) {
     uint8_t L[QK_K];
-    float scales[16], w[16], sw[16];
-    if (!imp) {
-        for (int j = 0; j < 16; j++) scales[j] = qb_ggml_make_q3_quants(16, 4, x + 16 * j, L + 16 * j, 1);
-    } else {
-        float sigma2 = 2 * sum_sq(x) / QK_K;
-        for (int j = 0; j < 16; j++) {
-            for (int l = 0; l < 16; l++) w[l] = imp[16 * j + l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
-            float sumw = 0;
-            for (int l = 0; l < 16; l++) sumw += w[l];
-            sw[j] = sumw;
-            scales[j] = qb_ggml_make_qx_quants(16, 4, x + 16 * j, L + 16 * j, 1, w);
-        }
-    }
+    float scales[16], sw[16];
+    const float sigma2 = imp ? qb_ggml_q3_K_sigma2(x) : 0;
+    for (int j = 0; j < 16; j++) scales[j] = qb_ggml_q3_K_group(x, imp, sigma2, j, L + 16 * j, &sw[j]);
     block_q3_K *y = blk;
     qb_ggml_q3_K_scales(scales, imp ? sw : NULL, y, qb_ggml_make_qx_quants);
     for (int j = 0; j < 16; j++) {

@@ -393,6 +393,40 @@ static void test_vec_dot2(const qb_format *f, qb_rng *r) {
 
 static const char *op_impl(const qb_format *f, int fast_is_ref) { return fast_is_ref ? "ref" : f->impl; }
 
+/* The fast quantize gives the reference's bytes (or its status) where the searches meet their
+ * corners: six distributions at scales 1e-35 … 1e34, where sums of x³ overflow to Inf and NaN
+ * and sub-scales underflow, and with random importances for the formats that read them. */
+static void test_quantize_extremes(const qb_format *f, qb_rng *r) {
+    if (f->quantize == f->quantize_ref) return;
+    const int64_t cols = (4096 + f->block_elems - 1) / f->block_elems * f->block_elems;
+    size_t nb;
+    if (qb_format_bytes(f, 1, cols, &nb) != QB_OK) return;
+    float *x = malloc(cols * sizeof(float)), *imp = malloc(cols * sizeof(float));
+    unsigned char *q = malloc(nb), *q2 = malloc(nb);
+    int differ = 0;
+    for (int64_t i = 0; i < cols; i++) imp[i] = (float)(qb_rng_uniform(r) * 4);
+    for (int kind = 0; kind < 6; kind++)
+        for (int e = -35; e <= 34; e += 3)
+            for (int with_imp = 0; with_imp <= ((f->flags & QB_FMT_USES_IMP) != 0); with_imp++) {
+                const double scale = pow(10.0, e);
+                for (int64_t i = 0; i < cols; i++) {
+                    const double g = qb_rng_normal(r), u = qb_rng_uniform(r);
+                    const double v = kind == 0 ? g : kind == 1 ? floor(9 * u) - 4 : kind == 2 ? g * g * g : kind == 3 ? u - 0.5
+                                   : kind == 4 ? (i % 16 == 0 ? 50 * g : g) : tan(3.1 * (u - 0.5));
+                    x[i] = (float)(v * scale);
+                }
+                const float *w = with_imp ? imp : NULL;
+                memset(q2, 0xA5, nb);
+                const qb_status a = f->quantize_ref(x, q, 1, cols, w), b = f->quantize(x, q2, 1, cols, w);
+                CHECK_LIMITED(a == b && (a != QB_OK || memcmp(q, q2, nb) == 0),
+                              "%s: %s quantize differs from ref (kind %d, scale 1e%d, imatrix %d; status %d/%d)", f->name, f->impl,
+                              kind, e, with_imp, a, b);
+                differ += a != b || (a == QB_OK && memcmp(q, q2, nb) != 0);
+            }
+    if (!differ) qbt_pass_++;
+    free(x), free(imp), free(q), free(q2);
+}
+
 int main(void) {
     qb_formats_init();
     qb_rng r;
@@ -407,6 +441,7 @@ int main(void) {
                f->vec_dot ? op_impl(f, f->vec_dot == f->vec_dot_ref) : "-");
         test_sizes(f);
         test_roundtrip(f, &r);
+        test_quantize_extremes(f, &r);
         test_specials(f);
         test_inf(f);
         test_zero_block(f);

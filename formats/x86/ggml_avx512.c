@@ -1,8 +1,9 @@
 /* ggml_avx512.c — AVX-512 (F, BW, VL, VNNI) GEMV dots for q4_K and q6_K, the two weight types
  * of Q4_K_M, for q5_K (Q5_K_M's), and for the 32-element block types q4_0, q8_0 and iq4_nl
  * (the block32_dot.h loop with vpdpbusd pair sums, below; q4_0 and iq4_nl also two rows at
- * once, format.h's vec_dot2, sharing the activation's loads and sums), and the dequantize of
- * q4_K, q4_0 and iq4_nl by table lookup (bottom), compiled with -mavx512f -mavx512bw -mavx512vl
+ * once, format.h's vec_dot2, sharing the activation's loads and sums), the dequantize of
+ * q4_K, q4_0 and iq4_nl by table lookup, and q3_K's quantize search without an imatrix (its
+ * own comment, bottom), compiled with -mavx512f -mavx512bw -mavx512vl
  * -mavx512vnni (and AVX2, FMA, F16C) and installed by qb_formats_init_x86 (float_x86.c) over
  * the AVX2 kernels of ggml_x86.c only on a CPU that reports them all. Decode reads every
  * weight once per token, so these dots must keep up with memory: the AVX2 q4_K dot spends
@@ -46,8 +47,10 @@
 #include <string.h>
 
 #include "../ggml_blocks.h"
+#include "../ggml_common.h"
 #include "block32_dot.h"
 #include "ggml_avx512.h"
+#include "ggml_x86.h"
 
 /* The 32 bytes at p in both 256-bit halves, the upper half shifted right by `shift` bits
  * within each 16-bit word; the caller masks the bits it wants. */
@@ -321,20 +324,243 @@ static void iq4_nl_dequantize_avx512(const void *q, float *y, int64_t rows, int6
     nibble32_dequantize(q, v, y, rows * cols / 32);
 }
 
+/* ==== q3_K quantize ============================================================================
+ * The reference's make_q3_quants (ggml_common.c, do_rmse) per sub-block of 16: first levels
+ * l = clamp(nearest_int(−4·x/max)), the sums Σ w·x·l and Σ w·l² (w = x²), then up to 5
+ * sweeps, each visiting the elements in order and accepting a visit's new level when it
+ * raises (Σ w·x·l)² / Σ w·l². The same bytes (format.h invariant 5) by the same float
+ * operations, on two observations:
+ *  - a visit changes nothing unless its element's quotient q = x·sl2/slx rounds to another
+ *    level. Whether q_exact lies strictly between the floats just inside l ± ½ (q3_bounds)
+ *    is the sign of one FMA each (t − b·slx, rounded once, keeps its sign), and then fl(q)
+ *    lies between them too, so q3_moves can clear a visit without the divide, and it clears
+ *    all but ~3 of a super-block's 256 first-sweep visits (N(0, σ) weights);
+ *  - within a sweep the state changes only when a visit accepts, so from one state every
+ *    later visit can be evaluated at once (q3_step) and the first that accepts is the visit
+ *    the scalar code takes.
+ * q3_search runs the first levels, their sums (lane j: sub-block j, so each sum keeps its
+ * order) and q3_moves for the first sweep in lanes; the ~3 sub-blocks where a visit may move
+ * are queued, and q3_sweeps finishes them Q3_SLOTS at a time, one zmm a sub-block, because a
+ * step is a chain of ~60 cycles (divide, round, compare, permute). */
+
+/* ggml's nearest_int per lane by its own float-adder trick (the same integers out of range). */
+static inline __m512i nearest_int_z(__m512 v) {
+    const __m512i t = _mm512_castps_si512(_mm512_add_ps(v, _mm512_set1_ps(12582912.f)));
+    return _mm512_sub_epi32(_mm512_and_si512(t, _mm512_set1_epi32(0x007fffff)), _mm512_set1_epi32(0x00400000));
+}
+
+/* The first level clamp(nearest_int(iscale·x), −4, 3) as a float: |iscale·x| ≤ 4·(1 + 2^-23)
+ * (iscale = −4/max), where nearest_int is round-to-nearest-even. Sub-blocks below
+ * QB_GGML_GROUP_MAX_EPS (an iscale that may be Inf) are discarded by the caller. */
+static inline __m512 q3_first_level_z(__m512 iscale, __m512 x) {
+    const __m512 r = _mm512_roundscale_ps(_mm512_mul_ps(iscale, x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return _mm512_min_ps(_mm512_max_ps(r, _mm512_set1_ps(-4.f)), _mm512_set1_ps(3.f));
+}
+
+/* Per level l + 4: the floats next inside (l − ½, l + ½), at the clamped ends nearest_int's
+ * exact range ±4194303 (beyond it the trick's integers are arbitrary). */
+static const float q3_lo[16] = {-4194303.f, -3.4999998f, -2.4999998f, -1.4999999f, -0.49999997f, 0.50000006f, 1.5000001f, 2.5000002f};
+static const float q3_hi[16] = {-3.5000002f, -2.5000002f, -1.5000001f, -0.50000006f, 0.49999997f, 1.4999999f, 2.4999998f, 4194303.f};
+
+/* The lanes whose visit may change the level l: slx > 0 (else the scalar code skips the
+ * visit) and q = t/slx (t = x·sl2) not provably inside l's bounds. */
+static inline __mmask16 q3_moves(__m512 slx, __m512 t, __m512 l) {
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512i i = _mm512_add_epi32(_mm512_cvtps_epi32(l), _mm512_set1_epi32(4));
+    const __m512 lo = _mm512_permutexvar_ps(i, _mm512_loadu_ps(q3_lo)), hi = _mm512_permutexvar_ps(i, _mm512_loadu_ps(q3_hi));
+    const __mmask16 above = _mm512_cmp_ps_mask(_mm512_fnmadd_ps(lo, slx, t), zero, _CMP_GT_OQ);
+    const __mmask16 inside = _mm512_mask_cmp_ps_mask(above, _mm512_fnmadd_ps(hi, slx, t), zero, _CMP_LT_OQ);
+    return _mm512_cmp_ps_mask(slx, zero, _CMP_GT_OQ) & (__mmask16)~inside;
+}
+
+/* A queued sub-block: its 16 values, first levels' iscale and sums, and where its scale goes. */
+typedef struct {
+    const float *x;
+    float iscale, sumlx, suml2;
+    float *scale;
+} q3_group;
+
+/* A sub-block's sweep state: values, levels and their sum terms, the sums broadcast, the next
+ * visit, whether this sweep accepted one, and how many sweeps ended. */
+typedef struct {
+    __m512 x, w, wx, l, wxl, wll, s1, s2;
+    unsigned from;
+    int changed, sweeps;
+    const q3_group *g;
+} q3_state;
+
+static void q3_start(q3_state *st, const q3_group *g) {
+    st->x = _mm512_loadu_ps(g->x);
+    st->w = _mm512_mul_ps(st->x, st->x);
+    st->wx = _mm512_mul_ps(st->w, st->x);
+    st->l = q3_first_level_z(_mm512_set1_ps(g->iscale), st->x);
+    st->wxl = _mm512_mul_ps(st->wx, st->l);
+    st->wll = _mm512_mul_ps(_mm512_mul_ps(st->w, st->l), st->l);
+    st->s1 = _mm512_set1_ps(g->sumlx), st->s2 = _mm512_set1_ps(g->suml2);
+    st->from = 0, st->changed = 0, st->sweeps = 0, st->g = g;
+}
+
+/* Visits st->from … 15 from the current state and takes the first that accepts. When none
+ * does, the sweep ends, and the next (if it changed a level and was not the fifth) starts from
+ * the same state: its first accepting visit, if any, is the first of all 16 evaluated here, so
+ * one step does both. Returns 1 when the sweeps are over. */
+static inline int q3_step(q3_state *st) {
+    const __m512 slx = _mm512_sub_ps(st->s1, st->wxl), sl2 = _mm512_sub_ps(st->s2, st->wll), t = _mm512_mul_ps(st->x, sl2);
+    const unsigned rest = 0xFFFFu << st->from, all = st->changed && st->sweeps < 4 ? 0xFFFFu : rest;
+    if (!(q3_moves(slx, t, st->l) & all)) return 1;
+    /* the scalar code's operations, in every lane */
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512i n = _mm512_max_epi32(_mm512_min_epi32(nearest_int_z(_mm512_div_ps(t, slx)), _mm512_set1_epi32(3)), _mm512_set1_epi32(-4));
+    const __m512 nl = _mm512_cvtepi32_ps(n), wxn = _mm512_mul_ps(st->wx, nl), wnn = _mm512_mul_ps(_mm512_mul_ps(st->w, nl), nl);
+    const __m512 slx2 = _mm512_add_ps(slx, wxn), sl22 = _mm512_add_ps(sl2, wnn);
+    __mmask16 k = _mm512_cmp_ps_mask(slx, zero, _CMP_GT_OQ);
+    k = _mm512_mask_cmp_ps_mask(k, nl, st->l, _CMP_NEQ_OQ);
+    k = _mm512_mask_cmp_ps_mask(k, sl22, zero, _CMP_GT_OQ);
+    k = _mm512_mask_cmp_ps_mask(k, _mm512_mul_ps(_mm512_mul_ps(slx2, slx2), st->s2), _mm512_mul_ps(_mm512_mul_ps(st->s1, st->s1), sl22),
+                                _CMP_GT_OQ);
+    /* branch-free from here: which visit accepts is data, a branch on it a misprediction */
+    const unsigned in_rest = (unsigned)k & rest, ended = in_rest == 0;
+    const int i = __builtin_ctz((ended ? (unsigned)k & all : in_rest) | 0x10000u), took = i < 16;
+    const __mmask16 at = (__mmask16)(1u << i), keep = (__mmask16)(took ? 0xFFFF : 0);
+    st->l = _mm512_mask_mov_ps(st->l, at, nl);
+    st->wxl = _mm512_mask_mov_ps(st->wxl, at, wxn);
+    st->wll = _mm512_mask_mov_ps(st->wll, at, wnn);
+    const __m512i idx = _mm512_set1_epi32(i & 15);
+    st->s1 = _mm512_mask_permutexvar_ps(st->s1, keep, idx, slx2);
+    st->s2 = _mm512_mask_permutexvar_ps(st->s2, keep, idx, sl22);
+    st->sweeps += (int)ended;
+    st->from = (unsigned)(i + 1) & 31; /* i = 16: over, from unused */
+    st->changed = 1;
+    return !took;
+}
+
+/* The sweeps of the n queued sub-blocks, Q3_SLOTS stepping in turn (each slot refilled from
+ * the queue as its sub-block finishes), so that their latency chains overlap: 1 slot took
+ * 1.6x as long, and more than 4 gave no more. */
+#define Q3_SLOTS 4
+static void q3_sweeps(const q3_group *q, int n) {
+    q3_state st[Q3_SLOTS];
+    int next = 0, busy = 0;
+    while (busy < Q3_SLOTS && next < n) q3_start(&st[busy++], &q[next++]);
+    while (busy)
+        for (int k = 0; k < busy; k++) {
+            if (!q3_step(&st[k])) continue;
+            const float sumlx = _mm512_cvtss_f32(st[k].s1), suml2 = _mm512_cvtss_f32(st[k].s2);
+            *st[k].g->scale = suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+            if (next < n)
+                q3_start(&st[k], &q[next++]);
+            else
+                st[k--] = st[--busy];
+        }
+}
+
+/* out[i], lane j = x[16j + i]: the 16 sub-blocks of a super-block, one element a vector. */
+static void transpose16x16(const float *x, __m512 out[16]) {
+    __m512 t[16], u[16], v[16];
+    for (int j = 0; j < 16; j += 2) {
+        const __m512 a = _mm512_loadu_ps(x + 16 * j), b = _mm512_loadu_ps(x + 16 * j + 16);
+        t[j] = _mm512_unpacklo_ps(a, b);
+        t[j + 1] = _mm512_unpackhi_ps(a, b);
+    }
+    for (int j = 0; j < 16; j += 4) {
+        u[j] = _mm512_shuffle_ps(t[j], t[j + 2], 0x44);
+        u[j + 1] = _mm512_shuffle_ps(t[j], t[j + 2], 0xEE);
+        u[j + 2] = _mm512_shuffle_ps(t[j + 1], t[j + 3], 0x44);
+        u[j + 3] = _mm512_shuffle_ps(t[j + 1], t[j + 3], 0xEE);
+    }
+    for (int h = 0; h < 16; h += 8)
+        for (int k = 0; k < 4; k++) {
+            v[h + k] = _mm512_shuffle_f32x4(u[h + k], u[h + k + 4], 0x88);
+            v[h + k + 4] = _mm512_shuffle_f32x4(u[h + k], u[h + k + 4], 0xDD);
+        }
+    for (int k = 0; k < 8; k++) {
+        out[k] = _mm512_shuffle_f32x4(v[k], v[k + 8], 0x88);
+        out[k + 8] = _mm512_shuffle_f32x4(v[k], v[k + 8], 0xDD);
+    }
+}
+
+/* The first levels, sums and first-sweep screen of the super-block xb's 16 sub-blocks in
+ * lanes: the scales of those no visit may move into scale[], the others queued. */
+static void q3_search(const float *xb, float *scale, q3_group *queue, int *nq) {
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 x[16], amax = zero, max = zero;
+    transpose16x16(xb, x);
+    for (int i = 0; i < 16; i++) { /* the signed value of largest magnitude, the first on ties */
+        const __m512 ax = _mm512_abs_ps(x[i]);
+        const __mmask16 gt = _mm512_cmp_ps_mask(ax, amax, _CMP_GT_OQ);
+        amax = _mm512_mask_mov_ps(amax, gt, ax);
+        max = _mm512_mask_mov_ps(max, gt, x[i]);
+    }
+    const __mmask16 live = _mm512_cmp_ps_mask(amax, _mm512_set1_ps(QB_GGML_GROUP_MAX_EPS), _CMP_GE_OQ);
+    const __m512 iscale = _mm512_div_ps(_mm512_set1_ps(-4.f), max);
+    __m512 s1 = zero, s2 = zero, w[16], wx[16], l[16], wxl[16], wll[16];
+    for (int i = 0; i < 16; i++) {
+        w[i] = _mm512_mul_ps(x[i], x[i]);
+        wx[i] = _mm512_mul_ps(w[i], x[i]);
+        l[i] = q3_first_level_z(iscale, x[i]);
+        wxl[i] = _mm512_mul_ps(wx[i], l[i]);
+        wll[i] = _mm512_mul_ps(_mm512_mul_ps(w[i], l[i]), l[i]);
+        s1 = _mm512_add_ps(s1, wxl[i]);
+        s2 = _mm512_add_ps(s2, wll[i]);
+    }
+    __mmask16 move = 0;
+    for (int i = 0; i < 16; i++) move |= q3_moves(_mm512_sub_ps(s1, wxl[i]), _mm512_mul_ps(x[i], _mm512_sub_ps(s2, wll[i])), l[i]);
+    /* make_q3_quants' scale: sumlx/suml2 where suml2 > 0, and 0 for a sub-block below the eps */
+    _mm512_storeu_ps(scale, _mm512_maskz_div_ps(_mm512_mask_cmp_ps_mask(live, s2, zero, _CMP_GT_OQ), s1, s2));
+    move &= live;
+    if (!move) return;
+    float is[16], a[16], b[16];
+    _mm512_storeu_ps(is, iscale), _mm512_storeu_ps(a, s1), _mm512_storeu_ps(b, s2);
+    for (unsigned m = move; m; m &= m - 1) {
+        const int j = __builtin_ctz(m);
+        queue[(*nq)++] = (q3_group){xb + 16 * j, is[j], a[j], b[j], scale + j};
+    }
+}
+
+/* Super-blocks searched before their queued sub-blocks sweep together: ~50 sub-blocks, enough
+ * to keep q3_sweeps' slots full. */
+#define Q3_BATCH 16
+
+static qb_status q3_K_quantize_avx512(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
+    const int64_t nb = rows * cols / 256;
+    if (imp || cols % 256) return qb_x86_q3_K_quantize_avx2(x, q, rows, cols, imp);
+    block_q3_K *y = q;
+    for (int64_t b0 = 0; b0 < nb; b0 += Q3_BATCH) {
+        const int n = (int)(nb - b0 < Q3_BATCH ? nb - b0 : Q3_BATCH);
+        const float *xb = x + 256 * b0;
+        /* checked a batch at a time, which the search then reads from cache; a value that is
+         * not finite sends the whole call to the AVX2 path, whose reference reports it */
+        if (!qb_x86_all_finite(xb, 256 * (int64_t)n)) return qb_x86_q3_K_quantize_avx2(x, q, rows, cols, imp);
+        float scales[Q3_BATCH][16];
+        q3_group queue[16 * Q3_BATCH];
+        int nq = 0;
+        for (int t = 0; t < n; t++) q3_search(xb + 256 * t, scales[t], queue, &nq);
+        q3_sweeps(queue, nq);
+        /* the sub-scales of all, then the levels: each sub-scale step is a latency chain (two
+         * divides, a horizontal max), which overlap when they follow one another */
+        for (int t = 0; t < n; t++) qb_x86_q3_K_scales(scales[t], y + t);
+        for (int t = 0; t < n; t++) qb_x86_q3_K_levels(xb + 256 * t, NULL, y + t);
+        y += n;
+    }
+    return QB_OK;
+}
+
 /* ==== installation ============================================================================ */
 
 static const struct {
     const char *name;
+    qb_status (*quantize)(const float *, void *, int64_t, int64_t, const float *);
     void (*dequantize)(const void *, float *, int64_t, int64_t);
     float (*vec_dot)(const void *, const void *, int64_t);
     void (*vec_dot2)(const void *, size_t, const void *, int64_t, float *);
 } table_avx512[] = {
-    {"q4_K", q4_K_dequantize_avx512, q4_K_vec_dot_avx512, NULL},
-    {"q5_K", NULL, q5_K_vec_dot_avx512, NULL},
-    {"q6_K", NULL, q6_K_vec_dot_avx512, NULL},
-    {"q4_0", q4_0_dequantize_avx512, q4_0_vec_dot_avx512, q4_0_vec_dot2_avx512},
-    {"q8_0", NULL, q8_0_vec_dot_avx512, NULL},
-    {"iq4_nl", iq4_nl_dequantize_avx512, iq4_nl_vec_dot_avx512, iq4_nl_vec_dot2_avx512},
+    {"q3_K", q3_K_quantize_avx512, NULL, NULL, NULL},
+    {"q4_K", NULL, q4_K_dequantize_avx512, q4_K_vec_dot_avx512, NULL},
+    {"q5_K", NULL, NULL, q5_K_vec_dot_avx512, NULL},
+    {"q6_K", NULL, NULL, q6_K_vec_dot_avx512, NULL},
+    {"q4_0", NULL, q4_0_dequantize_avx512, q4_0_vec_dot_avx512, q4_0_vec_dot2_avx512},
+    {"q8_0", NULL, NULL, q8_0_vec_dot_avx512, NULL},
+    {"iq4_nl", NULL, iq4_nl_dequantize_avx512, iq4_nl_vec_dot_avx512, iq4_nl_vec_dot2_avx512},
 };
 
 void qb_formats_init_x86_avx512(qb_format *const *table, int n) {
@@ -342,9 +568,10 @@ void qb_formats_init_x86_avx512(qb_format *const *table, int n) {
         for (size_t k = 0; k < sizeof table_avx512 / sizeof table_avx512[0]; k++) {
             qb_format *f = table[i];
             if (strcmp(f->name, table_avx512[k].name) != 0 || !f->vec_dot_type) continue;
+            if (table_avx512[k].quantize) f->quantize = table_avx512[k].quantize;
             if (table_avx512[k].dequantize) f->dequantize = table_avx512[k].dequantize;
-            f->vec_dot = table_avx512[k].vec_dot;
-            f->vec_dot2 = table_avx512[k].vec_dot2;
+            if (table_avx512[k].vec_dot) f->vec_dot = table_avx512[k].vec_dot;
+            if (table_avx512[k].vec_dot2) f->vec_dot2 = table_avx512[k].vec_dot2;
             f->impl = "avx2,avx512";
         }
 }

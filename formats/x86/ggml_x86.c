@@ -26,13 +26,16 @@
  *                      sums and the first sweep's every visit from that state in lanes; the
  *                      sub-blocks where a visit accepts (one in five) then sweep on one at a
  *                      time, each sweep evaluating all its later visits at once from the state
- *                      and taking the first that accepts (q3_sweeps).
+ *                      and taking the first that accepts (q3_sweeps). ggml_avx512.c runs the
+ *                      same search its own faster way and shares the steps after it
+ *                      (ggml_x86.h: qb_x86_q3_K_scales, qb_x86_q3_K_levels).
  *    Two groups of 8 lanes run interleaved (NG) because the searches' running sums are
  *    latency-bound chains; the searches keep levels as floats, rounded by vroundps where the
  *    range check of level_mode proves it equal to nearest_int. The remaining per-super-block
  *    steps (sub-scale quantization, make_qp_quants) are the reference's scalar code — for
  *    q2_K and q3_K literally, through ggml_k.c's qb_ggml_q2_K_scales / qb_ggml_q3_K_scales
- *    (q3_K's imatrix sub-scale search through qx_candidates, its 19 candidates in lanes);
+ *    (q3_K's imatrix sub-scale search through qx_candidates, its 19 candidates in lanes;
+ *    without one, qb_x86_q3_K_scales does its operations in vectors);
  *    re-quantization and packing are elementwise and vectorized. Blocks whose inverse scale
  *    overflows to Inf (amax below ~1e-36), where the reference converts Inf/NaN to int8, are
  *    handed to the reference itself, as are imatrix rows for q4_0 and inputs that are not
@@ -61,6 +64,7 @@
 #include "../ggml_blocks.h"
 #include "../ggml_common.h"
 #include "block32_dot.h"
+#include "ggml_x86.h"
 
 /* The table rows, for the reference paths that rare blocks fall back to (set at init). */
 static const qb_format *fmt_q8_0, *fmt_q8_1, *fmt_q8_K, *fmt_q4_0, *fmt_q2_K, *fmt_q3_K, *fmt_q4_K, *fmt_q5_K,
@@ -145,7 +149,7 @@ static inline void i8x32_to_ps(__m256i v, __m256 out[4]) {
 }
 
 /* 1 when all n values are finite (a NaN or an Inf has every exponent bit set). */
-static int all_finite(const float *x, int64_t n) {
+int qb_x86_all_finite(const float *x, int64_t n) {
     const __m256i e = _mm256_set1_epi32(0x7f800000);
     __m256i bad = _mm256_setzero_si256();
     int64_t i = 0;
@@ -201,7 +205,7 @@ static inline int sum_i8x32(__m256i q) {
 }
 
 static qb_status q8_0_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
-    if (cols % 32 || !all_finite(x, rows * cols)) return fmt_q8_0->quantize_ref(x, q, rows, cols, imp);
+    if (cols % 32 || !qb_x86_all_finite(x, rows * cols)) return fmt_q8_0->quantize_ref(x, q, rows, cols, imp);
     block_q8_0 *b = q;
     for (int64_t i = 0, nb = rows * cols / 32; i < nb; i++) {
         float d;
@@ -214,7 +218,7 @@ static qb_status q8_0_quantize_avx2(const float *x, void *q, int64_t rows, int64
 }
 
 static qb_status q8_1_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
-    if (cols % 32 || !all_finite(x, rows * cols)) return fmt_q8_1->quantize_ref(x, q, rows, cols, imp);
+    if (cols % 32 || !qb_x86_all_finite(x, rows * cols)) return fmt_q8_1->quantize_ref(x, q, rows, cols, imp);
     block_q8_1 *b = q;
     for (int64_t i = 0, nb = rows * cols / 32; i < nb; i++) {
         float d;
@@ -261,7 +265,7 @@ static int q8_K_block(const float *x, block_q8_K *y) {
 }
 
 static qb_status q8_K_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
-    if (cols % 256 || !all_finite(x, rows * cols)) return fmt_q8_K->quantize_ref(x, q, rows, cols, imp);
+    if (cols % 256 || !qb_x86_all_finite(x, rows * cols)) return fmt_q8_K->quantize_ref(x, q, rows, cols, imp);
     block_q8_K *b = q;
     for (int64_t i = 0, nb = rows * cols / 256; i < nb; i++)
         if (!q8_K_block(x + 256 * i, &b[i])) fmt_q8_K->quantize_ref(x + 256 * i, &b[i], 1, 256, NULL);
@@ -287,7 +291,7 @@ static int q4_0_block(const float *x, block_q4_0 *y) {
 }
 
 static qb_status q4_0_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
-    if (imp || cols % 32 || !all_finite(x, rows * cols)) return fmt_q4_0->quantize_ref(x, q, rows, cols, imp);
+    if (imp || cols % 32 || !qb_x86_all_finite(x, rows * cols)) return fmt_q4_0->quantize_ref(x, q, rows, cols, imp);
     block_q4_0 *b = q;
     for (int64_t i = 0, nb = rows * cols / 32; i < nb; i++)
         if (!q4_0_block(x + 32 * i, &b[i])) fmt_q4_0->quantize_ref(x + 32 * i, &b[i], 1, 32, NULL);
@@ -380,7 +384,7 @@ static void iq4_group_scales(const float *x, int n, const float *imp, float *sca
 }
 
 static qb_status iq4_nl_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
-    if (cols % 32 || !all_finite(x, rows * cols)) return fmt_iq4_nl->quantize_ref(x, q, rows, cols, imp);
+    if (cols % 32 || !qb_x86_all_finite(x, rows * cols)) return fmt_iq4_nl->quantize_ref(x, q, rows, cols, imp);
     block_iq4_nl *y = q;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t b = 0; b < cols / 32; b++, y++) {
@@ -394,7 +398,7 @@ static qb_status iq4_nl_quantize_avx2(const float *x, void *q, int64_t rows, int
 }
 
 static qb_status iq4_xs_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
-    if (cols % 256 || !all_finite(x, rows * cols)) return fmt_iq4_xs->quantize_ref(x, q, rows, cols, imp);
+    if (cols % 256 || !qb_x86_all_finite(x, rows * cols)) return fmt_iq4_xs->quantize_ref(x, q, rows, cols, imp);
     block_iq4_xs *y = q;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t b = 0; b < cols / 256; b++, y++) {
@@ -724,7 +728,7 @@ static inline __m256 q3_visit(__m256 x, __m256 w, __m256 wx, __m256 l, __m256 wx
 
 /* make_q3_quants' sweeps (do_rmse, ggml_common.c) over one group of 16 elements x from its
  * levels l = clamp(nearest_int(iscale·x)) and their sums sumlx, suml2 (formed by the caller in
- * the scalar code's order): levels + nmax into L, the scale returned. Within a sweep a visit
+ * the scalar code's order): the scale it ends with. Within a sweep a visit
  * changes the state (its level, sumlx, suml2) only when it accepts a new level, so from one
  * state every later visit of the sweep is evaluated at once, by the scalar code's operations
  * in two vectors of 8 elements, and the first visit that accepts is the one the scalar code
@@ -733,7 +737,7 @@ static inline __m256 q3_visit(__m256 x, __m256 w, __m256 wx, __m256 l, __m256 wx
  * lanes), the others 2.2 times in 2.3 sweeps, about 4.5 evaluations. Lanes of 8 groups that
  * sweep together, this file's earlier way, sweep as often as their slowest lane (2.8 sweeps
  * a super-block); this way measured 3180 → 2370 cycles a super-block on one Zen 4 core. */
-static float q3_sweeps(const float *x16, float iscale, int nmax, float sumlx, float suml2, int32_t *L) {
+static float q3_sweeps(const float *x16, float iscale, int nmax, float sumlx, float suml2) {
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256 x[2], w[2], wx[2], lf[2], wxl[2], wll[2];
     for (int h = 0; h < 2; h++) {
@@ -774,19 +778,17 @@ static float q3_sweeps(const float *x16, float iscale, int nmax, float sumlx, fl
         }
         if (!changed) break;
     }
-    const __m256i off = _mm256_set1_epi32(nmax);
-    for (int h = 0; h < 2; h++) _mm256_storeu_si256((__m256i *)(L + 8 * h), _mm256_add_epi32(_mm256_cvtps_epi32(lf[h]), off));
     sumlx = _mm256_cvtss_f32(s1), suml2 = _mm256_cvtss_f32(s2);
     return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
 }
 
 /* make_q3_quants with do_rmse for the 16 groups of 16 of a super-block xb (xt: transposed, lane
- * j of xt[i][g] element i of group 8g + j): levels + nmax into lane j of L[i][g], scales into
- * scale[8g + j]. In lanes, element by element (the scalar code's order): the initial levels,
+ * j of xt[i][g] element i of group 8g + j): the scales, into scale[8g + j] (the levels are
+ * requantized under the stored scales, qb_x86_q3_K_levels). In lanes, element by element (the scalar code's order): the initial levels,
  * their sums, and every visit of the first sweep from that state. A group none of whose
  * visits accepts keeps its initial levels (the scalar code stops after that sweep); only the
  * others (one in five on N(0, σ) weights) run their sweeps, group by group (q3_sweeps). */
-static void q3_search(const float *xb, const __m256 (*xt)[NG], int nmax, __m256i (*L)[NG], float *scale) {
+static void q3_search(const float *xb, const __m256 (*xt)[NG], int nmax, float *scale) {
     const __m256 zero = _mm256_setzero_ps();
     __m256 max[NG], tiny[NG];
     float maxs[16], s1[16], s2[16], moves[16];
@@ -801,7 +803,6 @@ static void q3_search(const float *xb, const __m256 (*xt)[NG], int nmax, __m256i
             q3_terms(w[i], wx[i], l[i], &wxl[i], &wll[i]);
             sumlx = _mm256_add_ps(sumlx, wxl[i]);
             suml2 = _mm256_add_ps(suml2, wll[i]);
-            L[i][g] = _mm256_andnot_si256(_mm256_castps_si256(tiny[g]), _mm256_add_epi32(_mm256_cvtps_epi32(l[i]), _mm256_set1_epi32(nmax)));
         }
         const __m256 s11 = _mm256_mul_ps(sumlx, sumlx);
         __m256 move = zero;
@@ -817,12 +818,8 @@ static void q3_search(const float *xb, const __m256 (*xt)[NG], int nmax, __m256i
         _mm256_storeu_ps(s1 + 8 * g, sumlx);
         _mm256_storeu_ps(s2 + 8 * g, suml2);
     }
-    for (int j = 0; j < 16; j++) {
-        if (moves[j] == 0.0f) continue;
-        int32_t lv[16];
-        scale[j] = q3_sweeps(xb + 16 * j, (float)-nmax / maxs[j], nmax, s1[j], s2[j], lv);
-        for (int i = 0; i < 16; i++) memcpy((int32_t *)&L[i][j / 8] + j % 8, &lv[i], sizeof lv[i]);
-    }
+    for (int j = 0; j < 16; j++)
+        if (moves[j] != 0.0f) scale[j] = q3_sweeps(xb + 16 * j, (float)-nmax / maxs[j], nmax, s1[j], s2[j]);
 }
 
 /* Lane j of out[i][g] = base[stride·j + i] for i < n (a multiple of 8): 8 rows (sub-blocks)
@@ -905,7 +902,7 @@ static void pack2_v(const uint8_t *L, uint8_t *qs) {
 /* ==== q2_K, q3_K: the 16 sub-block searches in 2 × 8 lanes =================================== */
 
 static qb_status q2_K_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
-    if (cols % 256 || !all_finite(x, rows * cols)) return fmt_q2_K->quantize_ref(x, q, rows, cols, imp);
+    if (cols % 256 || !qb_x86_all_finite(x, rows * cols)) return fmt_q2_K->quantize_ref(x, q, rows, cols, imp);
     block_q2_K *y = q;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t b = 0; b < cols / 256; b++, y++) {
@@ -963,8 +960,86 @@ static inline __m128i q3_K_scales(const uint8_t s[12]) {
     return _mm_sub_epi8(_mm_or_si128(lo, _mm_slli_epi16(hi, 4)), _mm_set1_epi8(32)); /* hi ≤ 3: no bit crosses a byte */
 }
 
-static qb_status q3_K_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
-    if (cols % 256 || !all_finite(x, rows * cols)) return fmt_q3_K->quantize_ref(x, q, rows, cols, imp);
+/* The inverse of q3_K_scales: 16 biased sub-scales v (bytes < 64) into their 12 bytes. */
+static inline void q3_K_pack_scales(__m128i v, uint8_t s[12]) {
+    const __m128i lo = _mm_and_si128(v, _mm_set1_epi8(0x0F));
+    const __m128i b07 = _mm_or_si128(lo, _mm_slli_epi16(_mm_srli_si128(lo, 8), 4)); /* ≤ 15: no bit crosses a byte */
+    __m128i hi = _mm_sllv_epi32(_mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(3)), _mm_setr_epi32(0, 2, 4, 6));
+    hi = _mm_or_si128(hi, _mm_srli_si128(hi, 8));
+    hi = _mm_or_si128(hi, _mm_srli_si128(hi, 4));
+    const uint32_t h = (uint32_t)_mm_cvtsi128_si32(hi);
+    _mm_storel_epi64((__m128i *)s, b07);
+    memcpy(s + 8, &h, 4);
+}
+
+void qb_x86_q3_K_scales(const float scales[16], block_q3_K *y) {
+    const __m256 s[2] = {_mm256_loadu_ps(scales), _mm256_loadu_ps(scales + 8)};
+    __m256 a[2];
+    for (int h = 0; h < 2; h++) /* a search whose sums overflowed gives NaN, which the scalar strict > never picks */
+        a[h] = _mm256_and_ps(abs_ps(s[h]), _mm256_cmp_ps(s[h], s[h], _CMP_ORD_Q));
+    const float amax = hmax_ps(_mm256_max_ps(a[0], a[1]));
+    if (amax == 0.0f) {
+        memset(y->scales, 0, 12);
+        y->d = f32_to_f16_finite(0.0f);
+        return;
+    }
+    const unsigned first = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a[0], _mm256_set1_ps(amax), _CMP_EQ_OQ)) |
+                           (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a[1], _mm256_set1_ps(amax), _CMP_EQ_OQ)) << 8;
+    const float iscale = -32.f / scales[__builtin_ctz(first)];
+    __m256i l[2];
+    for (int h = 0; h < 2; h++) { /* (int8_t)nearest_int: its low byte, sign-extended */
+        const __m256i n = nearest_int_v(_mm256_mul_ps(_mm256_set1_ps(iscale), s[h]));
+        l[h] = _mm256_add_epi32(clamp_epi32(_mm256_srai_epi32(_mm256_slli_epi32(n, 24), 24), -32, 31), _mm256_set1_epi32(32));
+    }
+    uint8_t b[16];
+    store_u8x16(l[0], l[1], b);
+    q3_K_pack_scales(_mm_loadu_si128((const __m128i *)b), y->scales);
+    y->d = f32_to_f16_finite(1 / iscale);
+}
+
+void qb_x86_q3_K_levels(const float *xb, const float *ib, block_q3_K *y) {
+    /* d_j = d·(s_j − 32) for the 16 sub-blocks at once, and which are 0 */
+    const __m128i s3 = q3_K_scales(y->scales);
+    const __m256 dall = _mm256_set1_ps(f16_to_f32(y->d));
+    const __m256 dv[2] = {_mm256_mul_ps(dall, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(s3))),
+                          _mm256_mul_ps(dall, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(s3, 8))))};
+    const unsigned zero = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(dv[0], _mm256_setzero_ps(), _CMP_EQ_OQ)) |
+                          (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(dv[1], _mm256_setzero_ps(), _CMP_EQ_OQ)) << 8;
+    __m256i hm = _mm256_setzero_si256(), bit = _mm256_set1_epi8(1), low[8];
+    for (int c = 0; c < 8; c++, bit = _mm256_add_epi8(bit, bit)) { /* elements 32c … 32c + 31: sub-blocks 2c, 2c + 1 */
+        __m256i l[4], v;
+        for (int k = 0; k < 2; k++) {
+            const __m256 d = _mm256_permutevar8x32_ps(dv[c / 4], _mm256_set1_epi32(2 * (c % 4) + k));
+            for (int h = 0; h < 2; h++) {
+                const __m256 q = _mm256_div_ps(_mm256_loadu_ps(xb + 32 * c + 16 * k + 8 * h), d);
+                l[2 * k + h] = _mm256_add_epi32(clamp_epi32(nearest_int_v(q), -4, 3), _mm256_set1_epi32(4));
+            }
+        }
+        v = pack_i32x32_i8(l[0], l[1], l[2], l[3]);
+        if (zero >> 2 * c & 3) { /* a sub-block whose stored scale is 0 keeps its search levels (rare): the reference's */
+            uint8_t b[32];
+            _mm256_storeu_si256((__m256i *)b, v);
+            for (int k = 0; k < 2; k++)
+                if (zero >> (2 * c + k) & 1) {
+                    float sw;
+                    qb_ggml_q3_K_group(xb, ib, ib ? qb_ggml_q3_K_sigma2(xb) : 0, 2 * c + k, b + 16 * k, &sw);
+                }
+            v = _mm256_loadu_si256((const __m256i *)b);
+        }
+        /* the high bit of element e into bit e/32 of hmask[e%32]; the low 2 bits packed as q2_K */
+        hm = _mm256_or_si256(hm, _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(3)), bit));
+        low[c] = _mm256_and_si256(v, _mm256_set1_epi8(3));
+    }
+    _mm256_storeu_si256((__m256i *)y->hmask, hm);
+    for (int h = 0; h < 2; h++) {
+        __m256i q = low[4 * h];
+        for (int k = 1; k < 4; k++) q = _mm256_or_si256(q, _mm256_slli_epi16(low[4 * h + k], 2 * k)); /* ≤ 3: no bit crosses a byte */
+        _mm256_storeu_si256((__m256i *)(y->qs + 32 * h), q);
+    }
+}
+
+qb_status qb_x86_q3_K_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
+    if (cols % 256 || !qb_x86_all_finite(x, rows * cols)) return fmt_q3_K->quantize_ref(x, q, rows, cols, imp);
     block_q3_K *y = q;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t b = 0; b < cols / 256; b++, y++) {
@@ -972,12 +1047,12 @@ static qb_status q3_K_quantize_avx2(const float *x, void *q, int64_t rows, int64
             __m256 xt[16][NG], wt[16][NG], sc[NG], sumw[NG];
             __m256i Lt[16][NG];
             float scales[16], sw[16];
-            uint8_t L[256];
             transpose16(xb, xt);
             if (!ib) {
-                q3_search(xb, (const __m256(*)[NG])xt, 4, Lt, scales);
+                q3_search(xb, (const __m256(*)[NG])xt, 4, scales);
+                qb_x86_q3_K_scales(scales, y);
             } else {
-                const float sigma2 = 2 * sum_sq256(xb) / 256;
+                const float sigma2 = qb_ggml_q3_K_sigma2(xb);
                 for (int g = 0; g < NG; g++)
                     imatrix_lanes(ib + 128 * g, 16, 16, sigma2, (const __m256(*)[NG])xt, wt, g, &sumw[g]);
                 qx_lanes(16, 4, (const __m256(*)[NG])xt, (const __m256(*)[NG])wt, Lt, sc);
@@ -985,35 +1060,9 @@ static qb_status q3_K_quantize_avx2(const float *x, void *q, int64_t rows, int64
                     _mm256_storeu_ps(scales + 8 * g, sc[g]);
                     _mm256_storeu_ps(sw + 8 * g, sumw[g]);
                 }
+                qb_ggml_q3_K_scales(scales, sw, y, qx_candidates);
             }
-            qb_ggml_q3_K_scales(scales, ib ? sw : NULL, y, qx_candidates);
-            /* re-quantize with the stored fp16 d: q = clamp(nearest_int(x/(d·(s_j − 32)))) + 4 */
-            const float dall = f16_to_f32(y->d);
-            int8_t s3[16];
-            _mm_storeu_si128((__m128i *)s3, q3_K_scales(y->scales));
-            for (int j = 0; j < 16; j++) {
-                const float d = dall * s3[j];
-                if (!d) {
-                    lane_levels((const __m256i(*)[NG])Lt, j / 8, j % 8, 16, L + 16 * j);
-                    continue;
-                }
-                __m256i l[2];
-                for (int k = 0; k < 2; k++) {
-                    const __m256 v = _mm256_div_ps(_mm256_loadu_ps(xb + 16 * j + 8 * k), _mm256_set1_ps(d));
-                    l[k] = _mm256_add_epi32(clamp_epi32(nearest_int_v(v), -4, 3), _mm256_set1_epi32(4));
-                }
-                store_u8x16(l[0], l[1], L + 16 * j);
-            }
-            /* high bit of element e into bit e/32 of hmask[e%32], then the low 2 bits as q2_K */
-            __m256i hm = _mm256_setzero_si256();
-            for (int c = 0; c < 8; c++) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)(L + 32 * c));
-                const __m256i hi = _mm256_cmpgt_epi8(v, _mm256_set1_epi8(3));
-                hm = _mm256_or_si256(hm, _mm256_and_si256(hi, _mm256_set1_epi8((char)(1u << c))));
-                _mm256_storeu_si256((__m256i *)(L + 32 * c), _mm256_and_si256(v, _mm256_set1_epi8(3)));
-            }
-            _mm256_storeu_si256((__m256i *)y->hmask, hm);
-            pack2_v(L, y->qs);
+            qb_x86_q3_K_levels(xb, ib, y);
         }
     return QB_OK;
 }
@@ -1143,13 +1192,13 @@ static void q4_K_pack(const uint8_t *L, void *blk) { k4_pack(L, ((block_q4_K *)b
 static void q5_K_pack(const uint8_t *L, void *blk) { k4_pack(L, ((block_q5_K *)blk)->qs, ((block_q5_K *)blk)->qh); }
 
 static qb_status q4_K_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
-    if (cols % 256 || !all_finite(x, rows * cols)) return fmt_q4_K->quantize_ref(x, q, rows, cols, imp);
+    if (cols % 256 || !qb_x86_all_finite(x, rows * cols)) return fmt_q4_K->quantize_ref(x, q, rows, cols, imp);
     k4_quantize(x, q, sizeof(block_q4_K), rows, cols, imp, 15, q4_K_pack);
     return QB_OK;
 }
 
 static qb_status q5_K_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
-    if (cols % 256 || !all_finite(x, rows * cols)) return fmt_q5_K->quantize_ref(x, q, rows, cols, imp);
+    if (cols % 256 || !qb_x86_all_finite(x, rows * cols)) return fmt_q5_K->quantize_ref(x, q, rows, cols, imp);
     k4_quantize(x, q, sizeof(block_q5_K), rows, cols, imp, 31, q5_K_pack);
     return QB_OK;
 }
@@ -1215,7 +1264,7 @@ static void q6_K_block_avx2(const float *x, block_q6_K *y, const float *imp) {
 }
 
 static qb_status q6_K_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
-    if (cols % 256 || !all_finite(x, rows * cols)) return fmt_q6_K->quantize_ref(x, q, rows, cols, imp);
+    if (cols % 256 || !qb_x86_all_finite(x, rows * cols)) return fmt_q6_K->quantize_ref(x, q, rows, cols, imp);
     block_q6_K *y = q;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t b = 0; b < cols / 256; b++, y++) q6_K_block_avx2(x + r * cols + 256 * b, y, imp ? imp + 256 * b : NULL);
@@ -1674,7 +1723,7 @@ static const kernels table_avx2[] = {
     {"iq4_nl", &fmt_iq4_nl, iq4_nl_quantize_avx2, iq4_nl_dequantize_avx2, iq4_nl_vec_dot_avx2},
     {"iq4_xs", &fmt_iq4_xs, iq4_xs_quantize_avx2, iq4_xs_dequantize_avx2, iq4_xs_vec_dot_avx2},
     {"q2_K", &fmt_q2_K, q2_K_quantize_avx2, q2_K_dequantize_avx2, q2_K_vec_dot_avx2},
-    {"q3_K", &fmt_q3_K, q3_K_quantize_avx2, q3_K_dequantize_avx2, q3_K_vec_dot_avx2},
+    {"q3_K", &fmt_q3_K, qb_x86_q3_K_quantize_avx2, q3_K_dequantize_avx2, q3_K_vec_dot_avx2},
     {"q4_K", &fmt_q4_K, q4_K_quantize_avx2, q4_K_dequantize_avx2, q4_K_vec_dot_avx2},
     {"q5_K", &fmt_q5_K, q5_K_quantize_avx2, q5_K_dequantize_avx2, q5_K_vec_dot_avx2},
     {"q6_K", &fmt_q6_K, q6_K_quantize_avx2, q6_K_dequantize_avx2, q6_K_vec_dot_avx2},
