@@ -888,18 +888,80 @@ static void imatrix_lanes(const float *imp, int stride, int n, float sigma2, con
     *sum_w = sum;
 }
 
-/* Packs 2-bit levels as ggml_k.c's pack2: byte l of each 32-byte group holds elements l, l+32,
- * l+64, l+96 of its 128-element half (q2_K's qs, q3_K's low bits). */
-static void pack2_v(const uint8_t *L, uint8_t *qs) {
+/* Packs 2-bit levels as ggml_k.c's pack2 (q2_K's qs, q3_K's low bits): byte l of each 32-byte
+ * group of qs holds elements l, l+32, l+64, l+96 of its 128-element half, and low[c] holds
+ * elements 32c … 32c + 31. */
+static inline void pack2_regs(const __m256i low[8], uint8_t *qs) {
     for (int h = 0; h < 2; h++) {
-        const __m256i *p = (const __m256i *)(L + 128 * h);
-        __m256i v = _mm256_loadu_si256(p);
-        for (int k = 1; k < 4; k++) v = _mm256_or_si256(v, _mm256_slli_epi16(_mm256_loadu_si256(p + k), 2 * k));
-        _mm256_storeu_si256((__m256i *)(qs + 32 * h), v); /* levels ≤ 3: no bit crosses a byte */
+        __m256i q = low[4 * h];
+        for (int k = 1; k < 4; k++) q = _mm256_or_si256(q, _mm256_slli_epi16(low[4 * h + k], 2 * k)); /* ≤ 3: no bit crosses a byte */
+        _mm256_storeu_si256((__m256i *)(qs + 32 * h), q);
     }
 }
 
+/* Lane k of v broadcast (k < 8). */
+static inline __m256 lane_ps(__m256 v, int k) { return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(k)); }
+
 /* ==== q2_K, q3_K: the 16 sub-block searches in 2 × 8 lanes =================================== */
+
+/* qb_ggml_q2_K_scales without an imatrix, in vectors: each nibble from nearest_int(15·v/max),
+ * max the largest positive scale (min), unclamped as the scalar code leaves it. qkx_lanes'
+ * scales and mins are finite (a candidate whose sums overflow never beats a finite error). */
+static void q2_K_scales_v(const float scales[16], const float mins[16], block_q2_K *y) {
+    const float *src[2] = {scales, mins};
+    __m256i l[2][2];
+    for (int t = 0; t < 2; t++) {
+        const __m256 v[2] = {_mm256_loadu_ps(src[t]), _mm256_loadu_ps(src[t] + 8)};
+        __m256 m = _mm256_setzero_ps();
+        for (int h = 0; h < 2; h++) m = _mm256_max_ps(m, v[h]);
+        const float max = hmax_ps(m);
+        const uint16_t d = f32_to_f16_finite(max > 0 ? max / 15.f : 0.f);
+        if (t) y->dmin = d; else y->d = d;
+        for (int h = 0; h < 2; h++)
+            l[t][h] = max > 0 ? nearest_int_v(_mm256_mul_ps(_mm256_set1_ps(15.f / max), v[h])) : _mm256_setzero_si256();
+    }
+    const __m256i byte = _mm256_set1_epi32(0xFF);
+    __m256i b[2];
+    for (int h = 0; h < 2; h++) /* (uint8_t)l_s | (uint8_t)(l_m << 4) */
+        b[h] = _mm256_or_si256(_mm256_and_si256(l[0][h], byte), _mm256_and_si256(_mm256_slli_epi32(l[1][h], 4), byte));
+    store_u8x16(b[0], b[1], y->scales);
+}
+
+/* q2_K's levels under y's stored scales: clamp(nearest_int((x + dmin·m_j)/(d·sc_j)), 0, 3), and
+ * where d·sc_j is 0 the search's levels (lane j of L[i][j / 8]), as ggml_k.c's q2_K_block. */
+static void q2_K_levels(const float *xb, const __m256i (*L)[NG], block_q2_K *y) {
+    const __m128i sc = _mm_loadu_si128((const __m128i *)y->scales);
+    const __m128i lo = _mm_and_si128(sc, _mm_set1_epi8(0x0F)), hi = _mm_and_si128(_mm_srli_epi16(sc, 4), _mm_set1_epi8(0x0F));
+    const __m256 dm = _mm256_set1_ps(f16_to_f32(y->d)), mm = _mm256_set1_ps(f16_to_f32(y->dmin));
+    __m256 d[2], m[2];
+    for (int h = 0; h < 2; h++) {
+        d[h] = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8 * h))));
+        m[h] = _mm256_mul_ps(mm, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8 * h))));
+    }
+    const unsigned zero = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(d[0], _mm256_setzero_ps(), _CMP_EQ_OQ)) |
+                          (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(d[1], _mm256_setzero_ps(), _CMP_EQ_OQ)) << 8;
+    __m256i low[8];
+    for (int c = 0; c < 8; c++) { /* elements 32c … 32c + 31: sub-blocks 2c, 2c + 1 */
+        __m256i l[4];
+        for (int k = 0; k < 2; k++) {
+            const int j = 2 * c + k;
+            const __m256 dj = lane_ps(d[j / 8], j % 8), mj = lane_ps(m[j / 8], j % 8);
+            for (int h = 0; h < 2; h++) {
+                const __m256 q = _mm256_div_ps(_mm256_add_ps(_mm256_loadu_ps(xb + 16 * j + 8 * h), mj), dj);
+                l[2 * k + h] = clamp_epi32(nearest_int_v(q), 0, 3);
+            }
+        }
+        low[c] = pack_i32x32_i8(l[0], l[1], l[2], l[3]);
+        if (zero >> 2 * c & 3) { /* a sub-block whose stored scale is 0 keeps its search levels (rare) */
+            uint8_t b[32];
+            _mm256_storeu_si256((__m256i *)b, low[c]);
+            for (int k = 0; k < 2; k++)
+                if (zero >> (2 * c + k) & 1) lane_levels(L, (2 * c + k) / 8, (2 * c + k) % 8, 16, b + 16 * k);
+            low[c] = _mm256_loadu_si256((const __m256i *)b);
+        }
+    }
+    pack2_regs(low, y->qs);
+}
 
 static qb_status q2_K_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
     if (cols % 256 || !qb_x86_all_finite(x, rows * cols)) return fmt_q2_K->quantize_ref(x, q, rows, cols, imp);
@@ -910,7 +972,6 @@ static qb_status q2_K_quantize_avx2(const float *x, void *q, int64_t rows, int64
             __m256 xt[16][NG], wt[16][NG], sc[NG], mn[NG], sumw[NG];
             __m256i Lt[16][NG];
             float scales[16], mins[16], sw[16];
-            uint8_t L[256];
             transpose16(xb, xt);
             if (!ib) {
                 for (int i = 0; i < 16; i++)
@@ -926,22 +987,11 @@ static qb_status q2_K_quantize_avx2(const float *x, void *q, int64_t rows, int64
                 _mm256_storeu_ps(scales + 8 * g, sc[g]), _mm256_storeu_ps(mins + 8 * g, mn[g]);
                 if (ib) _mm256_storeu_ps(sw + 8 * g, sumw[g]);
             }
-            qb_ggml_q2_K_scales(scales, mins, ib ? sw : NULL, y);
-            /* re-quantize with the stored fp16 d/dmin: q = clamp(nearest_int((x + dmin·m)/(d·sc))) */
-            const float dm = f16_to_f32(y->d), mm = f16_to_f32(y->dmin);
-            for (int j = 0; j < 16; j++) {
-                const float d = dm * (y->scales[j] & 0xF);
-                if (!d) {
-                    lane_levels((const __m256i(*)[NG])Lt, j / 8, j % 8, 16, L + 16 * j);
-                    continue;
-                }
-                const __m256 vm = _mm256_set1_ps(mm * (y->scales[j] >> 4)), vd = _mm256_set1_ps(d);
-                __m256i l[2];
-                for (int k = 0; k < 2; k++)
-                    l[k] = clamp_epi32(nearest_int_v(_mm256_div_ps(_mm256_add_ps(_mm256_loadu_ps(xb + 16 * j + 8 * k), vm), vd)), 0, 3);
-                store_u8x16(l[0], l[1], L + 16 * j);
-            }
-            pack2_v(L, y->qs);
+            if (ib)
+                qb_ggml_q2_K_scales(scales, mins, sw, y);
+            else
+                q2_K_scales_v(scales, mins, y);
+            q2_K_levels(xb, (const __m256i(*)[NG])Lt, y);
         }
     return QB_OK;
 }
@@ -1009,7 +1059,7 @@ void qb_x86_q3_K_levels(const float *xb, const float *ib, block_q3_K *y) {
     for (int c = 0; c < 8; c++, bit = _mm256_add_epi8(bit, bit)) { /* elements 32c … 32c + 31: sub-blocks 2c, 2c + 1 */
         __m256i l[4], v;
         for (int k = 0; k < 2; k++) {
-            const __m256 d = _mm256_permutevar8x32_ps(dv[c / 4], _mm256_set1_epi32(2 * (c % 4) + k));
+            const __m256 d = lane_ps(dv[c / 4], 2 * (c % 4) + k);
             for (int h = 0; h < 2; h++) {
                 const __m256 q = _mm256_div_ps(_mm256_loadu_ps(xb + 32 * c + 16 * k + 8 * h), d);
                 l[2 * k + h] = _mm256_add_epi32(clamp_epi32(nearest_int_v(q), -4, 3), _mm256_set1_epi32(4));
@@ -1031,11 +1081,7 @@ void qb_x86_q3_K_levels(const float *xb, const float *ib, block_q3_K *y) {
         low[c] = _mm256_and_si256(v, _mm256_set1_epi8(3));
     }
     _mm256_storeu_si256((__m256i *)y->hmask, hm);
-    for (int h = 0; h < 2; h++) {
-        __m256i q = low[4 * h];
-        for (int k = 1; k < 4; k++) q = _mm256_or_si256(q, _mm256_slli_epi16(low[4 * h + k], 2 * k)); /* ≤ 3: no bit crosses a byte */
-        _mm256_storeu_si256((__m256i *)(y->qs + 32 * h), q);
-    }
+    pack2_regs(low, y->qs);
 }
 
 qb_status qb_x86_q3_K_quantize_avx2(const float *x, void *q, int64_t rows, int64_t cols, const float *imp) {
