@@ -21,7 +21,9 @@
  *      of them says as much about the minute as about the kernel; the paired fraction (the
  *      case's median rate over its paired kernel's) compares the two at the same moments.
  *      Likewise a quantize case through the scalar reference alternates with the fast path
- *      on the same input: the fast path's speedup is then a ratio taken in the same seconds.
+ *      on the same input: the fast path's speedup is then a ratio taken in the same seconds;
+ *      and a GEMM case with the FMA peak kernel on as many threads of a team of its own
+ *      (qb_fma_pair), its paired fraction one of GFLOP/s.
  * Threads are a team of pinned workers (common/team.h), kept for the whole case, so a sample
  * times work, not thread start-up. Each case runs in its own forked process (run.c): its
  * peak RSS is the case's own, a crash in one case loses only that case, and OpenMP/OpenBLAS
@@ -40,12 +42,15 @@
 #include <stdint.h>
 
 #include "../common/qb.h"
+#include "../common/team.h"
 #include "../formats/format.h"
 #include "stats.h"
 
 #define QB_BENCH_MAX_SAMPLES 512
 #define QB_BENCH_MAX_THREADS 256
 #define QB_BENCH_PROBE_WINDOW (4 << 20) /* bytes each probe read takes (timer.c) */
+#define QB_BENCH_PAIR_IDLE_NS 50000     /* a paired kernel's own team sleeps after this idle */
+#define QB_BENCH_FMA_PAIR_ITERS 100000  /* FMA iterations per call of the paired FMA kernel (~0.2 ms) */
 
 /* ---- the sample loop (timer.c) -------------------------------------------------------- */
 
@@ -66,6 +71,9 @@ typedef struct qb_bench_cfg {
                               iteration per call, warmed up and sized like fn, one sample of
                               it after each sample of fn */
     void *pair_ctx;
+    void (*pair_enter)(void *pair_ctx), (*pair_leave)(void *pair_ctx); /* non-NULL: called
+                              before and after each of the pair's samples (and its warm-up),
+                              outside both clocks */
 } qb_bench_cfg;
 
 typedef struct qb_samples {
@@ -138,9 +146,10 @@ typedef struct qb_case_result {
     int64_t peak_rss_bytes;
     int copies;            /* copies of the weights rotated through (gemv) */
     double probe_bytes;    /* bytes of each probe read after a sample; 0: none */
-    char pair_kind[16];    /* the paired kernel: a limit's ("copy_bw", "read_bw") or the fast
-                              path beside the reference ("fast_path"); "": none */
+    char pair_kind[16];    /* the paired kernel: a limit's ("copy_bw", "read_bw", "fma_peak")
+                              or the fast path beside the reference ("fast_path"); "": none */
     double pair_bytes;     /* bytes it moves per iteration (invariant 2) */
+    double pair_flops;     /* flops it does per iteration (fma_peak; then pair_bytes is 0) */
     char impl[160];        /* implementation that ran: registry impl, oneDNN impl_info_str, … */
     int fallback;          /* 1: the library ran a reference implementation */
 } qb_case_result;
@@ -173,6 +182,22 @@ void qb_kern_triad(float *restrict a, const float *restrict b, const float *rest
  * that depends on every chain so the loop cannot be removed. isa: 0 scalar, 1 AVX2, 2 AVX-512. */
 float qb_kern_fma(int isa, int64_t iters, float seed);
 double qb_kern_fma_flops_per_iter(int isa);
+
+/* The FMA peak kernel of the widest ISA as a GEMM case's paired kernel (step 4), run by every
+ * member of team: sets cfg->pair, pair_ctx (p), pair_enter, pair_leave, r->pair_kind and
+ * r->pair_flops. A library's idle threads (OpenBLAS's spin and yield for ~0.1 s after a call)
+ * would share the CPUs with it: when set, quiet sends them away before each of its samples,
+ * and wake(wake_ctx, 0) (one iteration of the case) brings them back after it, so that
+ * neither clock pays for their stop or start. */
+typedef struct qb_fma_pair {
+    qb_team *team;
+    void (*quiet)(void);
+    void (*wake)(void *ctx, int64_t i);
+    void *wake_ctx;
+    int isa;
+    volatile float sink[QB_BENCH_MAX_THREADS];
+} qb_fma_pair;
+void qb_fma_pair_init(qb_fma_pair *p, qb_team *team, qb_bench_cfg *cfg, qb_case_result *r);
 /* Highest FMA ISA this CPU runs: 0 scalar, 1 AVX2+FMA, 2 AVX-512F. */
 int qb_kern_best_isa(void);
 extern const char *const qb_isa_names[3];

@@ -91,6 +91,39 @@ double qb_kern_fma_flops_per_iter(int isa) {
     return isa == 2 ? 12 * 16 * 2 : isa == 1 ? 12 * 8 * 2 : 8 * 2;
 }
 
+
+static void fma_pair_slice(void *p, int t, int nt) {
+    (void)nt;
+    qb_fma_pair *x = p;
+    x->sink[t] = qb_kern_fma(x->isa, QB_BENCH_FMA_PAIR_ITERS, 1.0f + (float)t);
+}
+
+static void fma_pair_iter(void *p, int64_t i) {
+    (void)i;
+    qb_fma_pair *x = p;
+    qb_team_run(x->team, fma_pair_slice, x);
+}
+
+static void fma_pair_enter(void *p) {
+    qb_fma_pair *x = p;
+    if (x->quiet) x->quiet();
+}
+
+static void fma_pair_leave(void *p) {
+    qb_fma_pair *x = p;
+    if (x->wake) x->wake(x->wake_ctx, 0);
+}
+
+void qb_fma_pair_init(qb_fma_pair *x, qb_team *team, qb_bench_cfg *cfg, qb_case_result *r) {
+    x->team = team;
+    x->quiet = NULL, x->wake = NULL, x->wake_ctx = NULL;
+    x->isa = qb_kern_best_isa();
+    cfg->pair = fma_pair_iter, cfg->pair_ctx = x;
+    cfg->pair_enter = fma_pair_enter, cfg->pair_leave = fma_pair_leave;
+    snprintf(r->pair_kind, sizeof r->pair_kind, "fma_peak");
+    r->pair_flops = qb_kern_fma_flops_per_iter(x->isa) * QB_BENCH_FMA_PAIR_ITERS * qb_team_size(team);
+}
+
 /* ---- cases ------------------------------------------------------------------------------ */
 
 typedef struct stream_ctx {

@@ -22,6 +22,7 @@
  * format with a per-tensor header gets the tile's header, which is the whole tensor's too,
  * since every row repeats the tile. */
 #include <cblas.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -347,6 +348,8 @@ void qb_bench_op_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_
     default: r->st = qb_fail(QB_EUSAGE, "op %s is not a format operation", qb_op_names[c->op]);
     }
     qb_bench_cfg mc = *cfg; /* beyond the LLC: the bandwidth beside each sample (bench.h) */
+    qb_fma_pair fma;
+    qb_team *pair_team = NULL;
     const int dram = strcmp(qb_bench_level(env, r->working_set, c->threads), "DRAM") == 0;
     mc.probe_bytes = dram ? 2 * env->l3_bytes : 0;
     r->probe_bytes = mc.probe_bytes ? QB_BENCH_PROBE_WINDOW : 0;
@@ -354,6 +357,13 @@ void qb_bench_op_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_
         mc.pair = pair_iter, mc.pair_ctx = &d;
         snprintf(r->pair_kind, sizeof r->pair_kind, "fast_path");
         r->pair_bytes = r->bytes;
+    } else if (c->op == QB_OP_GEMM) {
+        if (blas_threads) pair_team = qb_team_start(c->threads, 0, QB_BENCH_PAIR_IDLE_NS); /* OpenBLAS's threads are not pinned either */
+        qb_fma_pair_init(&fma, blas_threads ? pair_team : d.team, &mc, r);
+        /* OpenBLAS (pthreads) stops its workers at fork by this export and restarts them on the
+         * next call (0.4-0.8 ms): that call is the wake-up, outside the clocks */
+        if (blas_threads) fma.quiet = (void (*)(void))dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
+        if (fma.quiet) fma.wake = iter, fma.wake_ctx = &d;
     } else if (dram && (c->op == QB_OP_DEQUANTIZE || c->op == QB_OP_GEMV) && d.qbytes >= 4) {
         mc.pair = pair_iter, mc.pair_ctx = &d;
         const int copy = c->op == QB_OP_DEQUANTIZE;
@@ -362,6 +372,7 @@ void qb_bench_op_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_
     }
     if (!r->st) r->st = qb_bench_measure(&mc, iter, &d, &r->s);
     if (!r->st && d.st) r->st = qb_fail(d.st, "%s %s failed on the benchmark input", d.f->name, qb_op_names[c->op]);
+    qb_team_stop(pair_team);
     qb_team_stop(d.team);
     free_member(&d, nt);
     free(d.x), free(d.q), free(d.act), free(d.y), free(d.act_q), free(d.A), free(d.C);

@@ -181,7 +181,8 @@ static char *case_config(const qb_bench_row *w, const qb_bench_env *env) {
     qb_json_kint(j, "fallback", r->fallback);
     if (r->copies) qb_json_kint(j, "copies", r->copies);
     if (r->probe_bytes > 0) qb_json_knum(j, "probe_bytes", r->probe_bytes);
-    if (r->pair_kind[0]) qb_json_kstr(j, "pair_kind", r->pair_kind), qb_json_knum(j, "pair_bytes_per_iter", r->pair_bytes);
+    if (r->pair_kind[0] && r->pair_flops > 0) qb_json_kstr(j, "pair_kind", r->pair_kind), qb_json_knum(j, "pair_flops_per_iter", r->pair_flops);
+    else if (r->pair_kind[0]) qb_json_kstr(j, "pair_kind", r->pair_kind), qb_json_knum(j, "pair_bytes_per_iter", r->pair_bytes);
     qb_json_kint(j, "peak_rss_bytes", r->peak_rss_bytes);
     qb_json_knum(j, "wall_s", w->wall_s);
     if (c->fmt) {
@@ -212,7 +213,10 @@ static char *case_config(const qb_bench_row *w, const qb_bench_env *env) {
         qb_json_knum(j, "gflops", w->gflops);
         qb_json_knum(j, "fraction_of_limit", w->fraction);
         if (r->probe_bytes > 0) qb_json_knum(j, "probe_gbps", w->probe_gbps);
-        if (r->pair_kind[0]) qb_json_knum(j, "pair_gbps", w->pair_gbps), qb_json_knum(j, "paired_fraction", w->paired_fraction);
+        if (r->pair_kind[0]) {
+            qb_json_knum(j, r->pair_flops > 0 ? "pair_gflops" : "pair_gbps", r->pair_flops > 0 ? w->pair_gflops : w->pair_gbps);
+            qb_json_knum(j, "paired_fraction", w->paired_fraction);
+        }
         qb_json_kstr(j, "limit_kind", w->limit_kind[0] ? w->limit_kind : NULL);
         qb_json_knum(j, "limit_value", w->limit_value);
     }
@@ -319,11 +323,14 @@ static void derive(qb_bench_row *w, uint8_t *outlier) {
         w->probe_gbps = qb_stats_median(x, r->s.n);
     }
     /* the paired kernel's median rate, and the case's against it (bench.h, step 4) */
-    w->pair_gbps = w->paired_fraction = NAN;
+    w->pair_gbps = w->pair_gflops = w->paired_fraction = NAN;
     if (r->pair_kind[0] && r->s.n > 0 && r->s.pair_ns[0] > 0) {
-        for (int i = 0; i < r->s.n; i++) x[i] = r->pair_bytes * (double)r->s.pair_iters[i] / (double)r->s.pair_ns[i];
-        w->pair_gbps = qb_stats_median(x, r->s.n);
-        w->paired_fraction = w->gbps / w->pair_gbps;
+        const int flops = r->pair_flops > 0; /* a compute limit: GFLOP/s against GFLOP/s */
+        for (int i = 0; i < r->s.n; i++) x[i] = (flops ? r->pair_flops : r->pair_bytes) * (double)r->s.pair_iters[i] / (double)r->s.pair_ns[i];
+        const double rate = qb_stats_median(x, r->s.n);
+        if (flops) w->pair_gflops = rate;
+        else w->pair_gbps = rate;
+        w->paired_fraction = (flops ? w->gflops : w->gbps) / rate;
     }
 }
 
@@ -482,7 +489,7 @@ qb_status qb_bench_sweep(qb_db *db, const char *run_id, const qb_bench_opts *o, 
                 st = record_limit(db, run_id, &L, &w);
                 set_fraction(&w, &L);
             } else {
-                w.fraction = w.paired_fraction = w.pair_gbps = w.gbps = w.gflops = w.f32_gbps = w.fmt_gbps = NAN;
+                w.fraction = w.paired_fraction = w.pair_gbps = w.pair_gflops = w.gbps = w.gflops = w.f32_gbps = w.fmt_gbps = NAN;
             }
             if (!st) st = store_case(db, run_id, &w, outlier, env);
             memcpy(sl->case_id, w.case_id, sizeof sl->case_id);

@@ -24,9 +24,10 @@
  *                 skipped (message) — a skipped case has no samples;
  *   bench_samples every sample: ns, iters, bytes and flops of the sample, outlier flag,
  *                 probe_ns (cases beyond the LLC: bench.h; config probe_bytes, probe_gbps);
- *                 pair_ns, pair_iters (dequantize and gemv beyond the LLC: the paired limit
- *                 kernel's sample after it, bench.h step 4; config pair_kind,
- *                 pair_bytes_per_iter, pair_gbps, paired_fraction);
+ *                 pair_ns, pair_iters (dequantize and gemv beyond the LLC, gemm, and quantize
+ *                 through the reference: the paired kernel's sample after it, bench.h step 4;
+ *                 config pair_kind, pair_bytes_per_iter and pair_gbps or, for gemm's
+ *                 fma_peak, pair_flops_per_iter and pair_gflops, paired_fraction);
  *   limits        read_bw_L1 … read_bw_DRAM, copy_bw_*, triad_bw_* (B/s), fma_peak,
  *                 sgemm_peak (FLOP/s) per thread count, each from its case's best sample
  *                 (STREAM's convention; operations report medians); l1d/l2/l3_bytes; the 1-minute
@@ -56,8 +57,9 @@ typedef struct qb_bench_row {
     double gbps, fmt_gbps, f32_gbps, gflops; /* NaN when not applicable */
     double probe_gbps;              /* median bandwidth of the probe reads (bench.h); NaN: none */
     double fraction;                /* of limit_kind at the same thread count; NaN if none */
-    double pair_gbps;               /* the paired limit kernel's median rate (bench.h); NaN: none */
-    double paired_fraction;         /* gbps / pair_gbps; NaN: no paired kernel */
+    double pair_gbps;               /* the paired kernel's median rate (bench.h); NaN: none */
+    double pair_gflops;             /* likewise for a paired compute limit (fma_peak) */
+    double paired_fraction;         /* gbps / pair_gbps or gflops / pair_gflops; NaN: no pair */
     char limit_kind[32];
     double limit_value;
     double wall_s;                  /* the case's processes, set-up included */

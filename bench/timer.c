@@ -75,7 +75,11 @@ qb_status qb_bench_measure(const qb_bench_cfg *cfg, void (*fn)(void *ctx, int64_
     if (cfg->max_case_s > 0 && predicted_s > cfg->max_case_s)
         return qb_fail(QB_ERUNTIME, "skipped: one iteration takes %.3g s, so %d samples would take %.0f s (over %.0f s)",
                        per_iter_ns * 1e-9, all, predicted_s, cfg->max_case_s);
-    if (cfg->pair) pair_iters = warm_up(cfg, cfg->pair, cfg->pair_ctx, &j, &pair_per_iter_ns);
+    if (cfg->pair) {
+        if (cfg->pair_enter) cfg->pair_enter(cfg->pair_ctx);
+        pair_iters = warm_up(cfg, cfg->pair, cfg->pair_ctx, &j, &pair_per_iter_ns);
+        if (cfg->pair_leave) cfg->pair_leave(cfg->pair_ctx);
+    }
     double slow = qb_bench_test_slowdown();
     for (int s = 0; s < samples; s++) {
         if (cfg->flush) qb_cache_flush();
@@ -88,10 +92,12 @@ qb_status qb_bench_measure(const qb_bench_cfg *cfg, void (*fn)(void *ctx, int64_
         out->iters[s] = iters;
         out->probe_ns[s] = cfg->probe_bytes > 0 ? probe(cfg->probe_bytes) : 0;
         if (cfg->pair) {
+            if (cfg->pair_enter) cfg->pair_enter(cfg->pair_ctx);
             a = qb_now_ns();
             for (int64_t k = 0; k < pair_iters; k++) cfg->pair(cfg->pair_ctx, j++);
             out->pair_ns[s] = qb_now_ns() - a;
             out->pair_iters[s] = pair_iters;
+            if (cfg->pair_leave) cfg->pair_leave(cfg->pair_ctx);
         }
         out->n++;
     }

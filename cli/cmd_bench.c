@@ -37,17 +37,18 @@ static const char usage[] =
     "              DRAM; fraction of read bandwidth; plus p50/p90/p99 latency of 200 calls\n"
     "  gemm        prompt shape M = 512 tokens × 512x4096 weights: OpenBLAS sgemm (f32),\n"
     "              oneDNN matmul (f32, bf16, f16, int8), dequantized tiles + sgemm (others);\n"
-    "              fraction of the fp32 FMA peak\n"
+    "              fraction of the fp32 FMA peak, paired with the FMA kernel (below)\n"
     "Each case warms up, sizes its iterations to --min-time per sample (default 5 ms) and\n"
     "takes --samples samples (default 10, at least 10); median, MAD, min, max and CV are\n"
     "reported, outliers (modified z-score > 3.5) flagged but kept, CV > 10 % marked unstable.\n"
     "Threads are pinned to CPUs 0..N-1 (--no-pin to let the OS place them); each case runs in\n"
     "its own process, whose peak RSS is recorded. --threads defaults to 1..all CPUs.\n"
     "Dequantize and gemv cases beyond the LLC alternate their samples with samples of their own\n"
-    "limit kernel (copy, read) on the same threads and buffers: 'paired' is the case's median\n"
-    "rate over that kernel's, both taken in the same seconds, where the run's limits may be\n"
-    "minutes away (a shared machine's DRAM bandwidth moves within a minute); the targets judge\n"
-    "such a case by it, its fraction of the run's limit shown beside it.\n"
+    "limit kernel (copy, read) on the same threads and buffers, gemm cases with the FMA peak\n"
+    "kernel on as many threads: 'paired' is the case's median rate over that kernel's, both\n"
+    "taken in the same seconds, where the run's limits may be minutes away (a shared machine's\n"
+    "DRAM bandwidth and clock move within a minute); the targets judge such a case by it, its\n"
+    "fraction of the run's limit shown beside it.\n"
     "With one round the largest level's read and copy bandwidth are measured again at the end\n"
     "(limits end_read_bw_*, end_copy_bw_*), and a limit that moved by more than 15 % is noted.\n"
     "--rounds R splits each case's samples over R processes in R rounds, each round the limits\n"
@@ -153,6 +154,7 @@ static void on_row(void *ctx, const qb_bench_row *w) {
         qb_json_kstr(&p->j, "limit_kind", w->limit_kind[0] ? w->limit_kind : NULL);
         qb_json_knum(&p->j, "paired_fraction", w->paired_fraction);
         qb_json_knum(&p->j, "pair_gbps", w->pair_gbps);
+        qb_json_knum(&p->j, "pair_gflops", w->pair_gflops);
         qb_json_kint(&p->j, "peak_rss_bytes", r->peak_rss_bytes);
         qb_json_obj_end(&p->j);
         return;

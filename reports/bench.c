@@ -27,8 +27,9 @@ static const char how_to_read[] =
     "in its own process; the figure is the median over its samples. gbps counts the bytes an "
     "iteration touches, gflops its arithmetic; fraction_of_limit compares with the machine limit "
     "named by limit_kind at the same cache level and thread count; paired_fraction (dequantize and "
-    "gemv beyond the last-level cache) compares with pair_gbps, that limit's own kernel run by the "
-    "case's threads between its samples, so both were taken in the same seconds. unstable = 1 marks a "
+    "gemv beyond the last-level cache, gemm) compares with pair_gbps (pair_gflops), that limit's own "
+    "kernel run on as many threads between the case's samples, so both were taken in the same "
+    "seconds. unstable = 1 marks a "
     "coefficient of variation above 10 %: treat its figure with care.";
 
 /* One bar: the case (op, format, backend) chosen by invariant 1. */

@@ -242,15 +242,34 @@ static void seen_iter(void *p, int64_t i) {
     x->calls++;
 }
 
+/* The pair's enter and leave hooks: the pair calls seen at each, alternately. */
+typedef struct hooks_ctx {
+    int64_t *pair_calls;
+    int64_t at[64];
+    int n;
+} hooks_ctx;
+static hooks_ctx hooks;
+static void hook(void *p) {
+    (void)p;
+    if (hooks.n < 64) hooks.at[hooks.n++] = *hooks.pair_calls;
+}
+
 /* A case's samples, each followed by one of its pair: fixed iterations, so the calls of
  * sample k are known, and the pair calls seen at each must be the warm-up's plus the
- * earlier samples' pair iterations. */
+ * earlier samples' pair iterations; the enter and leave hooks run around the pair's warm-up
+ * and each of its samples, before its first call and after its last. */
 static void paired_samples(void) {
     int64_t pair_calls = 0;
     seen_ctx x = {.pair_calls = &pair_calls};
-    qb_bench_cfg cfg = {.samples = 10, .min_sample_ns = 20000, .warmup_ns = 10000, .fixed_iters = 3, .pair = count_iter, .pair_ctx = &pair_calls};
+    qb_bench_cfg cfg = {.samples = 10, .min_sample_ns = 20000, .warmup_ns = 10000, .fixed_iters = 3, .pair = count_iter, .pair_ctx = &pair_calls,
+                        .pair_enter = hook, .pair_leave = hook};
+    hooks = (hooks_ctx){.pair_calls = &pair_calls};
     qb_samples s;
     CHECK(qb_bench_measure(&cfg, seen_iter, &x, &s) == QB_OK && s.n == 10, "measure with a pair");
+    int hooks_ok = hooks.n == 22 && hooks.at[0] == 0;
+    for (int k = 0, calls = (int)(hooks.at[1] - hooks.at[0]); k < 10 && hooks_ok; k++)
+        hooks_ok = hooks.at[2 + 2 * k] == hooks.at[1 + 2 * k] && hooks.at[3 + 2 * k] == hooks.at[2 + 2 * k] + s.pair_iters[k] && calls >= 2;
+    CHECK(hooks_ok, "enter and leave around the pair's warm-up and each of its samples (%d calls)", hooks.n);
     int64_t pair_sum = 0;
     for (int k = 0; k < s.n; k++) {
         CHECK_LIMITED(s.pair_ns[k] > 0 && s.pair_iters[k] == 3, "pair sample %d: %lld ns, %lld iterations", k, (long long)s.pair_ns[k],
@@ -308,11 +327,28 @@ static void paired_cases(void) {
     qb_case deq = {.op = QB_OP_DEQUANTIZE, .fmt = f, .backend = "registry", .n = 64, .k = 256, .threads = 1};
     qb_bench_case_run(&deq, &cfg, &real, r);
     CHECK(r->st == QB_OK && !r->pair_kind[0] && r->s.pair_ns[0] == 0, "a case within the caches has no pair");
+    /* gemm, in the caches too: the FMA kernel on as many threads, its flops per call exact */
+    const double fma_call = qb_kern_fma_flops_per_iter(qb_kern_best_isa()) * QB_BENCH_FMA_PAIR_ITERS;
+    for (int threads = 1; threads <= 2; threads++) {
+        const char *backends[] = {"openblas", "tile_sgemm", "onednn"};
+        for (int b = 0; b < 3; b++) {
+            if (b == 2 && !qb_onednn_available()) continue;
+            qb_case gemm = {.op = QB_OP_GEMM, .fmt = qb_format_find(b == 1 ? "q8_0" : "f32"), .backend = backends[b], .m = 8, .n = 64,
+                            .k = 256, .threads = threads};
+            qb_bench_case_run(&gemm, &cfg, &real, r);
+            int all = r->s.n == 10;
+            for (int k = 0; k < r->s.n; k++) all &= r->s.pair_ns[k] > 0 && r->s.pair_iters[k] > 0;
+            CHECK(r->st == QB_OK && strcmp(r->pair_kind, "fma_peak") == 0 && r->pair_flops == fma_call * threads && r->pair_bytes == 0 && all,
+                  "gemm %s, %d thread(s): paired with %s of %g flops a call (expected %g)", backends[b], threads, r->pair_kind, r->pair_flops,
+                  fma_call * threads);
+        }
+    }
     free(r);
 }
 
-/* A quick sweep on the tiny machine: each gemv case beyond the "LLC" stores its pair samples,
- * and its paired fraction is its median rate over the median rate of those samples. */
+/* A quick sweep on the tiny machine: each gemv case beyond the "LLC" and each gemm case store
+ * their pair samples, and the paired fraction is the median rate over the median rate of those
+ * samples (bytes for gemv's read, flops for gemm's FMA kernel). */
 static void paired_sweep(void) {
     char path[] = "/tmp/qb_test_pairXXXXXX";
     int fd = mkstemp(path);
@@ -328,37 +364,43 @@ static void paired_sweep(void) {
     CHECK(qb_db_open(&db, path) == QB_OK && qb_db_begin_run(&db, &m, &ri, run) == QB_OK, "database and run");
     const qb_format *fmts[1] = {qb_format_find("q8_0")};
     const int threads[1] = {1};
-    qb_bench_opts o = {.ops = 1u << QB_OP_GEMV, .formats = fmts, .nformats = 1, .threads = threads, .nthreads = 1, .quick = 1,
+    qb_bench_opts o = {.ops = 1u << QB_OP_GEMV | 1u << QB_OP_GEMM, .formats = fmts, .nformats = 1, .threads = threads, .nthreads = 1, .quick = 1,
                        .cfg = {.samples = 10, .min_sample_ns = 20000, .warmup_ns = 10000}};
     qb_bench_env tiny = {.l1d_bytes = 1 << 10, .l2_bytes = 2 << 10, .l3_bytes = 8 << 10, .cpus = 1};
     qb_bench_memory mem[1];
-    CHECK(qb_bench_sweep(&db, run, &o, &tiny, NULL, NULL, mem) == QB_OK, "quick gemv sweep");
+    CHECK(qb_bench_sweep(&db, run, &o, &tiny, NULL, NULL, mem) == QB_OK, "quick gemv and gemm sweep");
     sqlite3_stmt *c, *smp;
-    int checked = 0;
+    int checked = 0, gemms = 0;
     sqlite3_prepare_v2(db.h,
-                       "SELECT id, json_extract(config, '$.gbps'), json_extract(config, '$.pair_gbps'), json_extract(config, '$.paired_fraction'),"
-                       " json_extract(config, '$.pair_bytes_per_iter'), json_extract(config, '$.pair_kind') FROM bench_cases WHERE op = 'gemv'",
+                       "SELECT id, coalesce(json_extract(config, '$.pair_gbps'), json_extract(config, '$.pair_gflops')),"
+                       " json_extract(config, '$.paired_fraction'), coalesce(json_extract(config, '$.pair_bytes_per_iter'),"
+                       " json_extract(config, '$.pair_flops_per_iter')), json_extract(config, '$.pair_kind'), op,"
+                       " json_extract(config, CASE op WHEN 'gemm' THEN '$.gflops' ELSE '$.gbps' END) FROM bench_cases"
+                       " WHERE op IN ('gemv', 'gemm')",
                        -1, &c, NULL);
     sqlite3_prepare_v2(db.h, "SELECT pair_ns, pair_iters FROM bench_samples WHERE case_id = ? ORDER BY idx", -1, &smp, NULL);
     while (sqlite3_step(c) == SQLITE_ROW) {
-        const double gbps = sqlite3_column_double(c, 1), pair_gbps = sqlite3_column_double(c, 2), frac = sqlite3_column_double(c, 3);
-        const double pb = sqlite3_column_double(c, 4);
-        const char *kind = (const char *)sqlite3_column_text(c, 5);
+        const double pair_rate = sqlite3_column_double(c, 1), frac = sqlite3_column_double(c, 2), per_iter = sqlite3_column_double(c, 3);
+        const char *kind = (const char *)sqlite3_column_text(c, 4), *op = (const char *)sqlite3_column_text(c, 5);
+        const double rate_case = sqlite3_column_double(c, 6);
+        const int gemm = strcmp(op, "gemm") == 0;
+        gemms += gemm;
         double rate[QB_BENCH_MAX_SAMPLES];
         int n = 0;
         sqlite3_reset(smp);
         sqlite3_bind_text(smp, 1, (const char *)sqlite3_column_text(c, 0), -1, SQLITE_TRANSIENT);
         while (sqlite3_step(smp) == SQLITE_ROW && n < QB_BENCH_MAX_SAMPLES)
-            rate[n++] = pb * sqlite3_column_double(smp, 1) / sqlite3_column_double(smp, 0);
+            rate[n++] = per_iter * sqlite3_column_double(smp, 1) / sqlite3_column_double(smp, 0);
         const double med = n ? qb_stats_median(rate, n) : NAN;
-        CHECK(kind && strcmp(kind, "read_bw") == 0 && n >= 10 && NEAR(pair_gbps, med, 1e-9 * med) && NEAR(frac, gbps / pair_gbps, 1e-9 * frac),
-              "gemv case: %d pair samples, pair %g GB/s (samples' median %g), paired fraction %g = %g / %g", n, pair_gbps, med, frac, gbps,
-              pair_gbps);
+        CHECK(kind && strcmp(kind, gemm ? "fma_peak" : "read_bw") == 0 && n >= 10 && NEAR(pair_rate, med, 1e-9 * med) &&
+                  NEAR(frac, rate_case / pair_rate, 1e-9 * frac),
+              "%s case: %d pair samples, pair rate %g (samples' median %g), paired fraction %g = %g / %g", op, n, pair_rate, med, frac,
+              rate_case, pair_rate);
         checked++;
     }
     sqlite3_finalize(c);
     sqlite3_finalize(smp);
-    CHECK(checked == 2, "both quick gemv shapes checked (%d)", checked);
+    CHECK(checked >= 3 && gemms >= 1, "both quick gemv shapes and a gemm checked (%d, %d gemm)", checked, gemms);
     qb_db_close(&db);
     qb_machine_free(&m);
     unlink(path);
