@@ -728,11 +728,11 @@ static inline __m256 q3_visit(__m256 x, __m256 w, __m256 wx, __m256 l, __m256 wx
 
 /* make_q3_quants' sweeps (do_rmse, ggml_common.c) over one group of 16 elements x from its
  * levels l = clamp(nearest_int(iscale·x)) and their sums sumlx, suml2 (formed by the caller in
- * the scalar code's order): the scale it ends with. Within a sweep a visit
- * changes the state (its level, sumlx, suml2) only when it accepts a new level, so from one
- * state every later visit of the sweep is evaluated at once, by the scalar code's operations
- * in two vectors of 8 elements, and the first visit that accepts is the one the scalar code
- * takes; the visits after it are evaluated again from the state it leaves. Four groups in
+ * the scalar code's order): the scale it ends with. Within a sweep a visit changes the state
+ * (its level, sumlx, suml2) only when it accepts a new level, so from one state every later
+ * visit of the sweep is evaluated at once, by the scalar code's operations in two vectors of
+ * 8 elements, and the first visit that accepts is the one the scalar code takes; the visits
+ * after it are evaluated again from the state it leaves. Four groups in
  * five of N(0, σ) weights accept nothing in their first sweep (q3_search tests that one in
  * lanes), the others 2.2 times in 2.3 sweeps, about 4.5 evaluations. Lanes of 8 groups that
  * sweep together, this file's earlier way, sweep as often as their slowest lane (2.8 sweeps
@@ -783,9 +783,9 @@ static float q3_sweeps(const float *x16, float iscale, int nmax, float sumlx, fl
 }
 
 /* make_q3_quants with do_rmse for the 16 groups of 16 of a super-block xb (xt: transposed, lane
- * j of xt[i][g] element i of group 8g + j): the scales, into scale[8g + j] (the levels are
- * requantized under the stored scales, qb_x86_q3_K_levels). In lanes, element by element (the scalar code's order): the initial levels,
- * their sums, and every visit of the first sweep from that state. A group none of whose
+ * j of xt[i][g] element i of group 8g + j): the scales, into scale[8g + j] (qb_x86_q3_K_levels
+ * then requantizes under the stored ones). In lanes, element by element (the scalar code's
+ * order): the initial levels, their sums, and every visit of the first sweep from that state. A group none of whose
  * visits accepts keeps its initial levels (the scalar code stops after that sweep); only the
  * others (one in five on N(0, σ) weights) run their sweeps, group by group (q3_sweeps). */
 static void q3_search(const float *xb, const __m256 (*xt)[NG], int nmax, float *scale) {
