@@ -91,6 +91,7 @@ double qb_kern_fma_flops_per_iter(int isa) {
     return isa == 2 ? 12 * 16 * 2 : isa == 1 ? 12 * 8 * 2 : 8 * 2;
 }
 
+/* ---- the FMA kernel as a GEMM case's pair (bench.h: qb_fma_pair) ------------------------ */
 
 static void fma_pair_slice(void *p, int t, int nt) {
     (void)nt;

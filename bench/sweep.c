@@ -181,8 +181,10 @@ static char *case_config(const qb_bench_row *w, const qb_bench_env *env) {
     qb_json_kint(j, "fallback", r->fallback);
     if (r->copies) qb_json_kint(j, "copies", r->copies);
     if (r->probe_bytes > 0) qb_json_knum(j, "probe_bytes", r->probe_bytes);
-    if (r->pair_kind[0] && r->pair_flops > 0) qb_json_kstr(j, "pair_kind", r->pair_kind), qb_json_knum(j, "pair_flops_per_iter", r->pair_flops);
-    else if (r->pair_kind[0]) qb_json_kstr(j, "pair_kind", r->pair_kind), qb_json_knum(j, "pair_bytes_per_iter", r->pair_bytes);
+    if (r->pair_kind[0]) {
+        qb_json_kstr(j, "pair_kind", r->pair_kind);
+        qb_json_knum(j, r->pair_flops > 0 ? "pair_flops_per_iter" : "pair_bytes_per_iter", r->pair_flops > 0 ? r->pair_flops : r->pair_bytes);
+    }
     qb_json_kint(j, "peak_rss_bytes", r->peak_rss_bytes);
     qb_json_knum(j, "wall_s", w->wall_s);
     if (c->fmt) {
