@@ -16,7 +16,8 @@
  * Dequantize and gemv beyond the LLC alternate their samples with their limit's own kernel on
  * the same team (bench.h, step 4): copy between the halves of the f32 output, read of the
  * weight copy that comes next in the rotation they share; quantize through the reference
- * alternates with the fast path, for the speedup.
+ * alternates with the fast path, for the speedup; gemm with the FMA peak kernel (limits.c's
+ * qb_fma_pair), on its own team or, for OpenBLAS, on one beside OpenBLAS's threads.
  * Inputs are N(0, 0.02²) weights (datasets/synthetic.c, seed 0): a 64-row tile generated and
  * quantized once, then repeated, so set-up of a 128 MiB case costs a copy, not a quantize. A
  * format with a per-tensor header gets the tile's header, which is the whole tensor's too,

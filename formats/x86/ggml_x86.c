@@ -902,6 +902,13 @@ static inline void pack2_regs(const __m256i low[8], uint8_t *qs) {
 /* Lane k of v broadcast (k < 8). */
 static inline __m256 lane_ps(__m256 v, int k) { return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(k)); }
 
+/* Bit j set where lane j of the 16 floats v[0], v[1] equals x (one per sub-block of 16). */
+static inline unsigned eq_mask16(const __m256 v[2], float x) {
+    const __m256 vx = _mm256_set1_ps(x);
+    return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v[0], vx, _CMP_EQ_OQ)) |
+           (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v[1], vx, _CMP_EQ_OQ)) << 8;
+}
+
 /* ==== q2_K, q3_K: the 16 sub-block searches in 2 × 8 lanes =================================== */
 
 /* qb_ggml_q2_K_scales without an imatrix, in vectors: each nibble from nearest_int(15·v/max),
@@ -938,8 +945,7 @@ static void q2_K_levels(const float *xb, const __m256i (*L)[NG], block_q2_K *y) 
         d[h] = _mm256_mul_ps(dm, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8 * h))));
         m[h] = _mm256_mul_ps(mm, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8 * h))));
     }
-    const unsigned zero = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(d[0], _mm256_setzero_ps(), _CMP_EQ_OQ)) |
-                          (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(d[1], _mm256_setzero_ps(), _CMP_EQ_OQ)) << 8;
+    const unsigned zero = eq_mask16(d, 0.0f);
     __m256i low[8];
     for (int c = 0; c < 8; c++) { /* elements 32c … 32c + 31: sub-blocks 2c, 2c + 1 */
         __m256i l[4];
@@ -1033,9 +1039,7 @@ void qb_x86_q3_K_scales(const float scales[16], block_q3_K *y) {
         y->d = f32_to_f16_finite(0.0f);
         return;
     }
-    const unsigned first = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a[0], _mm256_set1_ps(amax), _CMP_EQ_OQ)) |
-                           (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a[1], _mm256_set1_ps(amax), _CMP_EQ_OQ)) << 8;
-    const float iscale = -32.f / scales[__builtin_ctz(first)];
+    const float iscale = -32.f / scales[__builtin_ctz(eq_mask16(a, amax))];
     __m256i l[2];
     for (int h = 0; h < 2; h++) { /* (int8_t)nearest_int: its low byte, sign-extended */
         const __m256i n = nearest_int_v(_mm256_mul_ps(_mm256_set1_ps(iscale), s[h]));
@@ -1053,8 +1057,7 @@ void qb_x86_q3_K_levels(const float *xb, const float *ib, block_q3_K *y) {
     const __m256 dall = _mm256_set1_ps(f16_to_f32(y->d));
     const __m256 dv[2] = {_mm256_mul_ps(dall, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(s3))),
                           _mm256_mul_ps(dall, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(s3, 8))))};
-    const unsigned zero = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(dv[0], _mm256_setzero_ps(), _CMP_EQ_OQ)) |
-                          (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(dv[1], _mm256_setzero_ps(), _CMP_EQ_OQ)) << 8;
+    const unsigned zero = eq_mask16(dv, 0.0f);
     __m256i hm = _mm256_setzero_si256(), bit = _mm256_set1_epi8(1), low[8];
     for (int c = 0; c < 8; c++, bit = _mm256_add_epi8(bit, bit)) { /* elements 32c … 32c + 31: sub-blocks 2c, 2c + 1 */
         __m256i l[4], v;
