@@ -51,6 +51,7 @@ typedef struct opdata {
                                so that each copy was last read `copies` reads ago */
     float *act, *y;         /* gemv: cols, rows */
     unsigned char *act_q;
+    void *gemv_scratch;     /* gemv: the prepared activation (formats/gemv.h) */
     float *A, *C;           /* gemm: m × cols, m × rows */
     float **buf;            /* per member: one row (dequant_dot) or TILE_ROWS rows (tile_sgemm) */
     unsigned char **scratch;/* per member: header + rows, for formats with a tensor header */
@@ -147,7 +148,7 @@ static void gemv_iter(void *p, int64_t i) {
         d->act_f->quantize(d->act, d->act_q, 1, d->cols, NULL);
         const qb_gemv_mat m = {.f = d->f, .w = d->w + d->hdr, .rb = d->rb, .rows = d->rows, .cols = d->cols, .act = d->act_q, .y = d->y};
         qb_gemv_job j;
-        qb_gemv_init(&j, &m, 1, 1, qb_team_size(d->team));
+        qb_gemv_init(&j, &m, 1, 1, qb_team_size(d->team), d->gemv_scratch);
         qb_team_run_pool(d->team, qb_gemv_run, &j);
         return;
     }
@@ -309,6 +310,9 @@ void qb_bench_op_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_
             size_t ab = 0;
             if (!r->st) r->st = qb_format_bytes(d.act_f, 1, d.cols, &ab);
             d.act_q = qb_malloc(ab ? ab : 1);
+            const qb_gemv_mat m = {.f = d.f, .cols = d.cols};
+            const size_t sb = qb_gemv_scratch_bytes(&m, 1, 1);
+            d.gemv_scratch = sb ? qb_malloc(sb) : NULL;
             snprintf(r->impl, sizeof r->impl, "%s vec_dot with %s activations", impl, d.f->vec_dot_type);
         } else {
             per_member(&d, nt, (size_t)d.cols);
@@ -376,5 +380,5 @@ void qb_bench_op_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_
     qb_team_stop(pair_team);
     qb_team_stop(d.team);
     free_member(&d, nt);
-    free(d.x), free(d.q), free(d.act), free(d.y), free(d.act_q), free(d.A), free(d.C);
+    free(d.x), free(d.q), free(d.act), free(d.y), free(d.act_q), free(d.gemv_scratch), free(d.A), free(d.C);
 }

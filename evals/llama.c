@@ -128,6 +128,8 @@ struct qb_llama {
     int64_t tile_values;         /* TILE_VALUES, or one row if longer */
     uint8_t *act;                /* [MAX_SHARED][nb] activation rows in a vec_dot_type */
     size_t act_bytes;            /* bytes of one of them, the largest over all matrices */
+    void *gemv_scratch;          /* the GEMV's prepared activations (formats/gemv.h), grown on use */
+    size_t gemv_scratch_bytes;
     float *xr;                   /* [nb][max cols] those rows decoded again (act_in) */
     const qb_format *actf;       /* qb_llama_opts.act_format, or NULL */
     uint8_t *aq;                 /* [nb × max cols] activations in actf */
@@ -494,7 +496,7 @@ void qb_llama_free(qb_llama *l) {
     free(l->L);
     lw_free(&l->tok), lw_free(&l->out);
     free(l->out_norm), free(l->rope_freqs);
-    free(l->x), free(l->h), free(l->q), free(l->att), free(l->g), free(l->u), free(l->s), free(l->cs), free(l->tile), free(l->act), free(l->xr);
+    free(l->x), free(l->h), free(l->q), free(l->att), free(l->g), free(l->u), free(l->s), free(l->cs), free(l->tile), free(l->act), free(l->gemv_scratch), free(l->xr);
     free(l->aq), free(l->xq);
     free(l);
 }
@@ -636,8 +638,14 @@ static void mm_gemv(qb_llama *l, act_in *in, const prod *p, int np) {
         m[i].act = next;
         next += (size_t)in->n * l->act_bytes;
     }
+    const size_t sb = qb_gemv_scratch_bytes(m, np, in->n);
+    if (sb > l->gemv_scratch_bytes) { /* grows to the largest group's, a few times a model */
+        free(l->gemv_scratch);
+        l->gemv_scratch = qb_malloc(sb);
+        l->gemv_scratch_bytes = sb;
+    }
     qb_gemv_job j;
-    qb_gemv_init(&j, m, np, in->n, l->team ? qb_team_size(l->team) : 1);
+    qb_gemv_init(&j, m, np, in->n, l->team ? qb_team_size(l->team) : 1, l->gemv_scratch);
     team_pool(l, qb_gemv_run, &j);
 }
 

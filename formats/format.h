@@ -115,6 +115,16 @@ typedef struct qb_format {
      * = vec_dot of the rows at w and w + rb with act_row, the same bits as vec_dot gives. A
      * fast path that shares the activation's work between the rows sets it with vec_dot. */
     void (*vec_dot2)(const void *w, size_t rb, const void *act_row, int64_t cols, float *out);
+
+    /* The activation row as vec_dot2 reads it (appended; NULL: vec_dot2 reads act_row itself).
+     * act_prep(act_row, cols, out) writes act_prep_bytes(cols) bytes (a multiple of 64) at out
+     * from an act_row of vec_dot_type, and vec_dot2 then takes out in act_row's place. Decode's
+     * GEMV (gemv.h) prepares each activation row once for all the weight rows it meets, so
+     * work that depends on the activation alone (its sums, its scales as floats, its bytes in
+     * the order the dot meets them) is done once per product, not once per weight row. Set
+     * and cleared with vec_dot2; out 64-byte aligned is faster, not required. */
+    size_t (*act_prep_bytes)(int64_t cols);
+    void (*act_prep)(const void *act_row, int64_t cols, void *out);
 } qb_format;
 
 /* Fills the fast paths; idempotent, call once before using the table (the CLI does). */

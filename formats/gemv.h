@@ -20,7 +20,10 @@
  *     each chunk); y[t·ldy + r] is vec_dot of row r with activation row t, so results do
  *     not depend on the split (bit for bit).
  *  2. Chunks start at multiples of QB_GEMV_ALIGN rows (64 bytes of f32 y): no two members
- *     write one cache line of a y row. */
+ *     write one cache line of a y row.
+ *  3. An activation row is prepared (format.h's act_prep, for the formats whose vec_dot2 reads
+ *     one) once per job, by qb_gemv_init, before any member runs: the work that depends on the
+ *     activation alone is not repeated for every pair of weight rows. */
 #ifndef QB_GEMV_H
 #define QB_GEMV_H
 
@@ -53,14 +56,20 @@ typedef struct qb_gemv_job {
     int64_t n;                               /* activation rows (tokens) */
     int64_t min_rows[QB_GEMV_MAX_MATS];      /* the smallest chunk of each matrix, in rows */
     int64_t first[QB_GEMV_MAX_MATS + 1];     /* each matrix's first row on the cursor; first[nm]: all */
+    const unsigned char *prep[QB_GEMV_MAX_MATS]; /* each matrix's prepared activation rows, or NULL */
+    size_t pb[QB_GEMV_MAX_MATS];             /* and their stride */
     atomic_llong next;                       /* the cursor: rows of all matrices, one after another */
 } qb_gemv_job;
 
+/* Bytes of scratch qb_gemv_init needs for these products' prepared activation rows (invariant
+ * 3); 0 when no product's format prepares one. */
+size_t qb_gemv_scratch_bytes(const qb_gemv_mat *m, int nm, int64_t n);
 /* Sets up a job over nm ≤ QB_GEMV_MAX_MATS products with n activation rows each, for a team
- * of `members` (it sizes the chunks; any number may run it); run it with
- * qb_team_run_pool(team, qb_gemv_run, job), or qb_gemv_run(job, 0, 1) on one thread. A job
- * runs once. */
-void qb_gemv_init(qb_gemv_job *j, const qb_gemv_mat *m, int nm, int64_t n, int members);
+ * of `members` (it sizes the chunks; any number may run it), preparing the activation rows
+ * into scratch (qb_gemv_scratch_bytes(m, nm, n) bytes, which the job reads until it has run;
+ * NULL when that is 0); run it with qb_team_run_pool(team, qb_gemv_run, job), or
+ * qb_gemv_run(job, 0, 1) on one thread. A job runs once. */
+void qb_gemv_init(qb_gemv_job *j, const qb_gemv_mat *m, int nm, int64_t n, int members, void *scratch);
 /* Team member t of nt: takes chunks until none are left. */
 void qb_gemv_run(void *job, int t, int nt);
 

@@ -41,6 +41,8 @@ void qb_formats_init(void) {
         table[i]->dequantize = table[i]->dequantize_ref;
         table[i]->vec_dot = table[i]->vec_dot_ref;
         table[i]->vec_dot2 = NULL;
+        table[i]->act_prep_bytes = NULL;
+        table[i]->act_prep = NULL;
         table[i]->impl = "ref";
     }
 #if defined(__x86_64__) || defined(__i386__)

@@ -71,8 +71,10 @@ static void check_format(const qb_format *f, qb_rng *r, int plant_min) {
                                       {.f = f, .w = w + (ROWS - ROWS2) * rb, .rb = rb, .rows = ROWS2, .cols = cols, .act = act, .ab = as,
                                        .y = y2, .ldy = ldy2}};
             qb_gemv_job j;
-            qb_gemv_init(&j, m, 2, n, members);
+            void *scratch = malloc(qb_gemv_scratch_bytes(m, 2, n) + 1);
+            qb_gemv_init(&j, m, 2, n, members, scratch);
             qb_team_run_pool(team, qb_gemv_run, &j);
+            free(scratch);
             for (int t = 0; t < NTOK; t++)
                 for (int64_t row = 0; row < ldy; row++) {
                     const float got = y[t * ldy + row];
