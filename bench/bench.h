@@ -198,6 +198,10 @@ typedef struct qb_fma_pair {
     volatile float sink[QB_BENCH_MAX_THREADS];
 } qb_fma_pair;
 void qb_fma_pair_init(qb_fma_pair *p, qb_team *team, qb_bench_cfg *cfg, qb_case_result *r);
+/* For a case whose iterations are OpenBLAS calls on OpenBLAS's own threads: quiet is the
+ * library's exported blas_thread_shutdown_ (pthreads builds; none: the pair runs beside its
+ * spinning workers, and reads slow), wake one call, call(ctx, 0). */
+void qb_fma_pair_beside_openblas(qb_fma_pair *p, void (*call)(void *ctx, int64_t i), void *ctx);
 /* Highest FMA ISA this CPU runs: 0 scalar, 1 AVX2+FMA, 2 AVX-512F. */
 int qb_kern_best_isa(void);
 extern const char *const qb_isa_names[3];

@@ -23,7 +23,6 @@
  * format with a per-tensor header gets the tile's header, which is the whole tensor's too,
  * since every row repeats the tile. */
 #include <cblas.h>
-#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -365,10 +364,7 @@ void qb_bench_op_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_bench_
     } else if (c->op == QB_OP_GEMM) {
         if (blas_threads) pair_team = qb_team_start(c->threads, 0, QB_BENCH_PAIR_IDLE_NS); /* OpenBLAS's threads are not pinned either */
         qb_fma_pair_init(&fma, blas_threads ? pair_team : d.team, &mc, r);
-        /* OpenBLAS (pthreads) stops its workers at fork by this export and restarts them on the
-         * next call (0.4-0.8 ms): that call is the wake-up, outside the clocks */
-        if (blas_threads) fma.quiet = (void (*)(void))dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
-        if (fma.quiet) fma.wake = iter, fma.wake_ctx = &d;
+        if (blas_threads) qb_fma_pair_beside_openblas(&fma, iter, &d);
     } else if (dram && (c->op == QB_OP_DEQUANTIZE || c->op == QB_OP_GEMV) && d.qbytes >= 4) {
         mc.pair = pair_iter, mc.pair_ctx = &d;
         const int copy = c->op == QB_OP_DEQUANTIZE;

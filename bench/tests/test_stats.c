@@ -292,7 +292,8 @@ static void paired_samples(void) {
 /* On a machine whose caches are declared tiny, small dequantize and gemv cases lie beyond the
  * "LLC" and get their paired kernel: copy over the output's two halves, read over the weight
  * copy; cases within the caches get none, and quantize none unless through the reference,
- * which is paired with the fast path at any size. */
+ * which is paired with the fast path at any size; gemm and the sgemm limit case get the FMA
+ * kernel. */
 static void paired_cases(void) {
     qb_bench_env tiny = {.l1d_bytes = 1 << 10, .l2_bytes = 2 << 10, .l3_bytes = 8 << 10, .cpus = 1};
     qb_bench_env real = {.l1d_bytes = 32 << 10, .l2_bytes = 1 << 20, .l3_bytes = 32 << 20, .cpus = 1};
@@ -342,6 +343,11 @@ static void paired_cases(void) {
                   "gemm %s, %d thread(s): paired with %s of %g flops a call (expected %g)", backends[b], threads, r->pair_kind, r->pair_flops,
                   fma_call * threads);
         }
+        /* and the square sgemm limit case, the same way */
+        qb_case sq = {.op = QB_OP_SGEMM_PEAK, .backend = "openblas", .m = 64, .n = 64, .k = 64, .threads = threads};
+        qb_bench_case_run(&sq, &cfg, &real, r);
+        CHECK(r->st == QB_OK && strcmp(r->pair_kind, "fma_peak") == 0 && r->pair_flops == fma_call * threads && r->s.pair_ns[r->s.n - 1] > 0,
+              "sgemm limit case, %d thread(s): paired with %s of %g flops a call", threads, r->pair_kind, r->pair_flops);
     }
     free(r);
 }
