@@ -51,6 +51,7 @@
 #define QB_BENCH_PROBE_WINDOW (4 << 20) /* bytes each probe read takes (timer.c) */
 #define QB_BENCH_PAIR_IDLE_NS 50000     /* a paired kernel's own team sleeps after this idle */
 #define QB_BENCH_FMA_PAIR_ITERS 100000  /* FMA iterations per call of the paired FMA kernel (~0.2 ms) */
+#define QB_BENCH_PAIR_SLOW 0.75         /* a compute pair below this share of the run's peak is suspect */
 
 /* ---- the sample loop (timer.c) -------------------------------------------------------- */
 

@@ -218,6 +218,7 @@ static char *case_config(const qb_bench_row *w, const qb_bench_env *env) {
         if (r->pair_kind[0]) {
             qb_json_knum(j, r->pair_flops > 0 ? "pair_gflops" : "pair_gbps", r->pair_flops > 0 ? w->pair_gflops : w->pair_gbps);
             qb_json_knum(j, "paired_fraction", w->paired_fraction);
+            if (w->pair_slow) qb_json_kint(j, "pair_slow", 1);
         }
         qb_json_kstr(j, "limit_kind", w->limit_kind[0] ? w->limit_kind : NULL);
         qb_json_knum(j, "limit_value", w->limit_value);
@@ -336,6 +337,10 @@ static void derive(qb_bench_row *w, uint8_t *outlier) {
     }
 }
 
+int qb_bench_pair_slow(double pair_gflops, double limit_gflops) {
+    return isfinite(pair_gflops) && isfinite(limit_gflops) && pair_gflops < QB_BENCH_PAIR_SLOW * limit_gflops;
+}
+
 /* The fraction of the limit the case is measured against, at its own thread count. */
 static void set_fraction(qb_bench_row *w, const limits *L) {
     const qb_case *c = w->c;
@@ -360,6 +365,7 @@ static void set_fraction(qb_bench_row *w, const limits *L) {
         w->limit_value = find_limit(L, w->limit_kind, c->threads) * 1e-9;
         w->fraction = value / w->limit_value;
     }
+    w->pair_slow = qb_bench_pair_slow(w->pair_gflops, w->limit_value);
 }
 
 /* A limit is the best sample (STREAM's "best rate"): what the machine can do, where an

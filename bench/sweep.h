@@ -60,6 +60,7 @@ typedef struct qb_bench_row {
     double pair_gbps;               /* the paired kernel's median rate (bench.h); NaN: none */
     double pair_gflops;             /* likewise for a paired compute limit (fma_peak) */
     double paired_fraction;         /* gbps / pair_gbps or gflops / pair_gflops; NaN: no pair */
+    int pair_slow;                  /* qb_bench_pair_slow(pair_gflops, limit_value): paired_fraction untrusted */
     char limit_kind[32];
     double limit_value;
     double wall_s;                  /* the case's processes, set-up included */
@@ -74,6 +75,14 @@ typedef struct qb_bench_memory {
 } qb_bench_memory;
 
 typedef void (*qb_bench_row_fn)(void *ctx, const qb_bench_row *row);
+
+/* Whether a compute pair's median rate (GFLOP/s) is below QB_BENCH_PAIR_SLOW of the run's own
+ * limit for it (the FMA peak at those threads): the pair then shared its CPUs with something
+ * the case did not (a library's spinning workers, which made oneDNN's pairs run 2-4x slow,
+ * or a neighbour's burst), so its paired fraction overstates the case and is not judged by.
+ * Bandwidth pairs are never called slow: DRAM's rate moves by a third within a minute, which
+ * is what pairing is for. 0 when either rate is unknown. */
+int qb_bench_pair_slow(double pair_gflops, double limit_gflops);
 
 /* Stops between cases when qb_interrupted is set (common/qb.h), keeping the stored ones. */
 qb_status qb_bench_sweep(qb_db *db, const char *run_id, const qb_bench_opts *o, const qb_bench_env *env, qb_bench_row_fn fn,

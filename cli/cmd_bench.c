@@ -49,7 +49,9 @@ static const char usage[] =
     "kernel on as many threads: 'paired' is the case's median rate over that kernel's, both\n"
     "taken in the same seconds, where the run's limits may be minutes away (a shared machine's\n"
     "DRAM bandwidth and clock move within a minute); the targets judge such a case by it, its\n"
-    "fraction of the run's limit shown beside it.\n"
+    "fraction of the run's limit shown beside it. A compute pair below 0.75 of the run's FMA\n"
+    "peak shared its CPUs with something the case did not: the row says PAIR SLOW and the\n"
+    "targets judge it by its fraction of the run's limit instead.\n"
     "With one round the largest level's read and copy bandwidth are measured again at the end\n"
     "(limits end_read_bw_*, end_copy_bw_*), and a limit that moved by more than 15 % is noted.\n"
     "--rounds R splits each case's samples over R processes in R rounds, each round the limits\n"
@@ -108,7 +110,7 @@ static void on_row(void *ctx, const qb_bench_row *w) {
     char shape[64], note[256] = "";
     qb_case_shape(c, shape, sizeof shape);
     p->k = qb_realloc(p->k, sizeof *p->k * (size_t)(p->nk + 1));
-    p->k[p->nk++] = (kept){c->op, c->fmt, c->backend, "", c->threads, c->n, w->fraction, w->paired_fraction, r->st == QB_OK};
+    p->k[p->nk++] = (kept){c->op, c->fmt, c->backend, "", c->threads, c->n, w->fraction, w->pair_slow ? NAN : w->paired_fraction, r->st == QB_OK};
     snprintf(p->k[p->nk - 1].level, sizeof p->k[p->nk - 1].level, "%s", r->level);
     if (r->st) snprintf(note, sizeof note, "%s", r->msg);
     else {
@@ -118,6 +120,8 @@ static void on_row(void *ctx, const qb_bench_row *w) {
         if (w->st.unstable) k += (size_t)snprintf(note + k, sizeof note - k, "UNSTABLE; ");
         if (w->st.noutliers) k += (size_t)snprintf(note + k, sizeof note - k, "%d outliers; ", w->st.noutliers);
         if (r->fallback) k += (size_t)snprintf(note + k, sizeof note - k, "REFERENCE fallback; ");
+        if (w->pair_slow) /* sweep.h: judged by its fraction of the run's limit instead */
+            k += (size_t)snprintf(note + k, sizeof note - k, "PAIR SLOW (%.2f of %s), not judged by it; ", w->pair_gflops / w->limit_value, w->limit_kind);
         if (k >= 2 && k < sizeof note) note[k - 2] = '\0';
     }
     if (p->json) {
@@ -154,6 +158,7 @@ static void on_row(void *ctx, const qb_bench_row *w) {
         qb_json_knum(&p->j, "fraction_of_limit", w->fraction);
         qb_json_kstr(&p->j, "limit_kind", w->limit_kind[0] ? w->limit_kind : NULL);
         qb_json_knum(&p->j, "paired_fraction", w->paired_fraction);
+        qb_json_kint(&p->j, "pair_slow", w->pair_slow);
         qb_json_knum(&p->j, "pair_gbps", w->pair_gbps);
         qb_json_knum(&p->j, "pair_gflops", w->pair_gflops);
         qb_json_kint(&p->j, "peak_rss_bytes", r->peak_rss_bytes);
@@ -172,7 +177,8 @@ static void on_row(void *ctx, const qb_bench_row *w) {
 /* The issue's targets, from the rows of this run: a fraction of a limit to reach, a speedup
  * over the reference path, or neither (a figure shown beside the others). A case with a
  * paired limit (bench.h, step 4) is judged by its paired fraction, the one taken at the same
- * moments; its fraction of the run's limit is shown beside it. */
+ * moments, unless its pair ran slow (sweep.h: qb_bench_pair_slow); its fraction of the run's
+ * limit is shown beside it. */
 typedef struct target {
     const char *what;
     qb_op op;

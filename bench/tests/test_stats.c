@@ -381,7 +381,8 @@ static void paired_sweep(void) {
                        "SELECT id, coalesce(json_extract(config, '$.pair_gbps'), json_extract(config, '$.pair_gflops')),"
                        " json_extract(config, '$.paired_fraction'), coalesce(json_extract(config, '$.pair_bytes_per_iter'),"
                        " json_extract(config, '$.pair_flops_per_iter')), json_extract(config, '$.pair_kind'), op,"
-                       " json_extract(config, CASE op WHEN 'gemm' THEN '$.gflops' ELSE '$.gbps' END) FROM bench_cases"
+                       " json_extract(config, CASE op WHEN 'gemm' THEN '$.gflops' ELSE '$.gbps' END),"
+                       " coalesce(json_extract(config, '$.pair_slow'), 0), json_extract(config, '$.limit_value') FROM bench_cases"
                        " WHERE op IN ('gemv', 'gemm')",
                        -1, &c, NULL);
     sqlite3_prepare_v2(db.h, "SELECT pair_ns, pair_iters FROM bench_samples WHERE case_id = ? ORDER BY idx", -1, &smp, NULL);
@@ -390,6 +391,9 @@ static void paired_sweep(void) {
         const char *kind = (const char *)sqlite3_column_text(c, 4), *op = (const char *)sqlite3_column_text(c, 5);
         const double rate_case = sqlite3_column_double(c, 6);
         const int gemm = strcmp(op, "gemm") == 0;
+        /* the stored flag is the rule's verdict on the stored rates (gemm: GFLOP/s against the run's FMA peak) */
+        CHECK(sqlite3_column_int(c, 7) == (gemm && qb_bench_pair_slow(pair_rate, sqlite3_column_type(c, 8) == SQLITE_NULL ? NAN : sqlite3_column_double(c, 8))),
+              "%s case: pair_slow %d for a pair at %g of limit %g", op, sqlite3_column_int(c, 7), pair_rate, sqlite3_column_double(c, 8));
         gemms += gemm;
         double rate[QB_BENCH_MAX_SAMPLES];
         int n = 0;
@@ -412,8 +416,20 @@ static void paired_sweep(void) {
     unlink(path);
 }
 
+/* The rule that stops a starved compute pair from vouching for its case (sweep.h): below
+ * QB_BENCH_PAIR_SLOW of the run's peak, and only when both rates are known. */
+static void pair_slow_rule(void) {
+    const double peak = 117.0;
+    CHECK(qb_bench_pair_slow(0.5 * peak, peak) && qb_bench_pair_slow(nextafter(QB_BENCH_PAIR_SLOW * peak, 0), peak),
+          "a pair at half the peak, or just below the bound, is slow");
+    CHECK(!qb_bench_pair_slow(QB_BENCH_PAIR_SLOW * peak, peak) && !qb_bench_pair_slow(0.95 * peak, peak) && !qb_bench_pair_slow(1.2 * peak, peak),
+          "a pair at the bound or above is not");
+    CHECK(!qb_bench_pair_slow(NAN, peak) && !qb_bench_pair_slow(10.0, NAN), "an unknown rate calls nothing slow");
+}
+
 int main(void) {
     known_sets();
+    pair_slow_rule();
     properties();
     kernels();
     team_and_timer();
