@@ -122,7 +122,8 @@ typedef struct qb_format {
      * GEMV (gemv.h) prepares each activation row once for all the weight rows it meets, so
      * work that depends on the activation alone (its sums, its scales as floats, its bytes in
      * the order the dot meets them) is done once per product, not once per weight row. Set
-     * and cleared with vec_dot2; out 64-byte aligned is faster, not required. */
+     * and cleared with vec_dot2; out is 4-byte aligned (it holds floats), and 64-byte
+     * aligned is faster. */
     size_t (*act_prep_bytes)(int64_t cols);
     void (*act_prep)(const void *act_row, int64_t cols, void *out);
 } qb_format;

@@ -381,17 +381,18 @@ static void test_vec_dot2(const qb_format *f, qb_rng *r) {
             fill(r, x, cols, (int)i % 2);
             CHECK(a->quantize(x, qa, 1, cols, NULL) == QB_OK, "%s: %s", a->name, qb_errmsg());
             /* vec_dot2 reads what act_prep makes of the row, where the format has one, from an
-             * odd address (alignment is for speed only) that act_prep must fill whole */
+             * address off the cache line (format.h asks for 4-byte alignment only), which
+             * act_prep must fill whole */
             unsigned char *prep = NULL;
             if (f->act_prep) {
                 const size_t pb = f->act_prep_bytes(cols);
                 CHECK(pb % 64 == 0, "%s act_prep_bytes(%lld) = %zu, not a multiple of 64", f->name, (long long)cols, pb);
-                prep = malloc(pb + 1);
-                memset(prep, 0xA5, pb + 1);
-                f->act_prep(qa, cols, prep + 1);
+                prep = aligned_alloc(64, pb + 64);
+                memset(prep, 0xA5, pb + 64);
+                f->act_prep(qa, cols, prep + 4);
             }
             float two[2];
-            f->vec_dot2(qw, rb, prep ? prep + 1 : qa, cols, two);
+            f->vec_dot2(qw, rb, prep ? prep + 4 : qa, cols, two);
             free(prep);
             const float one[2] = {f->vec_dot(qw, qa, cols), f->vec_dot(qw + rb, qa, cols)};
             CHECK(memcmp(one, two, sizeof one) == 0, "%s vec_dot2, %lld cols, rows %d bytes apart: %.9g %.9g, vec_dot %.9g %.9g", f->name,
