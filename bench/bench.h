@@ -203,6 +203,11 @@ void qb_fma_pair_init(qb_fma_pair *p, qb_team *team, qb_bench_cfg *cfg, qb_case_
  * library's exported blas_thread_shutdown_ (pthreads builds; none: the pair runs beside its
  * spinning workers, and reads slow), wake one call, call(ctx, 0). */
 void qb_fma_pair_beside_openblas(qb_fma_pair *p, void (*call)(void *ctx, int64_t i), void *ctx);
+/* Likewise for a library on OpenMP (oneDNN): after each call libgomp's workers spin for
+ * GOMP_SPINCOUNT (300,000) pauses, milliseconds on Zen 4, and the pair beside them ran 2-4x
+ * slow in some runs. quiet is OpenMP 5.0's omp_pause_resource_all (none in the process: the
+ * pair runs beside them), wake one call. */
+void qb_fma_pair_beside_openmp(qb_fma_pair *p, void (*call)(void *ctx, int64_t i), void *ctx);
 /* Highest FMA ISA this CPU runs: 0 scalar, 1 AVX2+FMA, 2 AVX-512F. */
 int qb_kern_best_isa(void);
 extern const char *const qb_isa_names[3];

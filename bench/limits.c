@@ -135,6 +135,16 @@ void qb_fma_pair_beside_openblas(qb_fma_pair *x, void (*call)(void *ctx, int64_t
     if (x->quiet) x->wake = call, x->wake_ctx = ctx;
 }
 
+static int (*omp_pause_all)(int kind);
+static void omp_quiet(void) { omp_pause_all(1 /* omp_pause_soft */); }
+
+void qb_fma_pair_beside_openmp(qb_fma_pair *x, void (*call)(void *ctx, int64_t i), void *ctx) {
+    /* libgomp ends its workers here (it frees its thread pool), and the next parallel region
+     * starts them again: that call is the wake-up, outside the clocks */
+    omp_pause_all = (int (*)(int))dlsym(RTLD_DEFAULT, "omp_pause_resource_all");
+    if (omp_pause_all) x->quiet = omp_quiet, x->wake = call, x->wake_ctx = ctx;
+}
+
 /* ---- cases ------------------------------------------------------------------------------ */
 
 typedef struct stream_ctx {

@@ -40,13 +40,6 @@ static void dnn_iter(void *p, int64_t i) {
     dnnl_stream_wait(x->stream);
 }
 
-/* After a call, libgomp's workers spin for GOMP_SPINCOUNT (300,000) pauses, milliseconds on
- * Zen 4, and the FMA pair beside them measured 2-4x slow in some runs. OpenMP 5.0's
- * omp_pause_resource_all ends them (libgomp frees its thread pool) before each pair sample;
- * the next call, the pair's wake-up outside the clocks, starts them again. */
-static int (*omp_pause_all)(int kind);
-static void omp_quiet(void) { omp_pause_all(1 /* omp_pause_soft */); }
-
 #define DNN(call, what)                                                                          \
     do {                                                                                        \
         dnnl_status_t s_ = (call);                                                              \
@@ -134,8 +127,7 @@ void qb_bench_onednn_gemm(const qb_case *c, const qb_bench_cfg *cfg, qb_case_res
     qb_team *pair_team = qb_team_start(c->threads, 0, QB_BENCH_PAIR_IDLE_NS);
     qb_fma_pair fma;
     qb_fma_pair_init(&fma, pair_team, &mc, r);
-    omp_pause_all = (int (*)(int))dlsym(RTLD_DEFAULT, "omp_pause_resource_all");
-    if (omp_pause_all) fma.quiet = omp_quiet, fma.wake = dnn_iter, fma.wake_ctx = &x;
+    qb_fma_pair_beside_openmp(&fma, dnn_iter, &x);
     r->st = qb_bench_measure(&mc, dnn_iter, &x, &r->s);
     qb_team_stop(pair_team);
 done:
