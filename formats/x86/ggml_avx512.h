@@ -8,7 +8,8 @@
  * and iq4_nl, with the AVX-512 kernels. ggml_avx512.c is compiled for AVX512F/BW/VL/VNNI
  * (with AVX2, FMA and F16C), so qb_formats_init_x86 (float_x86.c) calls this only on a CPU that reports all of
  * them, after qb_formats_init_x86_ggml, whose quantize paths and other dequantize paths stay
- * in place. */
+ * in place. iq4_nl's two-row dot also has an AVX512_VBMI form, chosen here when the CPU has
+ * it and QB_NO_VBMI is unset. */
 void qb_formats_init_x86_avx512(qb_format *const *table, int n);
 
 #endif
