@@ -208,6 +208,12 @@ void qb_fma_pair_beside_openblas(qb_fma_pair *p, void (*call)(void *ctx, int64_t
  * slow in some runs. quiet is OpenMP 5.0's omp_pause_resource_all (none in the process: the
  * pair runs beside them), wake one call. */
 void qb_fma_pair_beside_openmp(qb_fma_pair *p, void (*call)(void *ctx, int64_t i), void *ctx);
+/* qb_bench_measure of a case whose iteration fn is one call of a library on its own threads,
+ * paired with the FMA kernel on `threads` threads of a team of its own (unpinned, as the
+ * library's threads are; asleep while the case runs), quieted by beside
+ * (qb_fma_pair_beside_openblas or _openmp). */
+qb_status qb_bench_measure_library(const qb_bench_cfg *cfg, int threads, void (*fn)(void *ctx, int64_t i), void *ctx,
+                                   void (*beside)(qb_fma_pair *, void (*)(void *, int64_t), void *), qb_case_result *r);
 /* Highest FMA ISA this CPU runs: 0 scalar, 1 AVX2+FMA, 2 AVX-512F. */
 int qb_kern_best_isa(void);
 extern const char *const qb_isa_names[3];

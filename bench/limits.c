@@ -145,6 +145,18 @@ void qb_fma_pair_beside_openmp(qb_fma_pair *x, void (*call)(void *ctx, int64_t i
     if (omp_pause_all) x->quiet = omp_quiet, x->wake = call, x->wake_ctx = ctx;
 }
 
+qb_status qb_bench_measure_library(const qb_bench_cfg *cfg, int threads, void (*fn)(void *ctx, int64_t i), void *ctx,
+                                   void (*beside)(qb_fma_pair *, void (*)(void *, int64_t), void *), qb_case_result *r) {
+    qb_bench_cfg mc = *cfg;
+    qb_team *pair_team = qb_team_start(threads, 0, QB_BENCH_PAIR_IDLE_NS);
+    qb_fma_pair fma;
+    qb_fma_pair_init(&fma, pair_team, &mc, r);
+    beside(&fma, fn, ctx);
+    const qb_status st = qb_bench_measure(&mc, fn, ctx, &r->s);
+    qb_team_stop(pair_team);
+    return st;
+}
+
 /* ---- cases ------------------------------------------------------------------------------ */
 
 typedef struct stream_ctx {
@@ -214,13 +226,7 @@ void qb_bench_limit_case(const qb_case *c, const qb_bench_cfg *cfg, const qb_ben
         snprintf(r->impl, sizeof r->impl, "OpenBLAS %s", openblas_get_corename());
         /* paired with the FMA kernel as the GEMM cases are (bench.h, step 4): the limit is
          * still the best sample, and the target judges the rate over the kernel's */
-        qb_bench_cfg mc = *cfg;
-        qb_team *pair_team = qb_team_start(c->threads, 0, QB_BENCH_PAIR_IDLE_NS);
-        qb_fma_pair fma;
-        qb_fma_pair_init(&fma, pair_team, &mc, r);
-        qb_fma_pair_beside_openblas(&fma, sgemm_iter, &x);
-        r->st = qb_bench_measure(&mc, sgemm_iter, &x, &r->s);
-        qb_team_stop(pair_team);
+        r->st = qb_bench_measure_library(cfg, c->threads, sgemm_iter, &x, qb_fma_pair_beside_openblas, r);
         free(x.a), free(x.b), free(x.c);
         return;
     }

@@ -123,13 +123,7 @@ void qb_bench_onednn_gemm(const qb_case *c, const qb_bench_cfg *cfg, qb_case_res
     r->flops = 2.0 * (double)m * (double)n * (double)k;
     r->bytes = (double)es * (double)(m * k + n * k) + 4.0 * (double)(m * n);
     r->working_set = r->bytes;
-    qb_bench_cfg mc = *cfg; /* oneDNN's OpenMP threads are not pinned: neither are the pair's */
-    qb_team *pair_team = qb_team_start(c->threads, 0, QB_BENCH_PAIR_IDLE_NS);
-    qb_fma_pair fma;
-    qb_fma_pair_init(&fma, pair_team, &mc, r);
-    qb_fma_pair_beside_openmp(&fma, dnn_iter, &x);
-    r->st = qb_bench_measure(&mc, dnn_iter, &x, &r->s);
-    qb_team_stop(pair_team);
+    r->st = qb_bench_measure_library(cfg, c->threads, dnn_iter, &x, qb_fma_pair_beside_openmp, r);
 done:
     if (reorder) dnnl_primitive_destroy(reorder);
     if (rpd) dnnl_primitive_desc_destroy(rpd);
