@@ -206,7 +206,7 @@ static float q6_K_vec_dot_avx512(const void *w_row, const void *act_row, int64_t
  * high (16–31) in hi. LUT(v) takes bytes whose low 4 bits are the index (the high nibbles
  * after a 16-bit shift, so bits 4–7 hold the next byte's low bits) and ignores the rest. */
 #define NIBBLE_LEVELS(T, W, LUT, ATTR)                                                                       \
-    ATTR static inline void T##_levels(const W *x0, const W *x1, __m256i *lo, __m256i *hi) {                    \
+    ATTR static inline void T##_levels(const W *x0, const W *x1, __m256i *lo, __m256i *hi) {               \
         const __m256i raw = load_2x128(x0->qs, x1->qs);                                                      \
         *lo = LUT(raw), *hi = LUT(_mm256_srli_epi16(raw, 4));                                                \
     }
@@ -242,8 +242,8 @@ NIBBLE_PAIR(iq4_nl, block_iq4_nl)
  * depends on the activation alone, so act_prep does it once per GEMV and the two-row dots
  * load it: per pair of blocks the two halves as whole aligned registers and −Σ a per lane,
  * which, shifted by log2 of the offset, is the integer sums' starting value (no
- * subtraction), and per eight blocks the scales as floats. In cache on one Zen 4 core, two iq4_nl rows at a time went
- * from 21.7 to 27.6 GB/s (the two kernels interleaved in one run). The integer sums and the
+ * subtraction), and per eight blocks the scales as floats. In cache on one Zen 4 core, two
+ * iq4_nl rows at a time went from 21.7 to 27.6 GB/s (the two kernels interleaved in one run). The integer sums and the
  * float operations are the ones vec_dot performs (block32_dot.h), so the bits are too. */
 typedef struct {
     int8_t lo[32], hi[32]; /* blocks 2k and 2k + 1: elements 0–15 of each, then 16–31 of each */
@@ -635,21 +635,26 @@ static const struct {
     void (*vec_dot2)(const void *, size_t, const void *, int64_t, float *);
     size_t (*act_prep_bytes)(int64_t);
     void (*act_prep)(const void *, int64_t, void *);
+    int vbmi; /* applied over the rows before it, only on a CPU with AVX512_VBMI */
 } table_avx512[] = {
-    {"q3_K", q3_K_quantize_avx512, NULL, NULL, NULL, NULL, NULL},
-    {"q4_K", NULL, q4_K_dequantize_avx512, q4_K_vec_dot_avx512, NULL, NULL, NULL},
-    {"q5_K", NULL, NULL, q5_K_vec_dot_avx512, NULL, NULL, NULL},
-    {"q6_K", NULL, NULL, q6_K_vec_dot_avx512, NULL, NULL, NULL},
-    {"q4_0", NULL, q4_0_dequantize_avx512, q4_0_vec_dot_avx512, q4_0_vec_dot2_avx512, q8_0_prep_bytes, q8_0_prep_act},
-    {"q8_0", NULL, NULL, q8_0_vec_dot_avx512, NULL, NULL, NULL},
-    {"iq4_nl", NULL, iq4_nl_dequantize_avx512, iq4_nl_vec_dot_avx512, iq4_nl_vec_dot2_avx512, q8_0_prep_bytes, q8_0_prep_act},
+    {"q3_K", q3_K_quantize_avx512, NULL, NULL, NULL, NULL, NULL, 0},
+    {"q4_K", NULL, q4_K_dequantize_avx512, q4_K_vec_dot_avx512, NULL, NULL, NULL, 0},
+    {"q5_K", NULL, NULL, q5_K_vec_dot_avx512, NULL, NULL, NULL, 0},
+    {"q6_K", NULL, NULL, q6_K_vec_dot_avx512, NULL, NULL, NULL, 0},
+    {"q4_0", NULL, q4_0_dequantize_avx512, q4_0_vec_dot_avx512, q4_0_vec_dot2_avx512, q8_0_prep_bytes, q8_0_prep_act, 0},
+    {"q8_0", NULL, NULL, q8_0_vec_dot_avx512, NULL, NULL, NULL, 0},
+    {"iq4_nl", NULL, iq4_nl_dequantize_avx512, iq4_nl_vec_dot_avx512, iq4_nl_vec_dot2_avx512, q8_0_prep_bytes, q8_0_prep_act, 0},
+    {"iq4_nl", NULL, NULL, NULL, iq4_nl_vbmi_vec_dot2_avx512, q8_0_prep_bytes, q8_0_prep_act, 1},
 };
 
 void qb_formats_init_x86_avx512(qb_format *const *table, int n) {
+    /* QB_NO_VBMI=1 keeps the pshufb form, so the tests cover it on a CPU with VBMI */
+    const char *novbmi = getenv("QB_NO_VBMI");
+    const int vbmi = __builtin_cpu_supports("avx512vbmi") && !(novbmi && *novbmi && strcmp(novbmi, "0") != 0);
     for (int i = 0; i < n; i++)
         for (size_t k = 0; k < sizeof table_avx512 / sizeof table_avx512[0]; k++) {
             qb_format *f = table[i];
-            if (strcmp(f->name, table_avx512[k].name) != 0 || !f->vec_dot_type) continue;
+            if (strcmp(f->name, table_avx512[k].name) != 0 || !f->vec_dot_type || (table_avx512[k].vbmi && !vbmi)) continue;
             if (table_avx512[k].quantize) f->quantize = table_avx512[k].quantize;
             if (table_avx512[k].dequantize) f->dequantize = table_avx512[k].dequantize;
             if (table_avx512[k].vec_dot) f->vec_dot = table_avx512[k].vec_dot;
@@ -658,12 +663,6 @@ void qb_formats_init_x86_avx512(qb_format *const *table, int n) {
                 f->act_prep_bytes = table_avx512[k].act_prep_bytes;
                 f->act_prep = table_avx512[k].act_prep;
             }
-            f->impl = "avx2,avx512";
-            /* QB_NO_VBMI=1 keeps the pshufb form, so the tests cover it on a CPU with VBMI */
-            const char *novbmi = getenv("QB_NO_VBMI");
-            if (strcmp(f->name, "iq4_nl") == 0 && __builtin_cpu_supports("avx512vbmi") && !(novbmi && *novbmi && strcmp(novbmi, "0") != 0)) {
-                f->vec_dot2 = iq4_nl_vbmi_vec_dot2_avx512;
-                f->impl = "avx2,avx512,vbmi";
-            }
+            f->impl = table_avx512[k].vbmi ? "avx2,avx512,vbmi" : "avx2,avx512";
         }
 }
