@@ -44,6 +44,7 @@
  *  3. The min term of q4_K/q5_K and the −32 level offset of q6_K use the activation's bsums, as
  *     ggml does (q8_K's quantizer writes them as the sums of its qs). */
 #include <immintrin.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,30 +54,62 @@
 #include "ggml_avx512.h"
 #include "ggml_x86.h"
 
-/* The 32 bytes at p in both 256-bit halves, the upper half shifted right by `shift` bits
- * within each 16-bit word; the caller masks the bits it wants. */
-static inline __m512i dup_shift_upper(const uint8_t *p, int shift) {
-    const __m512i r = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p));
-    return _mm512_mask_srli_epi16(r, (__mmask32)0xFFFF0000u, r, (unsigned)shift);
+/* ==== q4_K, q5_K ===============================================================================
+ * Both run over an activation prepared once per GEMV (format.h's act_prep; vec_dot prepares
+ * four super-blocks at a time on the stack and runs the same code, so vec_dot2 gives its bits).
+ * Per super-block the prepared activation holds:
+ *  - its 256 bytes in the order of the weights' two 64-byte qs loads. Group j = qs[32j … 32j+31]
+ *    holds sub-block 2j (elements 64j … 64j+31) in its low nibbles and 2j+1 in its high ones,
+ *    so the load of qs[0 … 63] meets, low nibbles, elements 0–31 then 64–95, and high nibbles
+ *    32–63 then 96–127 (qs[64 … 127] the same plus 128): four 64-byte activation registers
+ *    A0 = a[0…31] a[64…95], A1 = a[32…63] a[96…127], A2, A3 (+128);
+ *  - d_a and −d_a, the float scales of its two integer terms (invariant 2);
+ *  - bsums[2j] + bsums[2j+1], the activation sum of sub-block j, for the min term.
+ * Against a q8_K row read as it lies this saves, per super-block, two of the four nibble shifts
+ * (one 64-byte load gives both halves' levels, where the q8_K order needs a broadcast and a
+ * shift for each 32-byte group) and the bsums pairing. vpdpbusd then leaves sub-block 0 in the
+ * lanes 0–7 of d0 and 2 in its lanes 8–15, 1 and 3 in d1's, and vpackssdw of d0 and d1 gives
+ * 128-bit lane L four sums of sub-block (L < 2 ? 0 : 2), then four of (L < 2 ? 1 : 3).
+ *
+ * The epilogue (the two exact integer terms of each super-block, scaled in double) goes four
+ * super-blocks at a time: one hadd per super-block to eight lanes, two more and a lane fold to
+ * [Σqa, Σm] of all four, and two double FMAs, where one super-block at a time took ~5 cycles
+ * of its ~22. In cache on one Zen 4 core, the q8_K-order kernel with a per-super-block epilogue
+ * ran 22.0 cycles a super-block, this one 17.4, and two rows at once 16.3 (24 → 30 → 32 GB/s,
+ * kernels interleaved in one run); two threads on weights in L3 34.9 against 29.7 GB/s. A
+ * two-row kernel without the batched epilogue, a vector decode of the scales, GFNI nibble
+ * extraction, maddubs + vpdpwssd and software prefetch were each within 3 % of its baseline,
+ * or slower.
+ *
+ * q5_K is q4_K with a fifth bit per level from qh (levels ≤ 31, so a vpdpbusd lane stays below
+ * 4·31·128): one rotate per super-block and one ternary-logic op per 64 levels. */
+typedef struct {
+    int8_t qs[4][256];  /* four super-blocks' activations, each in the order above */
+    float da[8];        /* d_a, −d_a of each */
+    int16_t bs8[4][8];  /* bsums[2j] + bsums[2j + 1] (|·| ≤ 2·16·128: exact in int16) */
+    uint8_t pad[32];
+} q8_K_prep4;
+_Static_assert(sizeof(q8_K_prep4) == 1152, "18 cache lines");
+_Static_assert(offsetof(block_q4_K, scales) == offsetof(block_q5_K, scales), "d, dmin and scales lie alike");
+
+/* Prepares super-blocks y[0 … n − 1], n ≤ 4, into g; missing ones are zeros (d_a = 0). */
+static void q8_K_prep_group(const block_q8_K *y, int n, q8_K_prep4 *g) {
+    static const int from[4] = {0, 64, 32, 96}; /* the 32 bytes each 32 of a 128-element half take */
+    memset(g, 0, sizeof *g);
+    for (int k = 0; k < n; k++) {
+        for (int c = 0; c < 8; c++)
+            _mm256_storeu_si256((__m256i *)(g->qs[k] + 32 * c), _mm256_loadu_si256((const __m256i *)(y[k].qs + 128 * (c / 4) + from[c % 4])));
+        g->da[2 * k] = y[k].d, g->da[2 * k + 1] = -y[k].d;
+        _mm_storeu_si128((__m128i *)g->bs8[k], _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)y[k].bsums),
+                                                            _mm_loadu_si128((const __m128i *)(y[k].bsums + 8))));
+    }
 }
 
-/* ==== q4_K, q5_K ===============================================================================
- * Group j (0…3) of a super-block is qs[32j … 32j+31]: its low nibbles are sub-block 2j
- * (elements 64j … 64j+31), its high nibbles sub-block 2j+1 (64j+32 … 64j+63), so the register
- * [low nibbles | high nibbles] meets the 64 activation bytes at qs + 64j as they lie. vpdpbusd
- * leaves sub-block 2j in int32 lanes 0–7 and 2j+1 in lanes 8–15; vpackssdw of groups 0 and 1
- * gives, per 128-bit lane L, four sums of sub-block (L < 2 ? 0 : 1) then four of (L < 2 ? 2 : 3),
- * and of groups 2 and 3 the same plus 4. q5_K is q4_K with a fifth bit per level from qh
- * (levels ≤ 31, so a vpdpbusd lane stays below 4·31·128): one rotate per super-block and one
- * ternary-logic op per group, 19 → 23 GB/s in cache on one core, against 22 for q4_K. */
+static size_t q8_K_prep_bytes(int64_t cols) { return (size_t)(cols / 256 + 3) / 4 * sizeof(q8_K_prep4); }
 
-/* Σ q·a of group j, qs[0 … 31], with the activations a[0 … 63], in int32 lanes (see above).
- * q5_K (q5 set) adds the fifth bit, bit 2j of qh[l] for the low nibble of qs[l] and bit 2j + 1
- * for the high one, which hb holds at bit 4 of each byte (k4_vec_dot_avx512). */
-static inline __m512i k4_group(const uint8_t *qs, const int8_t *a, int q5, __m512i hb, __m512i m4, __m512i m10) {
-    __m512i q = _mm512_and_si512(dup_shift_upper(qs, 4), m4);
-    if (q5) q = _mm512_ternarylogic_epi32(hb, m10, q, 0xEA); /* (A & B) | C */
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, _mm512_loadu_si512(a));
+static void q8_K_prep_act(const void *act_row, int64_t cols, void *out) {
+    const block_q8_K *y = act_row;
+    for (int64_t i = 0, nb = cols / 256; i < nb; i += 4) q8_K_prep_group(y + i, nb - i < 4 ? (int)(nb - i) : 4, (q8_K_prep4 *)out + i / 4);
 }
 
 /* The eight 6-bit scales (byte j of *sc) and mins (*m) of a super-block from its 12 bytes s,
@@ -93,61 +126,109 @@ static inline void q4_K_scales_mins(const uint8_t s[12], uint64_t *sc, uint64_t 
     *m = m_lo | (uint64_t)m_hi << 32;
 }
 
-/* q4_K (x4) or q5_K (x5; the other NULL): each call site inlines its own loop. */
-static inline float k4_vec_dot_avx512(const block_q4_K *x4, const block_q5_K *x5, const block_q8_K *y, int64_t nb) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m10 = _mm512_set1_epi8(0x10);
-    const __m512i rot = _mm512_inserti64x4(_mm512_set1_epi32(4), _mm256_set1_epi32(3), 1);
-    /* pshufb indices picking, for each 16-bit sum of the packed groups 0–1, its scale from the
-     * 8 scale bytes repeated in every 64-bit lane (high byte 0x80: zero); groups 2–3 take
-     * j + 4. set_epi16 lists word 31 first. */
+/* Super-block k of g against the q4_K (q5 = 0) or q5_K block at b: eight int32 lanes whose
+ * 0, 1, 4, 5 add up to Σ sc·q·a and 2, 3 to Σ m·bsums (4–7 of the second term are zero). */
+static inline __attribute__((always_inline)) __m256i k4_super(const uint8_t *b, int q5, const q8_K_prep4 *g, int k) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m10 = _mm512_set1_epi8(0x10), z = _mm512_setzero_si512();
+    /* pshufb indices picking, for each 16-bit sum of the packed d0, d1, its scale from the 8
+     * scale bytes repeated in every 64-bit lane (high byte 0x80: zero); d2, d3 take j + 4.
+     * set_epi16 lists word 31 first. */
 #define P4(j) (short)(0x8000 | (j)), (short)(0x8000 | (j)), (short)(0x8000 | (j)), (short)(0x8000 | (j))
-    const __m512i pick01 = _mm512_set_epi16(P4(3), P4(1), P4(3), P4(1), P4(2), P4(0), P4(2), P4(0));
+    const __m512i pick01 = _mm512_set_epi16(P4(3), P4(2), P4(3), P4(2), P4(1), P4(0), P4(1), P4(0));
 #undef P4
     const __m512i pick23 = _mm512_add_epi16(pick01, _mm512_set1_epi16(4));
-    __m256d acc = _mm256_setzero_pd();
-    for (int64_t i = 0; i < nb; i++) {
-        uint64_t sc, mn;
-        q4_K_scales_mins(x4 ? x4[i].scales : x5[i].scales, &sc, &mn);
-        const uint8_t *qs = x4 ? x4[i].qs : x5[i].qs;
-        const int8_t *a = y[i].qs;
-        /* q5_K: the 32 qh bytes in both halves, each 32-bit lane rotated left by 4 (lower half) or
-         * 3 (upper): bit 0 (1) of every byte lands on its bit 4, for group 0; a further right
-         * rotation by 2j does it for group j. No bit of another byte reaches a bit 4. */
-        const __m512i hq = x5 ? _mm512_rolv_epi32(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x5[i].qh)), rot)
-                             : _mm512_setzero_si512();
-        const int q5 = x5 != NULL;
-        const __m512i d0 = k4_group(qs, a, q5, hq, m4, m10), d1 = k4_group(qs + 32, a + 64, q5, _mm512_ror_epi32(hq, 2), m4, m10);
-        const __m512i d2 = k4_group(qs + 64, a + 128, q5, _mm512_ror_epi32(hq, 4), m4, m10);
-        const __m512i d3 = k4_group(qs + 96, a + 192, q5, _mm512_ror_epi32(hq, 6), m4, m10);
-        const __m512i scb = _mm512_set1_epi64((long long)sc);
-        __m512i t = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(d0, d1), _mm512_shuffle_epi8(scb, pick01));
-        t = _mm512_dpwssd_epi32(t, _mm512_packs_epi32(d2, d3), _mm512_shuffle_epi8(scb, pick23));
-        /* Σ_j m_j·(bsums[2j] + bsums[2j+1]): each m_j widened twice to 16 bits, then madd */
-        const __m128i mm = _mm_cvtsi64_si128((long long)mn);
-        const __m256i mins = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums),
-                                               _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mm, mm)));
-        /* [Σqa, Σqa, Σm, Σm] (two exact int32 halves each) times [d, d, −dmin, −dmin]·d_a in
-         * double: d and dmin are the block's first two fp16 values */
-        const __m256i t8 = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
-        const __m256i h = _mm256_hadd_epi32(t8, mins); /* qa01 qa23 m01 m23 | qa45 qa67 m45 m67 */
-        const __m128i u = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-        uint32_t dpair;
-        memcpy(&dpair, x4 ? (const void *)&x4[i] : (const void *)&x5[i], 4);
-        const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dpair)), _mm_set1_ps(y[i].d));
-        const __m128 dsc = _mm_xor_ps(_mm_shuffle_ps(dd, dd, 0x50), _mm_setr_ps(0.0f, 0.0f, -0.0f, -0.0f));
-        acc = _mm256_fmadd_pd(_mm256_cvtps_pd(dsc), _mm256_cvtepi32_pd(u), acc);
+    uint64_t sc, mn;
+    q4_K_scales_mins(b + offsetof(block_q4_K, scales), &sc, &mn);
+    const uint8_t *qs = b + (q5 ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs));
+    const __m512i l0 = _mm512_loadu_si512(qs), l1 = _mm512_loadu_si512(qs + 64);
+    __m512i q0 = _mm512_and_si512(l0, m4), q1 = _mm512_and_si512(_mm512_srli_epi16(l0, 4), m4);
+    __m512i q2 = _mm512_and_si512(l1, m4), q3 = _mm512_and_si512(_mm512_srli_epi16(l1, 4), m4);
+    if (q5) {
+        /* The fifth bit of the level of qs[l] in group j is bit 2j (low nibble) or 2j + 1 (high)
+         * of qh[l]. The 32 qh bytes in both halves, each 32-bit lane rotated left by 4 (lower
+         * half: group 0's bit 0) or 2 (upper: group 1's bit 2), land q0's bits on bit 4;
+         * further right rotations by 1, 4 and 5 do it for q1 (bits 1, 3), q2 (4, 6) and q3 (5, 7).
+         * No bit of another byte reaches a bit 4. (A, B, C) → (A & B) | C is ternary logic 0xEA. */
+        const __m512i rot = _mm512_inserti64x4(_mm512_set1_epi32(4), _mm256_set1_epi32(2), 1);
+        const __m512i hq = _mm512_rolv_epi32(_mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b + offsetof(block_q5_K, qh)))), rot);
+        q0 = _mm512_ternarylogic_epi32(hq, m10, q0, 0xEA);
+        q1 = _mm512_ternarylogic_epi32(_mm512_ror_epi32(hq, 1), m10, q1, 0xEA);
+        q2 = _mm512_ternarylogic_epi32(_mm512_ror_epi32(hq, 4), m10, q2, 0xEA);
+        q3 = _mm512_ternarylogic_epi32(_mm512_ror_epi32(hq, 5), m10, q3, 0xEA);
     }
-    const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(acc), _mm256_extractf128_pd(acc, 1));
-    return (float)(_mm_cvtsd_f64(s) + _mm_cvtsd_f64(_mm_unpackhi_pd(s, s)));
+    const int8_t *a = g->qs[k];
+    const __m512i d0 = _mm512_dpbusd_epi32(z, q0, _mm512_loadu_si512(a)), d1 = _mm512_dpbusd_epi32(z, q1, _mm512_loadu_si512(a + 64));
+    const __m512i d2 = _mm512_dpbusd_epi32(z, q2, _mm512_loadu_si512(a + 128)), d3 = _mm512_dpbusd_epi32(z, q3, _mm512_loadu_si512(a + 192));
+    const __m512i scb = _mm512_set1_epi64((long long)sc);
+    __m512i t = _mm512_dpwssd_epi32(z, _mm512_packs_epi32(d0, d1), _mm512_shuffle_epi8(scb, pick01));
+    t = _mm512_dpwssd_epi32(t, _mm512_packs_epi32(d2, d3), _mm512_shuffle_epi8(scb, pick23));
+    /* Σ_j m_j·(bsums[2j] + bsums[2j+1]), the m_j widened to 16 bits */
+    const __m128i mins = _mm_madd_epi16(_mm_loadu_si128((const __m128i *)g->bs8[k]), _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn)));
+    const __m256i t8 = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
+    return _mm256_hadd_epi32(t8, _mm256_zextsi128_si256(mins));
+}
+
+/* Rows x[0 … NR − 1] (block size bs), n ≤ 4 super-blocks from each, against prepared g: adds
+ * [Σqa·d·d_a, −Σm·dmin·d_a] of super-blocks 0, 1 to acc[r][0] and of 2, 3 to acc[r][1]. */
+static inline __attribute__((always_inline)) void k4_group4(const uint8_t *const *x, int NR, size_t bs, int q5, const q8_K_prep4 *g, int n, __m256d acc[][2]) {
+#pragma GCC unroll 2
+    for (int r = 0; r < NR; r++) {
+        __m256i h[4];
+        uint32_t dm[4] = {0, 0, 0, 0}; /* each block's fp16 d and dmin */
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++)
+            if (k < n) {
+                h[k] = k4_super(x[r] + k * bs, q5, g, k);
+                memcpy(&dm[k], x[r] + k * bs, 4);
+            } else
+                h[k] = _mm256_setzero_si256();
+        /* [Σqa, Σm] of super-blocks 0, 1 | 2, 3: exact (invariant 1) */
+        const __m256i g0 = _mm256_hadd_epi32(h[0], h[1]), g1 = _mm256_hadd_epi32(h[2], h[3]);
+        const __m256i s = _mm256_add_epi32(_mm256_permute2x128_si256(g0, g1, 0x20), _mm256_permute2x128_si256(g0, g1, 0x31));
+        /* [d, dmin]·[d_a, −d_a], rounded in float as the generic code's products are */
+        const __m256 dd = _mm256_mul_ps(_mm256_cvtph_ps(_mm_setr_epi32((int)dm[0], (int)dm[1], (int)dm[2], (int)dm[3])), _mm256_loadu_ps(g->da));
+        acc[r][0] = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(dd)), _mm256_cvtepi32_pd(_mm256_castsi256_si128(s)), acc[r][0]);
+        acc[r][1] = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(dd, 1)), _mm256_cvtepi32_pd(_mm256_extracti128_si256(s, 1)), acc[r][1]);
+    }
+}
+
+/* out[r] for NR rows at w + r·rb against act: prepared (q8_K_prep_act) or, raw, a q8_K row
+ * prepared here four super-blocks at a time. The same operations either way. */
+static inline __attribute__((always_inline)) void k4_dot(const void *w, size_t rb, const void *act, int64_t cols, float *out, int NR, int q5, int raw) {
+    const size_t bs = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    __m256d acc[2][2] = {{_mm256_setzero_pd(), _mm256_setzero_pd()}, {_mm256_setzero_pd(), _mm256_setzero_pd()}};
+    q8_K_prep4 local;
+    for (int64_t i = 0, nb = cols / 256; i < nb; i += 4) {
+        const int n = nb - i < 4 ? (int)(nb - i) : 4;
+        const q8_K_prep4 *g = (const q8_K_prep4 *)act + i / 4;
+        if (raw) q8_K_prep_group((const block_q8_K *)act + i, n, &local), g = &local;
+        const uint8_t *x[2] = {(const uint8_t *)w + i * bs, (const uint8_t *)w + rb + i * bs};
+        if (n == 4)
+            k4_group4(x, NR, bs, q5, g, 4, acc);
+        else
+            k4_group4(x, NR, bs, q5, g, n, acc);
+    }
+    for (int r = 0; r < NR; r++) {
+        const __m256d v = _mm256_add_pd(acc[r][0], acc[r][1]);
+        const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+        out[r] = (float)(_mm_cvtsd_f64(s) + _mm_cvtsd_f64(_mm_unpackhi_pd(s, s)));
+    }
 }
 
 static float q4_K_vec_dot_avx512(const void *w_row, const void *act_row, int64_t cols) {
-    return k4_vec_dot_avx512(w_row, NULL, act_row, cols / 256);
+    float out[1];
+    k4_dot(w_row, 0, act_row, cols, out, 1, 0, 1);
+    return out[0];
 }
 
 static float q5_K_vec_dot_avx512(const void *w_row, const void *act_row, int64_t cols) {
-    return k4_vec_dot_avx512(NULL, w_row, act_row, cols / 256);
+    float out[1];
+    k4_dot(w_row, 0, act_row, cols, out, 1, 1, 1);
+    return out[0];
 }
+
+static void q4_K_vec_dot2_avx512(const void *w, size_t rb, const void *act, int64_t cols, float *out) { k4_dot(w, rb, act, cols, out, 2, 0, 0); }
+static void q5_K_vec_dot2_avx512(const void *w, size_t rb, const void *act, int64_t cols, float *out) { k4_dot(w, rb, act, cols, out, 2, 1, 0); }
 
 /* ==== q6_K ====================================================================================
  * Half h (0, 1) of a super-block: ql[64h … 64h+63] and qh[32h … 32h+31]. Element 128h + 32t + l
@@ -638,8 +719,8 @@ static const struct {
     int vbmi; /* applied over the rows before it, only on a CPU with AVX512_VBMI */
 } table_avx512[] = {
     {"q3_K", q3_K_quantize_avx512, NULL, NULL, NULL, NULL, NULL, 0},
-    {"q4_K", NULL, q4_K_dequantize_avx512, q4_K_vec_dot_avx512, NULL, NULL, NULL, 0},
-    {"q5_K", NULL, NULL, q5_K_vec_dot_avx512, NULL, NULL, NULL, 0},
+    {"q4_K", NULL, q4_K_dequantize_avx512, q4_K_vec_dot_avx512, q4_K_vec_dot2_avx512, q8_K_prep_bytes, q8_K_prep_act, 0},
+    {"q5_K", NULL, NULL, q5_K_vec_dot_avx512, q5_K_vec_dot2_avx512, q8_K_prep_bytes, q8_K_prep_act, 0},
     {"q6_K", NULL, NULL, q6_K_vec_dot_avx512, NULL, NULL, NULL, 0},
     {"q4_0", NULL, q4_0_dequantize_avx512, q4_0_vec_dot_avx512, q4_0_vec_dot2_avx512, q8_0_prep_bytes, q8_0_prep_act, 0},
     {"q8_0", NULL, NULL, q8_0_vec_dot_avx512, NULL, NULL, NULL, 0},
