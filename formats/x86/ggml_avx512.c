@@ -1,7 +1,7 @@
 /* ggml_avx512.c — AVX-512 (F, BW, VL, VNNI) GEMV dots for q4_K and q6_K, the two weight types
  * of Q4_K_M, for q5_K (Q5_K_M's), and for the 32-element block types q4_0, q8_0 and iq4_nl
- * (the block32_dot.h loop with vpdpbusd pair sums, below; q4_0 and iq4_nl also two rows at
- * once, format.h's vec_dot2, over an activation prepared once per GEMV), the dequantize of
+ * (the block32_dot.h loop with vpdpbusd pair sums, below; q4_0, iq4_nl, q4_K and q5_K also
+ * two rows at once, format.h's vec_dot2, over an activation prepared once per GEMV), the dequantize of
  * q4_K, q4_0 and iq4_nl by table lookup, and q3_K's quantize search without an imatrix (its
  * own comment, bottom), compiled with -mavx512f -mavx512bw -mavx512vl
  * -mavx512vnni (and AVX2, FMA, F16C) and installed by qb_formats_init_x86 (float_x86.c) over
@@ -13,22 +13,19 @@
  *
  *  - vpdpbusd multiplies unsigned levels by the signed activations and adds four products
  *    into an int32 lane in one op, where AVX2 needs maddubs, madd and add;
- *  - a 32-byte weight load broadcast to both halves of a register gives, after one masked
- *    shift of the upper half and one AND, the 64 levels of two sub-blocks in the order of 64
- *    contiguous activation bytes (q4_K: low nibbles, then high nibbles; q6_K: its 64-byte
- *    ql load already matches, only its 2-bit qh fields are placed this way);
+ *  - q6_K's 64-byte ql load meets 64 contiguous activation bytes; its 2-bit qh fields, a
+ *    32-byte load broadcast to both halves of a register, are placed by one shift per half
+ *    (q4_K and q5_K instead reorder the activation once per GEMV to meet their 64-byte loads,
+ *    their own comment);
  *  - the sub-block scales are applied to packed sums: vpackssdw folds two vpdpbusd results
  *    (int32 lanes of four products, which fit int16) into one register of 16-bit sums, and
  *    one vpdpwssd multiplies each by its sub-block's scale and adds pairs into the int32
  *    accumulator: per 128 elements one pack and one vpdpwssd.
  *
  * Measured in cache on one Zen 4 core (3.7 GHz): q6_K 29 → 36 GB/s (25 → 20 cycles a
- * super-block), q4_K only 23 → 24 GB/s (22 cycles). In q4_K the four groups' load, shift, AND
- * and vpdpbusd alone take 10–12 cycles (each 512-bit op fills two 256-bit slots) and the
- * per-super-block double epilogue (invariant 2) ~5; a vector decode of the scales, GFNI
- * nibble extraction, maddubs + vpdpwssd, two super-blocks per step, 64-byte weight loads,
- * software prefetch and a two-row kernel sharing the activation loads were each no more than
- * 3 % faster, or slower.
+ * super-block), q4_K 23 → 30 GB/s (22 → 17.4 cycles; two rows at once 16.3), where the
+ * q8_K-order kernel's levels and vpdpbusd alone took ~11 cycles and its per-super-block
+ * double epilogue (invariant 2) ~5.
  *
  * Invariants (format.h invariant 5):
  *  1. The integer sums are exact, for any weight bytes and any q8_K bytes: a lane of vpdpbusd
@@ -38,7 +35,8 @@
  *     eight of them (q4_K, q5_K), reaches 2^31 (q6_K's largest lane: 32·2·32768·128 from the
  *     bsums plus 2·2·32256·128).
  *  2. q4_K and q5_K add each super-block's two exact integer terms (Σ sc·q·a and Σ m·bsums)
- *     in double, scaled by its rounded float scales, as the AVX2 dot does, since the two can
+ *     in double, scaled by its rounded float scales (four super-blocks per step, their own
+ *     comment), as the AVX2 dot does, since the two can
  *     nearly cancel; q6_K scales its exact int32 lanes by d·d_a in float (FMA), one horizontal
  *     sum per row. The float order differs from ggml's generic code within 1e-5·Σ|w·a|.
  *  3. The min term of q4_K/q5_K and the −32 level offset of q6_K use the activation's bsums, as
